@@ -1,0 +1,72 @@
+"""Reachability checks of the platform's dependencies, for ``GET /health``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+
+from confluent_kafka.admin import AdminClient
+from pydantic import BaseModel
+
+from api.influx_store import InfluxStore
+from urbanpulse.settings import Settings
+
+TIMEOUT_S = 2.0
+
+
+class DependencyStatus(BaseModel):
+    """Whether one dependency answered, and how fast or why not."""
+
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+class Health(BaseModel):
+    """The status of every dependency; ``ok`` only when all of them are."""
+
+    status: str
+    dependencies: dict[str, DependencyStatus]
+
+
+def _mqtt(settings: Settings) -> str:
+    with socket.create_connection((settings.mqtt.host, settings.mqtt.port), timeout=TIMEOUT_S):
+        return f"{settings.mqtt.host}:{settings.mqtt.port} accepts connections"
+
+
+def _kafka(settings: Settings) -> str:
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "socket.timeout.ms": 2000})
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
+
+
+def _influx(store: InfluxStore) -> str:
+    if not store.ping():
+        raise ConnectionError("no answer to /ping")
+    return "answers /ping"
+
+
+async def check_all(settings: Settings, store: InfluxStore) -> Health:
+    """Check every dependency concurrently."""
+    checks: dict[str, Callable[[], str]] = {
+        "mqtt": lambda: _mqtt(settings),
+        "kafka": lambda: _kafka(settings),
+        "influxdb": lambda: _influx(store),
+    }
+    results = await asyncio.gather(*(asyncio.to_thread(_run, c) for c in checks.values()))
+    dependencies = dict(zip(checks, results, strict=True))
+    status = "ok" if all(d.ok for d in dependencies.values()) else "unavailable"
+    return Health(status=status, dependencies=dependencies)
+
+
+def _run(check: Callable[[], str]) -> DependencyStatus:
+    start = time.perf_counter()
+    try:
+        detail, ok = check(), True
+    except Exception as err:
+        detail, ok = f"{type(err).__name__}: {err}", False
+    return DependencyStatus(
+        ok=ok, detail=detail, latency_ms=round(1000 * (time.perf_counter() - start), 1)
+    )

@@ -1,0 +1,67 @@
+"""Sensors as the API lists them, assembled from the latest rows of each series (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class QuantityInfo(BaseModel):
+    """One quantity a sensor reports, with its latest value."""
+
+    quantity: str
+    unit: str | None = None
+    last_value: float | None = None
+    last_time: datetime | None = None
+
+
+class SensorLocation(BaseModel):
+    """Where the sensor last said it was (WGS 84)."""
+
+    lat: float
+    lon: float
+
+
+class Sensor(BaseModel):
+    """A sensor seen in the data."""
+
+    id: str
+    tenant: str
+    quantities: list[QuantityInfo] = Field(default_factory=list)
+    location: SensorLocation | None = None
+
+
+def sensors_from_rows(rows: Iterable[dict[str, Any]]) -> list[Sensor]:
+    """Group ``last()`` rows (one per tenant, sensor, quantity, field) into sensors."""
+    series: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        key = (row["tenant"], row["sensor_id"])
+        fields = series.setdefault(key, {}).setdefault(row["quantity"], {})
+        fields[row["_field"]] = row["_value"]
+        if row["_field"] == "value":
+            fields["_time"] = row["_time"]
+    return [_sensor(tenant, sensor_id, q) for (tenant, sensor_id), q in sorted(series.items())]
+
+
+def _sensor(tenant: str, sensor_id: str, by_quantity: dict[str, dict[str, Any]]) -> Sensor:
+    quantities = [
+        QuantityInfo(
+            quantity=name,
+            unit=fields.get("unit"),
+            last_value=fields.get("value"),
+            last_time=fields.get("_time"),
+        )
+        for name, fields in sorted(by_quantity.items())
+    ]
+    location = _latest_location(by_quantity)
+    return Sensor(id=sensor_id, tenant=tenant, quantities=quantities, location=location)
+
+
+def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation | None:
+    for fields in by_quantity.values():
+        if fields.get("lat") is not None and fields.get("lon") is not None:
+            return SensorLocation(lat=fields["lat"], lon=fields["lon"])
+    return None
