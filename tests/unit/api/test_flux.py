@@ -1,0 +1,67 @@
+"""User values reach Flux only as literals that cannot break out of themselves."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api.flux import ObservationFilter, literal, observations_query, params_record
+
+
+def unescape_flux_string(text: str) -> str:
+    """Read one Flux string literal the way Flux's scanner does; fail on anything else."""
+    assert text[0] == '"' and text[-1] == '"'
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            nxt = body[i + 1]
+            assert nxt in '\\"$', f"unknown escape \\{nxt}"
+            out.append(nxt)
+            i += 2
+            continue
+        assert char != '"', "an unescaped quote would end the string"
+        assert not (char == "$" and body[i + 1 : i + 2] == "{"), "unescaped ${ interpolates"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+@given(st.text())
+def test_any_string_is_one_literal_of_itself(value: str) -> None:
+    assert unescape_flux_string(literal(value)) == value
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ['x") |> drop(columns: ["_value"]) //', 'a\\" or true', '${secrets.get(key: "k")}', "\\"],
+)
+def test_injection_attempts_stay_inside_the_string(attack: str) -> None:
+    assert unescape_flux_string(literal(attack)) == attack
+
+
+def test_times_are_utc_rfc3339() -> None:
+    cet = timezone(timedelta(hours=1))
+    assert literal(datetime(2026, 11, 27, 11, 0, tzinfo=cet)) == "2026-11-27T10:00:00.000000Z"
+    with pytest.raises(ValueError):
+        literal(datetime(2026, 11, 27))
+
+
+def test_numbers_and_booleans() -> None:
+    assert literal(5) == "5"
+    assert literal(2.0) == "2.0"
+    assert literal(1e-7) == "1e-07"
+    assert literal(True) == "true"
+    with pytest.raises(ValueError):
+        literal(float("nan"))
+
+
+def test_queries_never_contain_user_values() -> None:
+    evil = 'x" or r._value > 0 or "'
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    flt = ObservationFilter(start, start + timedelta(days=1), 10, evil, evil, "pm2_5")
+    query = observations_query("urbanpulse/raw", flt)
+    assert evil not in query.text
+    assert query.params["sensor_id"] == evil
+    assert params_record(query.params).startswith("params = {")

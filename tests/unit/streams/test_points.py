@@ -1,0 +1,56 @@
+import re
+from datetime import UTC, datetime, timedelta
+
+from influxdb_client import WritePrecision
+
+from streams.points import to_point
+from urbanpulse.model import Location, Reading
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def reading(**changes: object) -> Reading:
+    fields: dict[str, object] = {
+        "tenant": "town",
+        "sensor_id": "air,1=x",
+        "quantity": "pm2_5",
+        "value": 12,
+        "unit": "ug/m3",
+        "observed_at": T0,
+        "received_at": T0 + timedelta(seconds=1),
+        "source_format": "json",
+        "message_id": "m1",
+    }
+    fields.update(changes)
+    return Reading.model_validate(fields)
+
+
+def series_and_time(line: str) -> tuple[str, str]:
+    return line.split(" ", 1)[0], line.rsplit(" ", 1)[1]
+
+
+def test_line_protocol() -> None:
+    line = to_point(reading(sensor_id="air-1")).to_line_protocol(WritePrecision.NS)
+    assert line.startswith("reading,quantity=pm2_5,sensor_id=air-1,tenant=town ")
+    # A float field (integers would carry an "i" suffix), so 12 and 12.5 share one series type.
+    assert re.search(r"[ ,]value=12(\.0)? ", line)
+    assert 'unit="ug/m3"' in line
+    assert line.endswith(str(int(T0.timestamp()) * 10**9))
+
+
+def test_same_sensor_quantity_time_is_the_same_point() -> None:
+    first = to_point(reading()).to_line_protocol()
+    again = to_point(reading(message_id="m2", received_at=T0 + timedelta(minutes=5), value=13))
+    assert series_and_time(first) == series_and_time(again.to_line_protocol())
+
+
+def test_other_time_or_quantity_is_another_point() -> None:
+    base = series_and_time(to_point(reading()).to_line_protocol())
+    assert series_and_time(to_point(reading(quantity="pm10")).to_line_protocol()) != base
+    later = reading(observed_at=T0 + timedelta(microseconds=1))
+    assert series_and_time(to_point(later).to_line_protocol()) != base
+
+
+def test_location_fields() -> None:
+    line = to_point(reading(location=Location(lat=52.5, lon=5.25))).to_line_protocol()
+    assert "lat=52.5" in line and "lon=5.25" in line

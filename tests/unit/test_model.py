@@ -1,0 +1,69 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from urbanpulse.model import Location, Reading
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def reading(**changes: object) -> Reading:
+    fields: dict[str, object] = {
+        "tenant": "town",
+        "sensor_id": "air-1",
+        "quantity": "pm2_5",
+        "value": 12.5,
+        "unit": "ug/m3",
+        "observed_at": T0,
+        "received_at": T0 + timedelta(seconds=2),
+        "source_format": "json",
+        "message_id": "m-1",
+    }
+    fields.update(changes)
+    return Reading.model_validate(fields)
+
+
+def test_times_are_normalised_to_utc() -> None:
+    cet = timezone(timedelta(hours=1))
+    r = reading(observed_at=datetime(2026, 11, 27, 11, 0, tzinfo=cet))
+    assert r.observed_at == T0
+    assert r.observed_at.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        reading(observed_at=datetime(2026, 11, 27, 10, 0))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_values_are_refused(value: float) -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        reading(value=value)
+
+
+@pytest.mark.parametrize("sensor_id", ["", "a/b", "a b", "a+b", "x#", "\x00", "s" * 129])
+def test_ids_unfit_for_topics_and_tags_are_refused(sensor_id: str) -> None:
+    with pytest.raises(ValidationError):
+        reading(sensor_id=sensor_id)
+
+
+@pytest.mark.parametrize("quantity", ["PM25", "2pm", "pm-25", ""])
+def test_quantity_names_are_snake_case(quantity: str) -> None:
+    with pytest.raises(ValidationError):
+        reading(quantity=quantity)
+
+
+def test_round_trip_through_kafka_bytes() -> None:
+    r = reading(location=Location(lat=52.1, lon=5.1), quality_flags=("spike",))
+    assert Reading.from_bytes(r.to_bytes()) == r
+
+
+def test_key_groups_a_sensor_of_a_tenant() -> None:
+    assert reading().key == b"town/air-1"
+    assert reading(tenant="other").key != reading().key
+
+
+def test_location_range_is_checked() -> None:
+    with pytest.raises(ValidationError):
+        Location(lat=91, lon=0)
