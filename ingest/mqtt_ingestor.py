@@ -82,6 +82,7 @@ class MqttIngestor:
         self._in_flight: dict[int, Incoming] = {}
         self._tokens = itertools.count()
         self._stopping = threading.Event()
+        self.connected = threading.Event()  # set once the broker granted our subscriptions
         self._fatal: str | None = None
         self.stats = Stats()
         self._client = self._make_client()
@@ -101,6 +102,7 @@ class MqttIngestor:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # -- paho's network thread: never blocks for long ---------------------------------------
@@ -125,6 +127,20 @@ class MqttIngestor:
             ", ".join(filters),
         )
 
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("the MQTT broker refused a subscription: %s", ", ".join(refused))
+        else:
+            self.connected.set()
+
     def _on_disconnect(
         self,
         _client: mqtt.Client,
@@ -133,6 +149,7 @@ class MqttIngestor:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
+        self.connected.clear()
         if not self._stopping.is_set():
             log.warning("MQTT connection lost (%s); reconnecting", reason)
 

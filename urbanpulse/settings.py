@@ -16,15 +16,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class MqttSettings(BaseModel):
     """The MQTT broker the ingestor subscribes to and the simulator publishes to."""
 
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: SecretStr | None = None
+    host: str = Field("127.0.0.1", description="MQTT broker host")
+    port: int = Field(1883, description="MQTT broker port")
+    username: str | None = Field(None, description="MQTT user name, if the broker wants one")
+    password: SecretStr | None = Field(None, description="MQTT password")
     client_id: str = Field(
         "urbanpulse-ingest",
         description="fixed, so the broker keeps the persistent session across restarts",
     )
-    topics: list[str] = Field(default_factory=lambda: ["urbanpulse/+/+/json"])
+    topics: list[str] = Field(
+        default_factory=lambda: ["urbanpulse/+/+/json"],
+        description="topic filters the ingestor subscribes to (JSON list)",
+    )
     shared_group: str | None = Field(
         None, description="MQTT 5 shared-subscription group: several ingestors split the load"
     )
@@ -32,24 +35,24 @@ class MqttSettings(BaseModel):
         1000, ge=1, le=65535, description="messages received but not yet acked (receive maximum)"
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1, description="larger messages are refused")
-    keepalive_s: int = 30
+    keepalive_s: int = Field(30, description="MQTT keep-alive, seconds")
 
 
 class KafkaSettings(BaseModel):
     """The Kafka cluster between ingest and the stream worker."""
 
-    bootstrap: str = "127.0.0.1:9092"
-    readings_topic: str = "readings"
-    deadletter_topic: str = "deadletter"
-    alerts_topic: str = "alerts"
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    readings_topic: str = Field("readings", description="canonical readings, keyed by sensor")
+    deadletter_topic: str = Field("deadletter", description="refused messages with reasons")
+    alerts_topic: str = Field("alerts", description="alert episodes (reserved)")
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
-    replication: int = Field(1, ge=1)
+    replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
 
 
 class InfluxSettings(BaseModel):
     """InfluxDB: 1.8 through its 2.0-compatible API locally, 2.x in production."""
 
-    url: str = "http://127.0.0.1:8086"
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB base URL")
     token: SecretStr = Field(
         SecretStr(""), description="2.x API token; 1.8: user:password or empty"
     )
@@ -60,29 +63,42 @@ class InfluxSettings(BaseModel):
         description="how query values reach Flux: 'extern' uses the API's params (InfluxDB 2.x "
         "only); 'inline' renders them as escaped literals (works on 1.8, which ignores extern)",
     )
-    timeout_ms: int = 10_000
+    timeout_ms: int = Field(10_000, description="InfluxDB request timeout, milliseconds")
 
 
 class WorkerSettings(BaseModel):
     """The Faust stream worker."""
 
-    app_id: str = "urbanpulse-worker"
+    app_id: str = Field("urbanpulse-worker", description="Faust app id = Kafka consumer group")
     batch_size: int = Field(500, ge=1, description="readings written to InfluxDB per request")
     batch_seconds: float = Field(1.0, gt=0, description="longest wait to fill a batch")
-    web_port: int = Field(6066, description="Faust's own web server (health, metrics)")
-    datadir: str = ".local/worker"
+    datadir: str = Field(".local/worker", description="Faust's local state folder")
 
 
 class ApiSettings(BaseModel):
     """The open-data API."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str = Field("", description="base URL for links; empty: taken from the request")
-    default_limit: int = Field(1000, ge=1)
-    max_limit: int = Field(10_000, ge=1)
+    host: str = Field("127.0.0.1", description="API bind address")
+    port: int = Field(8000, description="API port")
+    default_limit: int = Field(1000, ge=1, description="readings per page when none is asked")
+    max_limit: int = Field(10_000, ge=1, description="largest page a client may ask for")
     max_range_days: int = Field(366, ge=1, description="longest from/to span of one query")
     sensors_lookback_days: int = Field(30, ge=1, description="how far back /v1/sensors looks")
+
+
+class DecoderSettings(BaseModel):
+    """How vendor payloads become readings: extra field aliases, network-server tenants."""
+
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="vendor field name → canonical quantity ('-' ignores the field); added to "
+        "and overriding the built-in alias table of docs/payloads.md",
+    )
+    tenant_by_application: dict[str, str] = Field(
+        default_factory=dict,
+        description="network-server application → tenant: The Things Stack 'app@tenant' or "
+        "'app', ChirpStack application id; unlisted applications go to default_tenant",
+    )
 
 
 class Settings(BaseSettings):
@@ -92,10 +108,11 @@ class Settings(BaseSettings):
         env_prefix="URBANPULSE_", env_nested_delimiter="__", extra="ignore"
     )
 
-    log_level: str = "INFO"
-    default_tenant: str = "default"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    default_tenant: str = Field("default", description="tenant of messages whose topic names none")
     mqtt: MqttSettings = MqttSettings()
     kafka: KafkaSettings = KafkaSettings()
     influx: InfluxSettings = InfluxSettings()
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
+    decoders: DecoderSettings = DecoderSettings()

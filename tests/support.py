@@ -1,0 +1,89 @@
+"""Helpers for tests that use the real local services (started by ``make test``)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from confluent_kafka import Consumer
+
+from urbanpulse.settings import KafkaSettings, MqttSettings, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SERVICES = REPO / "deploy" / "local" / "services.sh"
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses: each test gets its own topics, tenant and client ids."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def require_services() -> None:
+    """Fail (not skip) with a clear message when a local service is not reachable."""
+    for name, port in (("Mosquitto", 1883), ("Kafka", 9092), ("InfluxDB", 8086)):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            raise AssertionError(
+                f"{name} is not running on 127.0.0.1:{port}; run the tests with `make test`, "
+                "which starts the local services (or `make services-start`)"
+            ) from None
+
+
+def isolated_settings(tenant: str) -> Settings:
+    """Settings whose topics, client ids and subscriptions belong to one test only."""
+    return Settings(
+        mqtt=MqttSettings(client_id=unique("it-ingest"), topics=[f"urbanpulse/{tenant}/+/+"]),
+        kafka=KafkaSettings(
+            readings_topic=unique("it-readings"),
+            deadletter_topic=unique("it-deadletter"),
+            alerts_topic=unique("it-alerts"),
+            partitions=2,
+        ),
+    )
+
+
+def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[bytes]:
+    """Read ``count`` values from the start of ``topic``, or what arrived by the timeout."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("it-reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(values) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def wait_for(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail saying ``what`` did not happen."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def services(*args: str) -> None:
+    """Run deploy/local/services.sh (to stop and restart a service in a test)."""
+    subprocess.run([str(SERVICES), *args], check=True, timeout=180)
