@@ -58,6 +58,9 @@ class InfluxSettings(BaseModel):
     )
     org: str = Field("-", description="2.x organisation; '-' for InfluxDB 1.8")
     raw_bucket: str = Field("urbanpulse/raw", description="2.x bucket, or 1.8 database/policy")
+    aggregate_bucket: str = Field(
+        "urbanpulse/agg", description="window aggregates and alerts (long retention)"
+    )
     flux_params: Literal["inline", "extern"] = Field(
         "inline",
         description="how query values reach Flux: 'extern' uses the API's params (InfluxDB 2.x "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
@@ -34,5 +37,20 @@ def table() -> str:
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows()])
 
 
+def rewrite(readme: Path) -> None:
+    """Replace the table between the README's settings markers with the current one."""
+    text = readme.read_text()
+    new = re.sub(
+        r"(<!-- settings:start[^>]*-->\n).*?(\n<!-- settings:end -->)",
+        lambda m: m.group(1) + table() + m.group(2),
+        text,
+        flags=re.S,
+    )
+    readme.write_text(new)
+
+
 if __name__ == "__main__":
-    print(table())
+    if sys.argv[1:2] == ["--write"]:
+        rewrite(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(table())

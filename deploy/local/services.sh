@@ -27,6 +27,7 @@ INFLUX_VERSIONS=(v1.8.10 v1.8.3)   # the newest 1.8.x first; the proxy may not s
 INFLUX_DB=urbanpulse
 INFLUX_RAW_RP=raw
 INFLUX_RAW_DURATION=30d
+INFLUX_AGG_RP=agg
 KAFKA_HEAP=${URBANPULSE_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -141,6 +142,10 @@ start_influxdb() {
   curl -sf -o /dev/null -XPOST "http://127.0.0.1:$INFLUX_PORT/query" \
     --data-urlencode "q=CREATE DATABASE $INFLUX_DB WITH DURATION $INFLUX_RAW_DURATION NAME $INFLUX_RAW_RP" \
     || die "InfluxDB is up but refused to create database '$INFLUX_DB'"
+  # Aggregates and alerts are kept for good; raw readings expire (see INFLUX_RAW_DURATION).
+  curl -sf -o /dev/null -XPOST "http://127.0.0.1:$INFLUX_PORT/query" \
+    --data-urlencode "q=CREATE RETENTION POLICY $INFLUX_AGG_RP ON $INFLUX_DB DURATION INF REPLICATION 1" \
+    || die "InfluxDB refused to create retention policy '$INFLUX_AGG_RP'"
 }
 
 port_of() { case $1 in mosquitto) echo $MQTT_PORT;; kafka) echo $KAFKA_PORT;; influxdb) echo $INFLUX_PORT;; esac; }

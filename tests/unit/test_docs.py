@@ -10,7 +10,7 @@ def test_readme_configuration_table_matches_the_settings() -> None:
     readme = (REPO / "README.md").read_text()
     found = re.search(r"<!-- settings:start[^>]*-->\n(.*?)\n<!-- settings:end -->", readme, re.S)
     assert found, "README.md lost its settings markers"
-    assert found.group(1) == table(), "regenerate: python -m urbanpulse.settings_doc"
+    assert found.group(1) == table(), "regenerate: python -m urbanpulse.settings_doc --write"
 
 
 def test_readme_names_the_two_commands() -> None:
