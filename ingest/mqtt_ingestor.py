@@ -14,8 +14,7 @@ import queue
 import signal
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -26,7 +25,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.acks import AckTracker
 from ingest.kafka_sink import DeliveryCallback, KafkaSink
+from ingest.metrics import IngestMetrics
 from ingest.routing import Decoded, dead_letter, decode_message
+from ingest.stats import Stats
 from urbanpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,24 +46,7 @@ class Incoming:
     topic: str
     payload: bytes
     received_at: datetime
-
-
-@dataclass
-class Stats:
-    """What the ingestor has done since it started, logged every few seconds."""
-
-    received: int = 0
-    readings: int = 0
-    acked: int = 0
-    dead_letters: Counter[str] = field(default_factory=Counter)
-
-    def line(self, in_flight: int) -> str:
-        """A one-line summary for the log."""
-        dead = ", ".join(f"{k}={v}" for k, v in sorted(self.dead_letters.items())) or "none"
-        return (
-            f"received {self.received} messages, {self.readings} readings to Kafka, "
-            f"acked {self.acked}, in flight {in_flight}, dead letters: {dead}"
-        )
+    taken_at: float  # time.monotonic(), for the ack latency
 
 
 def subscriptions(settings: Settings) -> list[str]:
@@ -85,6 +69,7 @@ class MqttIngestor:
         self.connected = threading.Event()  # set once the broker granted our subscriptions
         self._fatal: str | None = None
         self.stats = Stats()
+        self.metrics = IngestMetrics(self.stats, lambda: len(self._tracker))
         self._client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -157,7 +142,13 @@ class MqttIngestor:
         if self._stopping.is_set():
             return  # not acked: the broker redelivers it to our next session
         incoming = Incoming(
-            next(self._tokens), msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC)
+            next(self._tokens),
+            msg.mid,
+            msg.qos,
+            msg.topic,
+            bytes(msg.payload),
+            datetime.now(UTC),
+            time.monotonic(),
         )
         # Never full while the broker honours our receive-maximum; if it does not, wait
         # rather than drop: back-pressure on the socket is better than a lost reading.
@@ -285,6 +276,7 @@ class MqttIngestor:
             if message.qos > 0:
                 self._client.ack(message.mid, message.qos)
             self.stats.acked += 1
+            self.metrics.ack_latency.observe(time.monotonic() - message.taken_at)
 
 
 def run(settings: Settings) -> int:
@@ -292,6 +284,7 @@ def run(settings: Settings) -> int:
     sink = KafkaSink(settings.kafka, client_id=settings.mqtt.client_id)
     sink.ensure_topics([settings.kafka.readings_topic, settings.kafka.deadletter_topic])
     ingestor = MqttIngestor(settings, sink)
+    ingestor.metrics.serve(settings.metrics.host, settings.metrics.ingest_port)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: ingestor.stop())
     return ingestor.run()

@@ -24,16 +24,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def port_open(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def require_services() -> None:
     """Fail (not skip) with a clear message when a local service is not reachable."""
     for name, port in (("Mosquitto", 1883), ("Kafka", 9092), ("InfluxDB", 8086)):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
+        if not port_open(port):
             raise AssertionError(
                 f"{name} is not running on 127.0.0.1:{port}; run the tests with `make test`, "
                 "which starts the local services (or `make services-start`)"
-            ) from None
+            )
 
 
 def isolated_settings(tenant: str) -> Settings:
@@ -51,6 +58,13 @@ def isolated_settings(tenant: str) -> Settings:
 
 def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[bytes]:
     """Read ``count`` values from the start of ``topic``, or what arrived by the timeout."""
+    return consume_until(bootstrap, topic, lambda values: len(values) >= count, timeout_s)
+
+
+def consume_until(
+    bootstrap: str, topic: str, done: Callable[[list[bytes]], bool], timeout_s: float
+) -> list[bytes]:
+    """Read ``topic`` from the start until ``done(values)`` holds or the timeout passes."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -63,7 +77,7 @@ def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[by
     values: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(values) < count and time.monotonic() < deadline:
+        while not done(values) and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
                 values.append(msg.value())

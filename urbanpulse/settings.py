@@ -104,6 +104,13 @@ class DecoderSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus endpoints of the long-running processes (the API serves its own /metrics)."""
+
+    host: str = Field("127.0.0.1", description="address the metrics endpoints bind to")
+    ingest_port: int = Field(9101, ge=0, description="ingestor's /metrics port; 0 turns it off")
+
+
 class Settings(BaseSettings):
     """Every setting of every UrbanPulse component."""
 
@@ -119,3 +126,4 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     api: ApiSettings = ApiSettings()
     decoders: DecoderSettings = DecoderSettings()
+    metrics: MetricsSettings = MetricsSettings()

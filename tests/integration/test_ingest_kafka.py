@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.kafka_sink import KafkaSink
 from ingest.mqtt_ingestor import MqttIngestor
-from tests.support import consume, isolated_settings, services, unique, wait_for
+from tests.support import consume, isolated_settings, port_open, services, unique, wait_for
 from urbanpulse.model import DeadLetter, Reading
 from urbanpulse.settings import Settings
 
@@ -109,6 +109,10 @@ def test_while_kafka_is_down_nothing_is_acked_and_nothing_is_lost() -> None:
     with running_ingestor(settings) as ingestor, publisher() as client:
         wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
         services("stop", "kafka")
+        assert not port_open(9092), (
+            "Kafka still answers on 9092: it was not started by this checkout's "
+            "deploy/local/services.sh, so this test cannot stop it"
+        )
         try:
             publish_all(client, messages)
             wait_for(lambda: ingestor.stats.received > 0, 30, "the ingestor to take messages")

@@ -1,0 +1,58 @@
+"""The ingestor's Prometheus endpoint counts what really happened."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
+from tests.support import consume, isolated_settings, unique, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def test_metrics_count_readings_dead_letters_and_ack_latency() -> None:
+    tenant = unique("metrics")
+    settings = isolated_settings(tenant)
+    port = free_port()
+    good = (
+        b'{"readings": [{"quantity": "pm10", "value": 1, "unit": "ug/m3"},'
+        b' {"quantity": "pm2_5", "value": 2, "unit": "ug/m3"}]}'
+    )
+    with running_ingestor(settings) as ingestor, publisher() as client:
+        ingestor.metrics.serve("127.0.0.1", port)
+        wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
+        publish_all(
+            client,
+            [
+                (f"urbanpulse/{tenant}/a/json", good),
+                (f"urbanpulse/{tenant}/a/json", b"nope"),
+                (f"urbanpulse/{tenant}/a/json", good),
+            ],
+        )
+        consume(settings.kafka.bootstrap, settings.kafka.readings_topic, 4, 30)
+        wait_for(lambda: ingestor.stats.acked == 3, 30, "three PUBACKs")
+        samples = scrape(port)
+    assert samples["urbanpulse_ingest_messages_received_total"] == 3
+    assert samples["urbanpulse_ingest_readings_total"] == 4
+    assert samples["urbanpulse_ingest_messages_acked_total"] == 3
+    assert samples["urbanpulse_ingest_dead_letters_total{reason=invalid_json}"] == 1
+    assert samples["urbanpulse_ingest_in_flight"] == 0
+    assert samples["urbanpulse_ingest_kafka_ack_seconds_count"] == 3
