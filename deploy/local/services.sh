@@ -96,6 +96,11 @@ install_influxdb() {
 
 start_mosquitto() {
   mkdir -p "$HOME_DIR/mosquitto"
+  # Started as root, Mosquitto drops to its own user: it must own its persistence folder, or
+  # every autosave fails with "Permission denied" and queued messages do not survive a restart.
+  if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then
+    chown mosquitto: "$HOME_DIR/mosquitto"
+  fi
   sed "s|@DATA@|$HOME_DIR/mosquitto/|; s|@PORT@|$MQTT_PORT|" \
     "$CONF_DIR/mosquitto.conf" >"$RUN_DIR/mosquitto.conf"
   setsid mosquitto -c "$RUN_DIR/mosquitto.conf" >>"$LOG_DIR/mosquitto.log" 2>&1 &
