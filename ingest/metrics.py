@@ -30,6 +30,11 @@ class _StatsCollector(Collector):
         yield CounterMetricFamily(
             "urbanpulse_ingest_messages_acked", "MQTT messages acknowledged", value=stats.acked
         )
+        yield CounterMetricFamily(
+            "urbanpulse_ingest_personal_dropped",
+            "readings of personal quantities dropped at ingest",
+            value=stats.dropped_personal,
+        )
         dead = CounterMetricFamily(
             "urbanpulse_ingest_dead_letters", "messages dead-lettered, by reason", labels=["reason"]
         )

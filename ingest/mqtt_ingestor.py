@@ -26,7 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.acks import AckTracker
 from ingest.kafka_sink import DeliveryCallback, KafkaSink
 from ingest.metrics import IngestMetrics
-from ingest.routing import Decoded, dead_letter, decode_message
+from ingest.routing import Decoded, RoutingConfig, dead_letter, decode_message
 from ingest.stats import Stats
 from urbanpulse.settings import Settings
 
@@ -60,6 +60,7 @@ class MqttIngestor:
 
     def __init__(self, settings: Settings, sink: KafkaSink) -> None:
         self._settings = settings
+        self._routing = RoutingConfig.from_settings(settings)
         self._sink = sink
         self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.mqtt.max_inflight)
         self._tracker = AckTracker()
@@ -211,7 +212,9 @@ class MqttIngestor:
             incoming.payload,
             incoming.received_at,
             self._settings.mqtt.max_payload_bytes,
+            config=self._routing,
         )
+        self.stats.dropped_personal += decoded.dropped_personal
         self._in_flight[incoming.token] = incoming
         self._tracker.add(incoming.token, max(len(decoded.readings), 1))
         self._send(incoming, decoded)

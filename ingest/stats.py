@@ -13,6 +13,7 @@ class Stats:
     received: int = 0
     readings: int = 0
     acked: int = 0
+    dropped_personal: int = 0  # readings of personal quantities removed at ingest (privacy)
     dead_letters: Counter[str] = field(default_factory=Counter)
 
     def line(self, in_flight: int) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from ingest.quantities import DEFAULT_TABLE, QuantityTable
 from urbanpulse.model import Reading
 
 
@@ -23,6 +24,7 @@ class DecodeContext:
     sensor_id: str
     topic: str
     received_at: datetime
+    quantities: QuantityTable = field(default=DEFAULT_TABLE, compare=False)
 
     def message_id(self, payload: bytes, index: int) -> str:
         """A deterministic id for the index-th reading of a message that carries none.
