@@ -31,20 +31,24 @@ def free_port() -> int:
 class Platform:
     """The ingest, worker and API processes of one test, with their own topics and port."""
 
-    def __init__(self, tenant: str, logs: Path) -> None:
+    def __init__(self, tenant: str, logs: Path, extra_env: dict[str, str] | None = None) -> None:
         self.tenant = tenant
         self.port = free_port()
         self.logs = logs
-        self.env = os.environ | {
-            "URBANPULSE_MQTT__CLIENT_ID": unique("e2e-ingest"),
-            "URBANPULSE_MQTT__TOPICS": json.dumps([f"urbanpulse/{tenant}/+/+"]),
-            "URBANPULSE_KAFKA__READINGS_TOPIC": unique("e2e-readings"),
-            "URBANPULSE_KAFKA__DEADLETTER_TOPIC": unique("e2e-deadletter"),
-            "URBANPULSE_KAFKA__PARTITIONS": "2",
-            "URBANPULSE_WORKER__APP_ID": unique("e2e-worker"),
-            "URBANPULSE_WORKER__DATADIR": str(logs / "worker-data"),
-            "URBANPULSE_API__PORT": str(self.port),
-        }
+        self.env = (
+            os.environ
+            | {
+                "URBANPULSE_MQTT__CLIENT_ID": unique("e2e-ingest"),
+                "URBANPULSE_MQTT__TOPICS": json.dumps([f"urbanpulse/{tenant}/+/+"]),
+                "URBANPULSE_KAFKA__READINGS_TOPIC": unique("e2e-readings"),
+                "URBANPULSE_KAFKA__DEADLETTER_TOPIC": unique("e2e-deadletter"),
+                "URBANPULSE_KAFKA__PARTITIONS": "2",
+                "URBANPULSE_WORKER__APP_ID": unique("e2e-worker"),
+                "URBANPULSE_WORKER__DATADIR": str(logs / "worker-data"),
+                "URBANPULSE_API__PORT": str(self.port),
+            }
+            | (extra_env or {})
+        )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
