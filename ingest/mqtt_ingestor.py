@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -28,6 +27,7 @@ from ingest.kafka_sink import DeliveryCallback, KafkaSink
 from ingest.metrics import IngestMetrics
 from ingest.routing import Decoded, RoutingConfig, dead_letter, decode_message
 from ingest.stats import Stats
+from urbanpulse.mqtt import make_client
 from urbanpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,7 @@ class MqttIngestor:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self._settings.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if cfg.username:
-            password = cfg.password.get_secret_value() if cfg.password else None
-            client.username_pw_set(cfg.username, password)
+        client = make_client(cfg, cfg.client_id, manual_ack=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.town import Message
+from urbanpulse.mqtt import make_client
 from urbanpulse.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,7 @@ class Summary:
 
 def connect(settings: MqttSettings, client_id: str) -> mqtt.Client:
     """A connected MQTT client with its network loop running."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if settings.username:
-        password = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, password)
+    client = make_client(settings, client_id)
     client.max_queued_messages_set(10_000)  # bounded: publish() waits below when it is full
     client.connect(settings.host, settings.port, keepalive=settings.keepalive_s)
     client.loop_start()

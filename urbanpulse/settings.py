@@ -47,6 +47,12 @@ class MqttSettings(BaseModel):
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1, description="larger messages are refused")
     keepalive_s: int = Field(30, description="MQTT keep-alive, seconds")
+    tls: bool = Field(False, description="connect with TLS (e.g. to a network server's broker)")
+    ca_file: str | None = Field(
+        None, description="CA bundle to verify the broker; empty: system CAs"
+    )
+    cert_file: str | None = Field(None, description="client certificate, for brokers that want one")
+    key_file: str | None = Field(None, description="the client certificate's private key")
 
 
 class KafkaSettings(BaseModel):
