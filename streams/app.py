@@ -1,25 +1,63 @@
-"""The Faust worker: readings topic → InfluxDB raw bucket, in batches.
+"""The Faust worker: readings topic → quality, dedupe, enrichment → InfluxDB raw + aggregates.
 
-Agent bodies stay thin: parsing is in ``batches``, point building in ``points``, I/O in
-``influx_writer``. Each batch is written synchronously (in a thread) before the agent takes the
-next, so offsets are only committed for readings InfluxDB has accepted.
+Agent bodies stay thin: the logic is in ``pipeline`` (pure), point building in ``points``, I/O
+in ``influx_writer``. For each batch the worker:
+
+1. parses the values, groups them by sensor (the Kafka key), loads each sensor's state;
+2. runs :func:`streams.pipeline.process_sensor` (no I/O);
+3. writes raw points, then aggregate and alert points, to InfluxDB, synchronously (retrying);
+4. sends dead letters, alerts and the readings for district aggregation to Kafka;
+5. saves the sensors' states (changelog topic), and only then lets Faust ack the batch.
+
+So offsets are committed only for readings InfluxDB has accepted (Faust flushes the producer
+before it commits), and a crash anywhere replays the batch: the state saved in step 5 makes a
+replayed reading a duplicate; a reading whose state was not yet saved is processed again,
+identically, and overwrites the same points.
+
+District aggregates are computed by a second agent on an internal topic keyed by district, so
+each district has one owner however many workers run.
+
+State is a Faust table per agent with an explicit changelog partition: the partition of the
+source message, so a partition's state moves with it on rebalance (Faust's default would use
+the current event, which in a batch spanning partitions is the wrong one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from influxdb_client import Point
 
+from streams.alerts import AlertEvent
 from streams.batches import parse_values, streams_dead_letter
 from streams.influx_writer import InfluxWriter
+from streams.pipeline import (
+    DistrictState,
+    Outcome,
+    SensorState,
+    StreamsConfig,
+    check_stale,
+    process_district,
+    process_sensor,
+)
+from streams.points import aggregate_point, alert_point
+from streams.quality import epoch_us
+from streams.registry import RegistryFile
+from streams.topics import ensure_output_topics
 from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def district_topic_name(settings: Settings) -> str:
+    """The internal topic carrying readings keyed by district (one per worker group)."""
+    return f"{settings.worker.app_id}-district-readings"
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -30,68 +68,217 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         datadir=settings.worker.datadir,
         topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication,
         consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
         web_enabled=False,
     )
-    readings_topic = app.topic(
-        settings.kafka.readings_topic, value_serializer="raw", key_serializer="raw"
+
+    def raw_topic(name: str, **options: Any) -> Any:
+        return app.topic(name, value_serializer="raw", key_serializer="raw", **options)
+
+    readings_topic = raw_topic(settings.kafka.readings_topic)
+    district_topic = raw_topic(
+        district_topic_name(settings), partitions=settings.kafka.partitions, internal=True
     )
-    deadletter_topic = app.topic(
-        settings.kafka.deadletter_topic, value_serializer="raw", key_serializer="raw"
+    sensor_table = app.Table("sensor-state", key_type=bytes, value_type=bytes)
+    district_table = app.Table("district-state", key_type=bytes, value_type=bytes)
+    worker = StreamWorker(
+        settings,
+        InfluxWriter(settings.influx),
+        RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s),
+        topics={
+            "deadletter": raw_topic(settings.kafka.deadletter_topic),
+            "alerts": raw_topic(settings.kafka.alerts_topic),
+            "district": district_topic,
+        },
+        tables={"sensor": TableState(sensor_table), "district": TableState(district_table)},
     )
-    writer = InfluxWriter(settings.influx)
-    store = _Store(writer, deadletter_topic, settings.kafka.readings_topic)
+    app.urbanpulse_worker = worker  # for tests and timers
 
     @app.agent(readings_topic)  # type: ignore[untyped-decorator]  # faust is untyped
-    async def store_readings(stream: Any) -> AsyncIterator[int]:
-        """Write every reading of the topic to the raw bucket."""
-        batches = stream.take(settings.worker.batch_size, within=settings.worker.batch_seconds)
-        async for values in batches:
-            yield await store.handle(values)
+    async def store_readings(stream: Any) -> None:
+        """Check, store, aggregate and alert on every reading of the topic."""
+        batches = stream.take_events(
+            settings.worker.batch_size, within=settings.worker.batch_seconds
+        )
+        async for events in batches:
+            await worker.handle_readings([(e.message.partition, e.value) for e in events])
+
+    @app.agent(district_topic)  # type: ignore[untyped-decorator]
+    async def aggregate_districts(stream: Any) -> None:
+        """Aggregate the readings of each district."""
+        batches = stream.take_events(
+            settings.worker.batch_size, within=settings.worker.batch_seconds
+        )
+        async for events in batches:
+            await worker.handle_district([(e.message.partition, e.key, e.value) for e in events])
+
+    @app.timer(settings.streams.stale_check_s)  # type: ignore[untyped-decorator]
+    async def look_for_stale_sensors() -> None:
+        """Open stale-sensor alerts for silent sensors of this worker's partitions."""
+        assigned = {
+            tp.partition
+            for tp in app.consumer.assignment()
+            if tp.topic == settings.kafka.readings_topic
+        }
+        await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
 
     return app
 
 
-class _Store:
-    """Stores one batch: the readings to InfluxDB, the rest to the dead-letter topic."""
+class TableState:
+    """A Faust table of serialised states, written to a given changelog partition."""
 
-    def __init__(self, writer: InfluxWriter, deadletter: Any, source_topic: str) -> None:
-        self._writer = writer
-        self._deadletter = deadletter
-        self._source = source_topic
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        """The stored state, or None."""
+        value = self._table.data.get(key)
+        return None if value is None else bytes(value)
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        """Store a state and log it to the changelog partition of its source partition."""
+        self._table.data[key] = value
+        self._table.send_changelog(
+            partition, key, value, key_serializer="raw", value_serializer="raw"
+        )
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """Every state this worker holds."""
+        return [(bytes(k), bytes(v)) for k, v in self._table.data.items()]
+
+
+class StreamWorker:
+    """The adapter around the pure pipeline: states in, I/O out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        writer: InfluxWriter,
+        registry: RegistryFile,
+        topics: dict[str, Any],
+        tables: dict[str, TableState],
+    ) -> None:
+        self._settings = settings
+        self._source = settings.kafka.readings_topic
+        self.writer = writer
+        self._registry = registry
+        self.topics = topics
+        self.tables = tables
+        self.config = StreamsConfig.from_settings(settings.streams)
+        self.received = 0
         self.stored = 0
+        self.duplicates = 0
 
-    async def handle(self, values: Sequence[bytes]) -> int:
-        """Store a batch and return how many readings were written."""
-        batch = parse_values(list(values), self._source)
-        try:
-            await asyncio.to_thread(self._writer.write, batch.readings)
-            written = len(batch.readings)
-        except Exception as err:  # the batch holds a point InfluxDB refuses for good
-            log.warning("InfluxDB refused a batch (%s); writing one by one", err)
-            written = await self._write_one_by_one(batch.readings)
-        for letter in batch.dead_letters:
-            await self._deadletter.send(value=letter.to_bytes())
+    async def handle_readings(self, values: Sequence[tuple[int, bytes]]) -> int:
+        """Process one batch of (partition, value) from the readings topic."""
+        letters = []
+        groups: dict[bytes, tuple[int, list[Reading]]] = {}
+        for partition, value in values:
+            batch = parse_values([value], self._source)
+            letters += batch.dead_letters
+            for reading in batch.readings:
+                groups.setdefault(reading.key, (partition, []))[1].append(reading)
+        registry = self._registry.current()
+        outcome = Outcome()
+        states: dict[bytes, tuple[int, SensorState]] = {}
+        for key, (partition, readings) in groups.items():
+            raw = self.tables["sensor"].get(key)
+            state = SensorState() if raw is None else SensorState.model_validate_json(raw)
+            info = registry.get((readings[0].tenant, readings[0].sensor_id))
+            state, result = process_sensor(
+                state, readings, info, self._registry.enabled, self.config
+            )
+            state.partition = partition
+            states[key] = (partition, state)
+            outcome.merge(result)
+        written = await self._write_raw(outcome.stored)
+        await self._write_aggregates(outcome, outcome.alerts)
+        for letter in letters:
+            await self._send("deadletter", None, letter.to_bytes())
+        for reading, reason, detail in outcome.dead_letters:
+            letter = streams_dead_letter(reading.to_bytes(), self._source, reason, detail)
+            await self._send("deadletter", None, letter.to_bytes())
+        for district, reading in outcome.to_district:
+            key = f"{reading.tenant}/{district}".encode()
+            await self._send("district", key, reading.to_bytes())
+        for key, (partition, state) in states.items():
+            self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
         self.stored += written
-        log.debug("stored %d readings (%d in total)", written, self.stored)
+        self.duplicates += outcome.duplicates
+        self.received += len(values)
+        if outcome.duplicates:
+            log.info("dropped %d duplicate readings", outcome.duplicates)
         return written
 
-    async def _write_one_by_one(self, readings: list[Reading]) -> int:
+    async def handle_district(self, values: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Process one batch of (partition, key, value) from the district topic."""
+        groups: dict[bytes, tuple[int, list[Reading]]] = {}
+        for partition, key, value in values:
+            groups.setdefault(key, (partition, []))[1].append(Reading.from_bytes(value))
+        outcome = Outcome()
+        states = {}
+        for key, (partition, readings) in groups.items():
+            tenant, district = key.decode().split("/", 1)
+            raw = self.tables["district"].get(key)
+            state = DistrictState() if raw is None else DistrictState.model_validate_json(raw)
+            state, result = process_district(state, tenant, district, readings, self.config)
+            states[key] = (partition, state)
+            outcome.merge(result)
+        await self._write_aggregates(outcome, [])
+        for key, (partition, state) in states.items():
+            self.tables["district"].put(partition, key, state.model_dump_json().encode())
+
+    async def check_stale(self, partitions: set[int], now_us: int) -> None:
+        """Open stale alerts for sensors of the given partitions that went silent."""
+        events = []
+        for key, raw in self.tables["sensor"].items():
+            state = SensorState.model_validate_json(raw)
+            if state.partition not in partitions:
+                continue
+            state, event = check_stale(state, now_us, self.config)
+            if event is not None and state.partition is not None:
+                events.append(event)
+                self.tables["sensor"].put(state.partition, key, state.model_dump_json().encode())
+        if events:
+            await self._write_aggregates(Outcome(), events)
+
+    async def _write_aggregates(self, outcome: Outcome, alerts: list[AlertEvent]) -> None:
+        points: list[Point] = [aggregate_point(u) for u in outcome.aggregates.values()]
+        points += [alert_point(a) for a in alerts]
+        await asyncio.to_thread(self.writer.write_aggregates, points)
+        for alert in alerts:
+            key = f"{alert.tenant}/{alert.sensor_id}".encode()
+            await self._send("alerts", key, alert.to_bytes())
+
+    async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
+        """Send to an output topic (created at start-up, see ``streams.topics``)."""
+        await self.topics[name].send(key=key, value=value)
+
+    async def _write_raw(self, readings: list[Reading]) -> int:
+        try:
+            await asyncio.to_thread(self.writer.write, readings)
+            return len(readings)
+        except Exception as err:  # the batch holds a point InfluxDB refuses for good
+            log.warning("InfluxDB refused a batch (%s); writing one by one", err)
         written = 0
         for reading in readings:
             try:
-                await asyncio.to_thread(self._writer.write, [reading])
+                await asyncio.to_thread(self.writer.write, [reading])
                 written += 1
             except Exception as err:
                 letter = streams_dead_letter(
                     reading.to_bytes(), self._source, "influx_rejected", str(err)
                 )
-                await self._deadletter.send(value=letter.to_bytes())
+                await self._send("deadletter", None, letter.to_bytes())
         return written
 
 
 def run(settings: Settings) -> int:
     """Run the worker until SIGINT/SIGTERM; the entry point of ``urbanpulse worker``."""
+    ensure_output_topics(settings.kafka)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

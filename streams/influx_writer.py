@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from influxdb_client import InfluxDBClient
+from influxdb_client import InfluxDBClient, Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from tenacity import before_sleep_log, retry, retry_if_exception, wait_exponential
 
@@ -52,6 +52,19 @@ class InfluxWriter:
                 bucket=self._settings.raw_bucket,
                 org=self._settings.org,
                 record=[to_point(r) for r in readings],
+            )
+
+    @retry(
+        retry=retry_if_exception(_worth_retrying),
+        wait=wait_exponential(multiplier=0.5, max=30),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    def write_aggregates(self, points: list[Point]) -> None:
+        """Write aggregate and alert points; return only when InfluxDB accepted all of them."""
+        if points:
+            self._write_api.write(
+                bucket=self._settings.aggregate_bucket, org=self._settings.org, record=points
             )
 
     def close(self) -> None:

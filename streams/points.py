@@ -3,13 +3,24 @@
 Measurement ``reading``; tags ``tenant``, ``sensor_id``, ``quantity``; time ``observed_at``.
 Those four decide the series and timestamp, so the same reading written twice is the same
 point: replays and retries overwrite instead of duplicating. Everything else is a field.
+
+Aggregates (measurement ``aggregate``) and alerts (measurement ``alert``) go to the aggregate
+bucket, with the schema agreed with the API and documented in docs/streams.md.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 from influxdb_client import Point, WritePrecision
 
+from streams.windows import as_datetime
 from urbanpulse.model import Reading
+
+if TYPE_CHECKING:
+    from streams.alerts import AlertEvent
+    from streams.pipeline import AggregateUpdate
 
 MEASUREMENT = "reading"
 TAGS = ("tenant", "sensor_id", "quantity")
@@ -35,3 +46,48 @@ def to_point(reading: Reading) -> Point:
         if reading.location.alt is not None:
             point.field("alt", reading.location.alt)
     return point
+
+
+AGGREGATE_MEASUREMENT = "aggregate"
+ALERT_MEASUREMENT = "alert"
+
+
+def aggregate_point(update: AggregateUpdate) -> Point:
+    """The point of a window's running aggregate: time = window start, so rewrites overwrite."""
+    subject_tag = "sensor_id" if update.scope == "sensor" else "district"
+    return (
+        Point(AGGREGATE_MEASUREMENT)
+        .tag("tenant", update.tenant)
+        .tag("scope", update.scope)
+        .tag(subject_tag, update.subject)
+        .tag("quantity", update.quantity)
+        .tag("window", update.window)
+        .field("count", int(update.value.count))
+        .field("mean", float(update.value.mean))
+        .field("min", float(update.value.min))
+        .field("max", float(update.value.max))
+        .field("last", float(update.value.last))
+        .field("unit", update.unit)
+        .time(as_datetime(update.start_us), WritePrecision.NS)
+    )
+
+
+def alert_point(event: AlertEvent) -> Point:
+    """The point of an alert episode: time = episode start, so closing overwrites opening."""
+    return (
+        Point(ALERT_MEASUREMENT)
+        .tag("tenant", event.tenant)
+        .tag("sensor_id", event.sensor_id)
+        .tag("rule", event.rule)
+        .tag("quantity", event.quantity)
+        .field("state", event.state)
+        .field("started_at", _rfc3339(event.started_at))
+        .field("ended_at", "" if event.ended_at is None else _rfc3339(event.ended_at))
+        .field("value", float(event.value))
+        .field("message", event.message)
+        .time(event.started_at, WritePrecision.NS)
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

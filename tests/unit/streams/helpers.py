@@ -1,0 +1,36 @@
+from datetime import UTC, datetime, timedelta
+
+from urbanpulse.model import Reading
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def reading(**changes: object) -> Reading:
+    fields: dict[str, object] = {
+        "tenant": "town",
+        "sensor_id": "air-1",
+        "quantity": "pm2_5",
+        "value": 12,
+        "unit": "ug/m3",
+        "observed_at": T0,
+        "received_at": T0 + timedelta(seconds=1),
+        "source_format": "json",
+        "message_id": "m1",
+    }
+    fields.update(changes)
+    return Reading.model_validate(fields)
+
+
+def series(
+    values: list[float], step: timedelta = timedelta(minutes=1), **changes: object
+) -> list[Reading]:
+    return [
+        reading(
+            value=v,
+            observed_at=T0 + i * step,
+            received_at=T0 + i * step + timedelta(seconds=1),
+            message_id=f"m{i}",
+            **changes,
+        )
+        for i, v in enumerate(values)
+    ]

@@ -1,0 +1,128 @@
+"""The Faust agents with ``agent.test_context()``: no Kafka, no InfluxDB (fakes at the seams)."""
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from streams.app import create_app
+from streams.pipeline import SensorState
+from tests.unit.streams.helpers import T0, reading, series
+from urbanpulse.model import DeadLetter
+from urbanpulse.settings import Settings
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.raw: list[Any] = []
+        self.aggregates: list[Any] = []
+
+    def write(self, readings: list[Any]) -> None:
+        self.raw += readings
+
+    def write_aggregates(self, points: list[Any]) -> None:
+        self.aggregates += [p.to_line_protocol() for p in points]
+
+
+class FakeTopic:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((key, value))
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.data: dict[bytes, tuple[int, bytes]] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data[key][1] if key in self.data else None
+
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self.data[key] = (partition, value)
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return [(k, v) for k, (_, v) in self.data.items()]
+
+
+def run_agent(values: list[bytes], partition: int = 1) -> Any:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return _run_agent(loop, values, partition)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _run_agent(loop: asyncio.AbstractEventLoop, values: list[bytes], partition: int) -> Any:
+    settings = Settings()
+    app = create_app(settings)
+    worker = app.urbanpulse_worker
+    worker.writer = FakeWriter()
+    worker.topics = {name: FakeTopic() for name in ("deadletter", "alerts", "district")}
+    worker.tables = {"sensor": FakeTable(), "district": FakeTable()}
+    agent = app.agents["streams.app.store_readings"]
+
+    async def feed() -> None:
+        async with agent.test_context() as agent_test:
+            for value in values:
+                await agent_test.put(value, key=b"k", partition=partition)
+            while worker.received < len(values):
+                await asyncio.sleep(0.05)
+
+    loop.run_until_complete(asyncio.wait_for(feed(), 30))
+    # test_context builds (never starts) a Kafka consumer whose thread owns an idle loop
+    consumer = app._consumer
+    if consumer is not None:
+        consumer._thread.thread_loop.close()
+    return worker
+
+
+def test_agent_stores_flags_aggregates_and_dead_letters() -> None:
+    good = series([10, 20, 600])
+    values = [r.to_bytes() for r in good]
+    values += [
+        good[0].to_bytes(),
+        reading(value=-1, message_id="neg", observed_at=T0 + timedelta(hours=1)).to_bytes(),
+        b"{oops",
+    ]
+    worker = run_agent(values)
+    assert [r.value for r in worker.writer.raw] == [10, 20, 600]
+    assert worker.writer.raw[2].quality_flags == ("spike",)
+    assert worker.duplicates == 1
+    reasons = [
+        DeadLetter.model_validate_json(v).reason for _, v in worker.topics["deadletter"].sent
+    ]
+    assert sorted(reasons) == ["invalid_reading", "out_of_range"]
+    assert all(
+        DeadLetter.model_validate_json(v).stage == "streams"
+        for _, v in worker.topics["deadletter"].sent
+    )
+    hour = [p for p in worker.writer.aggregates if "window=1h" in p]
+    assert hour[-1].startswith("aggregate,quantity=pm2_5,scope=sensor,sensor_id=air-1,tenant=town")
+    assert "count=3i" in hour[-1] and "max=600" in hour[-1]
+    partition, raw = worker.tables["sensor"].data[b"town/air-1"]
+    assert partition == 1 and SensorState.model_validate_json(raw).sensor_id == "air-1"
+
+
+def test_agent_sends_alerts_to_kafka_and_influx() -> None:
+    batt = [
+        reading(
+            quantity="battery_level",
+            unit="%",
+            value=v,
+            message_id=f"b{i}",
+            observed_at=reading().observed_at + timedelta(minutes=i),
+        )
+        for i, v in enumerate([50, 10, 12, 40])
+    ]
+    worker = run_agent([r.to_bytes() for r in batt])
+    events = [json.loads(v) for _, v in worker.topics["alerts"].sent]
+    assert [(e["rule"], e["state"], e["value"]) for e in events] == [
+        ("low_battery", "open", 10.0),
+        ("low_battery", "closed", 10.0),
+    ]
+    alerts = [p for p in worker.writer.aggregates if p.startswith("alert,")]
+    assert len(alerts) == 2 and 'state="closed"' in alerts[-1]
