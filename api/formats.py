@@ -1,4 +1,5 @@
-"""Observation rows and their JSON and CSV forms, and the page cursor (pure)."""
+"""Rows the API publishes (observations, aggregates, alerts), their JSON, CSV and JSON Lines
+forms, and the page cursors (pure)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import base64
 import binascii
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -44,24 +47,117 @@ def rfc3339(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+AGGREGATE_FIELDS = (
+    "window_start",
+    "window_end",
+    "window",
+    "tenant",
+    "scope",
+    "sensor_id",
+    "district",
+    "quantity",
+    "count",
+    "mean",
+    "min",
+    "max",
+    "last",
+    "unit",
+)
+
+
+class Aggregate(BaseModel):
+    """Statistics of one quantity of one sensor (or district) over one tumbling window."""
+
+    window_start: datetime = Field(description="start of the window (UTC), inclusive")
+    window_end: datetime = Field(description="end of the window (UTC), exclusive")
+    window: str = Field(description="window length: 1m, 15m or 1h")
+    tenant: str
+    scope: str = Field(description="sensor or district")
+    sensor_id: str | None = Field(None, description="the sensor (scope sensor)")
+    district: str | None = Field(None, description="the district (scope district)")
+    quantity: str
+    count: int = Field(description="readings in the window")
+    mean: float
+    min: float
+    max: float
+    last: float = Field(description="the latest reading in the window")
+    unit: str = Field(description="UCUM code")
+
+
+ALERT_FIELDS = (
+    "started_at",
+    "ended_at",
+    "state",
+    "tenant",
+    "sensor_id",
+    "rule",
+    "quantity",
+    "value",
+    "message",
+)
+
+
+class Alert(BaseModel):
+    """One alert episode: a rule that fired for a sensor's quantity, open or closed."""
+
+    started_at: datetime = Field(description="when the episode began (UTC)")
+    ended_at: datetime | None = Field(None, description="when it ended; null while open")
+    state: str = Field(description="open or closed")
+    tenant: str
+    sensor_id: str
+    rule: str = Field(description="the rule that fired")
+    quantity: str
+    value: float = Field(description="the value that triggered it")
+    message: str = ""
+
+
+def row_dict(row: BaseModel) -> dict[str, Any]:
+    """The JSON object of one published row, times as RFC 3339 with ``Z``."""
+    data: dict[str, Any] = _plain(row.model_dump())
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def observation_dict(obs: Observation) -> dict[str, object]:
     """The JSON object of one observation."""
-    row = obs.model_dump()
-    row["time"] = rfc3339(obs.time)
-    return row
+    return row_dict(obs)
 
 
-def csv_lines(observations: Iterable[Observation]) -> Iterator[str]:
-    """CSV text, header first, one line at a time (for streaming)."""
+def csv_lines(
+    rows: Iterable[BaseModel], fields: tuple[str, ...] = OBSERVATION_FIELDS
+) -> Iterator[str]:
+    """CSV text, header first, one line at a time (for streaming); lists joined by ``;``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(OBSERVATION_FIELDS)
+    writer.writerow(fields)
     yield _take(buffer)
-    for obs in observations:
-        row = observation_dict(obs)
-        row["quality_flags"] = ";".join(obs.quality_flags)
-        writer.writerow(["" if row[f] is None else row[f] for f in OBSERVATION_FIELDS])
+    for item in rows:
+        row = row_dict(item)
+        writer.writerow([_csv_cell(row[f]) for f in fields])
         yield _take(buffer)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def jsonl_lines(rows: Iterable[BaseModel]) -> Iterator[str]:
+    """JSON Lines: one JSON object per row and line (for streaming)."""
+    for row in rows:
+        yield json.dumps(row_dict(row), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def _take(buffer: io.StringIO) -> str:
@@ -72,6 +168,25 @@ def _take(buffer: io.StringIO) -> str:
 
 
 Cursor = tuple[datetime, str, str, str]
+
+
+def encode_keyset(kind: str, moment: datetime, *parts: str) -> str:
+    """An opaque cursor of one endpoint ``kind`` resuming after the row with this sort key."""
+    raw = "\x1f".join([kind, rfc3339(moment), *parts])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_keyset(kind: str, cursor: str, parts: int) -> tuple[datetime, tuple[str, ...]]:
+    """Parse a cursor of :func:`encode_keyset`; ValueError when it is not one for ``kind``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        found_kind, time_text, *rest = raw.split("\x1f")
+        moment = datetime.fromisoformat(time_text)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+        raise ValueError("not a cursor this API issued") from err
+    if found_kind != kind or len(rest) != parts or moment.tzinfo is None:
+        raise ValueError("not a cursor this API issued for this endpoint")
+    return moment, tuple(rest)
 
 
 def encode_cursor(obs: Observation) -> str:

@@ -1,15 +1,24 @@
-"""Reads observations and sensors from InfluxDB (the API's one I/O adapter for data)."""
+"""Reads observations, sensors, aggregates and alerts from InfluxDB (the API's one data adapter)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from influxdb_client import InfluxDBClient
 
-from api.flux import FluxQuery, ObservationFilter, observations_query, sensors_query
-from api.formats import Observation
+from api.flux import (
+    AggregateFilter,
+    AlertFilter,
+    FluxQuery,
+    ObservationFilter,
+    aggregates_query,
+    alerts_query,
+    observations_query,
+    sensors_query,
+)
+from api.formats import Aggregate, Alert, Observation
 from api.sensors import Sensor, sensors_from_rows
 from urbanpulse.settings import InfluxSettings
 
@@ -30,9 +39,22 @@ class InfluxStore:
         """Raw readings matching the filter, in keyset order."""
         return [_observation(row) for row in self._rows(observations_query(self._bucket, flt))]
 
-    def sensors(self, since: datetime, tenant: str | None) -> list[Sensor]:
-        """Every sensor that reported since ``since``."""
-        return sensors_from_rows(self._rows(sensors_query(self._bucket, since, tenant)))
+    def sensors(
+        self, since: datetime, tenant: str | None, allowed: tuple[str, ...] = ()
+    ) -> list[Sensor]:
+        """Every sensor that reported since ``since`` (only ``allowed`` quantities, if given)."""
+        query = sensors_query(self._bucket, since, tenant, allowed)
+        return sensors_from_rows(self._rows(query))
+
+    def aggregates(self, flt: AggregateFilter) -> list[Aggregate]:
+        """Window aggregates matching the filter, in keyset order."""
+        query = aggregates_query(self._settings.aggregate_bucket, flt)
+        return [_aggregate(row, flt.window) for row in self._rows(query)]
+
+    def alerts(self, flt: AlertFilter) -> list[Alert]:
+        """Alert episodes matching the filter, in keyset order."""
+        query = alerts_query(self._settings.aggregate_bucket, flt)
+        return [_alert(row) for row in self._rows(query)]
 
     def ping(self) -> bool:
         """True when InfluxDB answers."""
@@ -69,4 +91,41 @@ def _observation(row: dict[str, Any]) -> Observation:
         lat=row.get("lat"),
         lon=row.get("lon"),
         quality_flags=[f for f in flags.split(",") if f],
+    )
+
+
+WINDOWS = {"1m": timedelta(minutes=1), "15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
+
+
+def _aggregate(row: dict[str, Any], window: str) -> Aggregate:
+    return Aggregate(
+        window_start=row["_time"],
+        window_end=row["_time"] + WINDOWS[window],
+        window=window,
+        tenant=row["tenant"],
+        scope=row["scope"],
+        sensor_id=row.get("sensor_id"),
+        district=row.get("district"),
+        quantity=row["quantity"],
+        count=int(row.get("count") or 0),
+        mean=row.get("mean"),
+        min=row.get("min"),
+        max=row.get("max"),
+        last=row.get("last"),
+        unit=row.get("unit") or "",
+    )
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    ended = row.get("ended_at") or None
+    return Alert(
+        started_at=row["_time"],
+        ended_at=ended,
+        state=row.get("state") or "open",
+        tenant=row["tenant"],
+        sensor_id=row["sensor_id"],
+        rule=row["rule"],
+        quantity=row["quantity"],
+        value=row.get("value"),
+        message=row.get("message") or "",
     )

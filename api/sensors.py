@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.flux import BBox
+
 
 class QuantityInfo(BaseModel):
     """One quantity a sensor reports, with its latest value."""
@@ -16,6 +18,7 @@ class QuantityInfo(BaseModel):
     unit: str | None = None
     last_value: float | None = None
     last_time: datetime | None = None
+    last_quality_flags: list[str] = Field(default_factory=list)
 
 
 class SensorLocation(BaseModel):
@@ -53,6 +56,7 @@ def _sensor(tenant: str, sensor_id: str, by_quantity: dict[str, dict[str, Any]])
             unit=fields.get("unit"),
             last_value=fields.get("value"),
             last_time=fields.get("_time"),
+            last_quality_flags=[f for f in (fields.get("quality_flags") or "").split(",") if f],
         )
         for name, fields in sorted(by_quantity.items())
     ]
@@ -65,3 +69,26 @@ def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation |
         if fields.get("lat") is not None and fields.get("lon") is not None:
             return SensorLocation(lat=fields["lat"], lon=fields["lon"])
     return None
+
+
+def filter_sensors(
+    sensors: Iterable[Sensor], quantity: str | None = None, bbox: BBox | None = None
+) -> list[Sensor]:
+    """Sensors that report ``quantity`` and stand inside ``bbox`` (each when given).
+
+    With a quantity, each sensor keeps only that quantity. With a box, sensors of unknown
+    position are left out.
+    """
+    found = []
+    for sensor in sensors:
+        if quantity is not None:
+            kept = [q for q in sensor.quantities if q.quantity == quantity]
+            if not kept:
+                continue
+            sensor = sensor.model_copy(update={"quantities": kept})
+        if bbox is not None and (
+            sensor.location is None or not bbox.contains(sensor.location.lat, sensor.location.lon)
+        ):
+            continue
+        found.append(sensor)
+    return found

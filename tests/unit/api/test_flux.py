@@ -17,12 +17,17 @@ def unescape_flux_string(text: str) -> str:
         char = body[i]
         if char == "\\":
             nxt = body[i + 1]
-            assert nxt in '\\"$', f"unknown escape \\{nxt}"
+            if nxt == "x":  # a byte escape; we only ever write \x24 ($)
+                assert body[i + 2 : i + 4] == "24", "unexpected byte escape"
+                out.append("$")
+                i += 4
+                continue
+            assert nxt in '\\"', f"unknown escape \\{nxt}"
             out.append(nxt)
             i += 2
             continue
         assert char != '"', "an unescaped quote would end the string"
-        assert not (char == "$" and body[i + 1 : i + 2] == "{"), "unescaped ${ interpolates"
+        assert char != "$", "a raw $ may interpolate or, as \\$, break Flux 0.65's scanner"
         out.append(char)
         i += 1
     return "".join(out)
