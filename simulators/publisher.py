@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol, TextIO
 
 import paho.mqtt.client as mqtt
 
-from simulators.town import Message
+from simulators.faults import Outgoing, ingest_message_id
 from urbanpulse.mqtt import make_client
 from urbanpulse.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
+
+
+class Message(Protocol):
+    """Anything with a topic, bytes and the readings it carries."""
+
+    @property
+    def topic(self) -> str:
+        """The MQTT topic."""
+
+    @property
+    def payload(self) -> bytes:
+        """The bytes to publish."""
+
+    @property
+    def readings(self) -> tuple[object, ...]:
+        """The readings the message carries."""
 
 
 @dataclass
@@ -76,12 +95,19 @@ def publish(
     return summary
 
 
+RECONNECT_WAIT_S = 60.0
+
+
 def _publish_one(client: mqtt.Client, msg: Message) -> mqtt.MQTTMessageInfo:
+    deadline = time.monotonic() + RECONNECT_WAIT_S
     while True:
         info = client.publish(msg.topic, msg.payload, qos=1)
-        if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
             return info
-        time.sleep(0.01)  # paho's outgoing queue is full: let the broker catch up
+        if info.rc == mqtt.MQTT_ERR_NO_CONN and time.monotonic() > deadline:
+            raise RuntimeError(f"no connection to the MQTT broker for {RECONNECT_WAIT_S:.0f} s")
+        # Queue full: let the broker catch up. Not connected: paho's loop is reconnecting.
+        time.sleep(0.01 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE else 0.5)
 
 
 def _wait_all(pending: list[mqtt.MQTTMessageInfo]) -> None:
@@ -90,3 +116,142 @@ def _wait_all(pending: list[mqtt.MQTTMessageInfo]) -> None:
         if not info.is_published():
             raise RuntimeError("the MQTT broker did not acknowledge a message within 60 s")
     pending.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario runs: pacing by mode, ground truth, send log, summary by format and fault
+
+
+@dataclass
+class RunSummary:
+    """What a scenario run sent: messages by format, faults injected, rate achieved."""
+
+    messages: int = 0
+    readings: int = 0
+    not_sent: int = 0
+    by_format: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    personal: int = 0
+    seconds: float = 0.0
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+
+    @property
+    def rate(self) -> float:
+        """Messages per second achieved (acknowledged by the broker)."""
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        """A one-line summary for the log."""
+        formats = ", ".join(f"{k} {v}" for k, v in sorted(self.by_format.items())) or "none"
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())) or "none"
+        span = ""
+        if self.first_event and self.last_event:
+            span = f"; event times {_z(self.first_event)} … {_z(self.last_event)}"
+        return (
+            f"sent {self.messages} messages ({self.readings} readings) in {self.seconds:.1f} s, "
+            f"{self.rate:.0f} messages/s; by format: {formats}; faults injected: {faults}; "
+            f"personal readings (dropped at ingest): {self.personal}{span}"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The summary as a JSON object."""
+        return {
+            "messages": self.messages,
+            "readings": self.readings,
+            "not_sent": self.not_sent,
+            "by_format": dict(self.by_format),
+            "faults": dict(self.faults),
+            "personal_readings": self.personal,
+            "seconds": round(self.seconds, 3),
+            "messages_per_s": round(self.rate, 1),
+        }
+
+
+def _z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Pacer:
+    """Maps a message's simulated send time to the wall clock: waits until it is due."""
+
+    def __init__(self, start: datetime, speed: float | None) -> None:
+        self.start = start
+        self.speed = speed
+        self.wall_start = time.monotonic()
+
+    def wait(self, due: datetime, stop_flag: list[bool] | None) -> None:
+        """Sleep until ``due`` (in simulated time) has come on the wall clock."""
+        if self.speed is None:
+            return
+        target = self.wall_start + (due - self.start).total_seconds() / self.speed
+        while (left := target - time.monotonic()) > 0:
+            if stop_flag and stop_flag[0]:
+                return
+            time.sleep(min(left, 0.5))
+
+
+def run_stream(
+    client: mqtt.Client,
+    stream: Iterable[Outgoing],
+    pacer: Pacer,
+    *,
+    ground_truth: TextIO | None = None,
+    send_log: TextIO | None = None,
+    stop_flag: list[bool] | None = None,
+    max_messages: int | None = None,
+) -> RunSummary:
+    """Publish a scenario stream with QoS 1, writing the ground truth and the send log."""
+    summary, started = RunSummary(), time.monotonic()
+    next_progress = started + PROGRESS_EVERY_S
+    pending: list[mqtt.MQTTMessageInfo] = []
+    for item in stream:
+        if (stop_flag and stop_flag[0]) or (
+            max_messages is not None and summary.messages >= max_messages
+        ):
+            break
+        pacer.wait(item.due, stop_flag)
+        if stop_flag and stop_flag[0]:
+            break
+        msg = item.message
+        if msg is not None:
+            sent_at = time.time()
+            pending.append(_publish_one(client, msg))
+            summary.messages += 1
+            summary.readings += len(msg.readings)
+            summary.personal += len(msg.personal)
+            summary.by_format[msg.format] += 1
+            summary.first_event = summary.first_event or msg.observed_at
+            summary.last_event = msg.observed_at
+            if send_log is not None:
+                send_log.write(
+                    json.dumps(
+                        {
+                            "topic": msg.topic,
+                            "message_id": ingest_message_id(msg.topic, msg.payload),
+                            "observed_at": _z(msg.observed_at),
+                            "sent_at": sent_at,
+                            "readings": len(msg.readings),
+                            "faults": list(msg.faults),
+                        }
+                    )
+                    + "\n"
+                )
+        for record in item.records:
+            if record.kind == "fault":
+                summary.faults[record.fault] += 1
+                if record.fault == "dropout":
+                    summary.not_sent += int(record.detail.get("missing", 0))
+            if ground_truth is not None:
+                ground_truth.write(json.dumps(record.to_json()) + "\n")
+        if len(pending) >= 1000:
+            _wait_all(pending)
+        if time.monotonic() >= next_progress:
+            summary.seconds = time.monotonic() - started
+            log.info("%s so far", summary.line())
+            if ground_truth is not None:
+                ground_truth.flush()
+            next_progress += PROGRESS_EVERY_S
+    _wait_all(pending)
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -1,0 +1,453 @@
+"""Fault injection with a ground truth: every fault sent is written down (deterministic).
+
+Faults come in two shapes. *Episodes* change a device for a while: ``dropout`` (messages not
+sent), ``stuck`` (values frozen), ``drift`` (a growing offset on one quantity), ``clock_skew``
+(the device's clock is off), ``low_battery``. *Message faults* touch one message: ``spike``
+(one value jumps), ``duplicate`` (sent twice), ``out_of_order`` (sent after the device's next
+message), ``late`` (held back for a while), ``malformed`` (broken bytes). Each rate is the
+probability per message that the fault starts.
+
+Every fault becomes a :class:`FaultRecord` in the ground-truth log, with ``expect``: what the
+platform should do about it given its quality rules (:class:`Expectations`), e.g.
+``flag:spike``, ``flag:stuck``, ``flag:gap``, ``flag:future``, ``flag:late``, ``dedupe``,
+``dead_letter:invalid_json``, ``alert:low_battery`` or ``undetectable``. Readings of personal
+quantities (people counters) are written down too (``kind: privacy``): the ingestor must drop
+them, and that is expected.
+
+Randomness comes from one ``random.Random`` per device, seeded from the scenario seed and the
+device id, so a device's faults do not depend on how the fleet's messages interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from simulators.formats import Message, Point, Wire, encode, malform, stamp
+from simulators.models import City, model_values, quantity_model
+from simulators.scenario import Device, FaultRates
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """The platform's quality thresholds the ground truth's ``expect`` is computed against."""
+
+    stuck_count: int = 10
+    gap_factor: float = 3.0
+    max_future_s: float = 300.0
+    max_age_s: float = 86_400.0
+    allowed_lateness_s: float = 600.0
+    low_battery: float = 15.0
+    # when a message observed at t reaches the platform: t in real time; earlier in the
+    # accelerated and backfill modes, where event times lag the wall clock
+    received: Callable[[datetime], datetime] | None = None
+
+    def lag_s(self, observed: datetime) -> float:
+        """Seconds between a message's event time and its arrival at the platform."""
+        return (
+            0.0 if self.received is None else (self.received(observed) - observed).total_seconds()
+        )
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One line of the ground-truth log."""
+
+    kind: str  # "fault" or "privacy"
+    fault: str
+    tenant: str
+    device_id: str
+    sensor_ids: tuple[str, ...]
+    format: str
+    topic: str
+    observed_at: datetime  # the true event time of the message concerned
+    expect: str
+    quantity: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    message_id: str | None = None  # the ingestor's id prefix of the message's readings
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object (one line of the log)."""
+        return {
+            "kind": self.kind,
+            "fault": self.fault,
+            "tenant": self.tenant,
+            "device_id": self.device_id,
+            "sensor_ids": list(self.sensor_ids),
+            "format": self.format,
+            "topic": self.topic,
+            "observed_at": stamp(self.observed_at),
+            "quantity": self.quantity,
+            "expect": self.expect,
+            "message_id": self.message_id,
+            "detail": self.detail,
+        }
+
+
+def ingest_message_id(topic: str, payload: bytes) -> str:
+    """The id prefix the ingestor derives for a message's readings (topic + bytes)."""
+    return hashlib.sha256(topic.encode() + b"\x00" + payload).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message due at ``due`` (simulated time), with the faults written down with it."""
+
+    due: datetime
+    message: Message | None  # None: nothing is sent (only ground truth to write)
+    records: tuple[FaultRecord, ...] = ()
+
+
+@dataclass
+class _DeviceFaults:
+    """The episodes running on one device (internal, mutable)."""
+
+    rng: random.Random
+    counter: int = 0
+    previous: dict[str, float] | None = None
+    last_sent: datetime | None = None
+    stuck_left: int = 0
+    stuck_values: dict[str, float] | None = None
+    stuck_repeat: int = 1
+    drift_left: int = 0
+    drift_quantity: str = ""
+    drift_start: datetime | None = None
+    skew_left: int = 0
+    skew_s: float = 0.0
+    battery_left: int = 0
+    battery_value: float = 0.0
+    dropped: list[datetime] = field(default_factory=list)
+    dropout_left: int = 0
+    held: Outgoing | None = None
+
+
+class FaultInjector:
+    """Turns a device's clean tick into outgoing messages, faults and ground truth."""
+
+    def __init__(
+        self,
+        city: City,
+        wire: Wire,
+        rates: FaultRates,
+        expectations: Expectations = Expectations(),
+    ) -> None:
+        self.city = city
+        self.wire = wire
+        self.rates = rates
+        self.expect = expectations
+        self._state: dict[str, _DeviceFaults] = {}
+
+    def _of(self, device: Device) -> _DeviceFaults:
+        state = self._state.get(device.device_id)
+        if state is None:
+            seed = int.from_bytes(
+                hashlib.blake2b(
+                    f"{self.city.seed}/{device.device_id}/faults".encode(), digest_size=8
+                ).digest(),
+                "big",
+            )
+            state = _DeviceFaults(rng=random.Random(seed))
+            self._state[device.device_id] = state
+        return state
+
+    def _starts(self, state: _DeviceFaults, fault: str) -> bool:
+        rate = float(getattr(self.rates, fault))
+        # always draw, so one fault's rate does not shift the others' random sequence
+        return state.rng.random() < rate
+
+    def tick(self, device: Device, t: datetime) -> list[Outgoing]:
+        """The messages the device sends for its reading at ``t`` (0, 1 or more)."""
+        state = self._of(device)
+        state.counter += 1
+        values = model_values(device.kind, self.city, device.site, t)
+        if not device.carries_battery:
+            values.pop("battery_level", None)
+        records: list[FaultRecord] = []
+        draws = {name: self._starts(state, name) for name in _ORDER}
+
+        # dropout: the device is silent for a while
+        if state.dropout_left == 0 and draws["dropout"]:
+            state.dropout_left = state.rng.randint(4, 10)
+        if state.dropout_left > 0:
+            state.dropout_left -= 1
+            state.dropped.append(t)
+            state.previous = values
+            return []
+
+        values, labels = self._value_faults(device, state, t, values, draws)
+        observed = t
+        has_time = device.format != "sensorcommunity" or self.wire.timestamps
+        if state.skew_left == 0 and draws["clock_skew"] and has_time:
+            state.skew_left = state.rng.randint(10, 30)
+            minutes = state.rng.choice((-1, 1)) * state.rng.uniform(10, 60)
+            state.skew_s = round(minutes * 60)
+        if state.skew_left > 0:
+            state.skew_left -= 1
+            observed = t + timedelta(seconds=state.skew_s)
+            labels.append(
+                ("clock_skew", None, {"skew_s": state.skew_s}, self._skew_expect(state.skew_s, t))
+            )
+
+        points = [Point(observed, name, value) for name, value in values.items()]
+        message = replace(encode(self.wire, device, points, state.counter), observed_at=t)
+        if draws["malformed"]:
+            message = malform(message)
+            reason = f"dead_letter:{message.dead_letter}"
+            labels = [(f, q, d, f"{reason} (malformed)") for f, q, d, _ in labels]
+            labels.append(("malformed", None, {}, reason))
+        if state.dropped:
+            gap_s = (t - state.last_sent).total_seconds() if state.last_sent else None
+            expect = (
+                "flag:gap"
+                if gap_s is not None and gap_s > self.expect.gap_factor * device.interval_s
+                else "undetectable"
+            )
+            detail = {
+                "missing": len(state.dropped),
+                "first_missing": stamp(state.dropped[0]),
+                "last_missing": stamp(state.dropped[-1]),
+                "gap_s": gap_s,
+            }
+            labels.append(("dropout", None, detail, expect))
+            state.dropped = []
+
+        due = t
+        out: list[Outgoing] = []
+        delay = 0.0
+        if draws["late"]:
+            delay = float(state.rng.randint(15 * 60, 3 * 3600))
+            labels.append(("late", None, {"delay_s": delay}, self._late_expect(delay, t)))
+        built = replace(message, faults=tuple(label for label, *_ in labels))
+        records = [self._record(device, built, t, *label) for label in labels]
+        records += self._privacy(device, built, t)
+        item = Outgoing(due + timedelta(seconds=delay), built, tuple(records))
+        state.last_sent = t
+        state.previous = values
+
+        held = state.held
+        if draws["out_of_order"] and delay == 0 and held is None:
+            record = self._record(
+                device, built, t, "out_of_order", None, {}, "undetectable (stored, not compared)"
+            )
+            state.held = replace(
+                item,
+                message=replace(built, faults=(*built.faults, "out_of_order")),
+                records=(*item.records, record),
+            )
+        else:
+            out.append(item)
+            if held is not None and delay == 0:  # the held message goes right after this one
+                out.append(replace(held, due=due))
+                state.held = None
+        if draws["duplicate"] and state.held is None:
+            record = self._record(device, built, t, "duplicate", None, {}, "dedupe")
+            copy = replace(built, faults=(*built.faults, "duplicate"))
+            out.append(Outgoing(item.due, copy, (record,)))
+        return out
+
+    def flush(self) -> list[Outgoing]:
+        """What is still held back or unwritten when the run ends."""
+        out = []
+        for device_id, state in self._state.items():
+            held, state.held = state.held, None
+            if held is not None and held.message is not None:
+                # no later message came: it goes out last, in order after all, so unlabelled
+                faults = tuple(f for f in held.message.faults if f != "out_of_order")
+                records = tuple(r for r in held.records if r.fault != "out_of_order")
+                message = replace(held.message, faults=faults)
+                out.append(replace(held, message=message, records=records))
+            if state.dropped:
+                record = FaultRecord(
+                    kind="fault",
+                    fault="dropout",
+                    tenant=self.wire.tenant,
+                    device_id=device_id,
+                    sensor_ids=(),
+                    format="",
+                    topic="",
+                    observed_at=state.dropped[-1],
+                    expect="absent (the run ended during the outage)",
+                    detail={"missing": len(state.dropped)},
+                )
+                out.append(Outgoing(state.dropped[-1], None, (record,)))
+                state.dropped = []
+        return out
+
+    def _value_faults(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        t: datetime,
+        values: dict[str, float],
+        draws: dict[str, bool],
+    ) -> tuple[dict[str, float], list[Label]]:
+        labels: list[Label] = []
+        values = dict(values)
+        main = [q.quantity for q in device.kind.quantities]
+        # stuck: the sensor repeats its last values
+        if state.stuck_left == 0 and draws["stuck"] and state.previous is not None:
+            state.stuck_left = state.rng.randint(12, 20)
+            state.stuck_values = {q: state.previous[q] for q in main}
+            state.stuck_repeat = 1
+        stuck_now = state.stuck_left > 0 and state.stuck_values is not None
+        if stuck_now and state.stuck_values is not None:
+            state.stuck_left -= 1
+            state.stuck_repeat += 1
+            frozen = {q: values[q] for q in main}
+            values.update(state.stuck_values)
+            expect = (
+                "flag:stuck"
+                if state.stuck_repeat >= self.expect.stuck_count
+                else f"none yet (repeat {state.stuck_repeat} < {self.expect.stuck_count})"
+            )
+            labels.append(
+                (
+                    "stuck",
+                    None,
+                    {"repeat": state.stuck_repeat, "true": frozen, "sent": state.stuck_values},
+                    expect,
+                )
+            )
+        # drift: a growing offset on one quantity
+        drifting = [q for q in main if quantity_model(device.kind, q).drift_per_day > 0]
+        if state.drift_left == 0 and draws["drift"] and drifting:
+            state.drift_left = state.rng.randint(30, 120)
+            state.drift_quantity = state.rng.choice(drifting)
+            state.drift_start = t
+        if state.drift_left > 0 and state.drift_start is not None and not stuck_now:
+            state.drift_left -= 1
+            q = quantity_model(device.kind, state.drift_quantity)
+            hours = (t - state.drift_start).total_seconds() / 3600
+            offset = round(q.drift_per_day * hours, 3)  # a day's drift per hour: visible in a demo
+            true = values[q.quantity]
+            values[q.quantity] = _clamp(q.quantity, device, true + offset)
+            labels.append(
+                (
+                    "drift",
+                    q.quantity,
+                    {"true": true, "sent": values[q.quantity], "offset": offset},
+                    "undetectable (no drift check yet)",
+                )
+            )
+        # spike: one value jumps, away from the range edge
+        spiky = [q for q in main if quantity_model(device.kind, q).spike > 0]
+        if draws["spike"] and spiky and not stuck_now:
+            name = state.rng.choice(spiky)
+            q = quantity_model(device.kind, name)
+            true = values[name]
+            sent = true + q.spike if true + q.spike <= q.high else true - q.spike
+            values[name] = _clamp(name, device, sent)
+            labels.append(("spike", name, {"true": true, "sent": values[name]}, "flag:spike"))
+        # low battery
+        if "battery_level" in values:
+            if state.battery_left == 0 and draws["low_battery"]:
+                state.battery_left = state.rng.randint(20, 40)
+                state.battery_value = float(state.rng.randint(4, 12))
+            if state.battery_left > 0:
+                state.battery_left -= 1
+                state.battery_value = max(1.0, state.battery_value - state.rng.choice((0, 0, 1)))
+                true = values["battery_level"]
+                values["battery_level"] = state.battery_value
+                expect = (
+                    "alert:low_battery"
+                    if state.battery_value < self.expect.low_battery
+                    else "undetectable"
+                )
+                labels.append(
+                    (
+                        "low_battery",
+                        "battery_level",
+                        {"true": true, "sent": state.battery_value},
+                        expect,
+                    )
+                )
+        return values, labels
+
+    def _skew_expect(self, skew_s: float, t: datetime) -> str:
+        lag = self.expect.lag_s(t)
+        if skew_s - lag > self.expect.max_future_s:
+            return "flag:future"
+        if lag - skew_s > self.expect.max_age_s:
+            return "flag:too_old"
+        return "undetectable (skew within the clock checks)"
+
+    def _late_expect(self, delay_s: float, t: datetime) -> str:
+        if self.expect.lag_s(t) + delay_s > self.expect.max_age_s:
+            return "flag:too_old"
+        if delay_s > self.expect.allowed_lateness_s:
+            return "flag:late"
+        return "undetectable (within allowed lateness)"
+
+    def _record(
+        self,
+        device: Device,
+        message: Message,
+        t: datetime,
+        fault: str,
+        quantity: str | None,
+        detail: dict[str, Any],
+        expect: str,
+    ) -> FaultRecord:
+        no_time = device.format == "sensorcommunity" and not self.wire.timestamps
+        if no_time and fault in ("late", "out_of_order"):
+            expect = "undetectable (the format carries no time)"
+        return FaultRecord(
+            kind="fault",
+            fault=fault,
+            tenant=self.wire.tenant,
+            device_id=device.device_id,
+            sensor_ids=device.platform_sensor_ids(),
+            format=device.format,
+            topic=message.topic,
+            observed_at=t,
+            expect=expect,
+            quantity=quantity,
+            detail=detail,
+            message_id=ingest_message_id(message.topic, message.payload),
+        )
+
+    def _privacy(self, device: Device, message: Message, t: datetime) -> list[FaultRecord]:
+        if not message.personal or message.dead_letter not in (None, "personal_only"):
+            return []
+        expect = "dead_letter:personal_only" if message.dead_letter else "dropped_at_ingest"
+        return [
+            FaultRecord(
+                kind="privacy",
+                fault="personal",
+                tenant=self.wire.tenant,
+                device_id=device.device_id,
+                sensor_ids=(device.sensor_id,),
+                format=device.format,
+                topic=message.topic,
+                observed_at=t,
+                expect=expect,
+                quantity=r.quantity,
+                detail={"value": r.value},
+                message_id=ingest_message_id(message.topic, message.payload),
+            )
+            for r in message.personal
+        ]
+
+
+Label = tuple[str, str | None, dict[str, Any], str]  # fault, quantity, detail, expect
+_ORDER = (
+    "dropout",
+    "stuck",
+    "spike",
+    "drift",
+    "duplicate",
+    "out_of_order",
+    "late",
+    "clock_skew",
+    "malformed",
+    "low_battery",
+)
+
+
+def _clamp(quantity: str, device: Device, value: float) -> float:
+    q = quantity_model(device.kind, quantity)
+    return round(min(q.high, max(q.low, value)), q.decimals)

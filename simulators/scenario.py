@@ -1,0 +1,329 @@
+"""Scenario files (YAML, docs/simulators.md) and the fleet of sensors they describe (pure).
+
+A scenario names a town, its centre and districts, how many sensors of each kind it has and
+how often they report, which payload formats they speak, the network-server applications of
+its LoRaWAN sensors, the fault rates and the random seed. :func:`build_fleet` turns it into
+the list of :class:`Device` the simulator runs; the same scenario always gives the same fleet.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from simulators.models import KINDS, City, SensorKind, Site, make_site
+from simulators.noise import uniform
+from urbanpulse.model import ID_PATTERN
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+DEFAULT_SCENARIO = SCENARIOS / "town.yaml"
+
+Format = Literal["json", "senml", "lpp", "sensorcommunity", "tts", "chirpstack"]
+FORMATS: tuple[Format, ...] = ("json", "senml", "lpp", "sensorcommunity", "tts", "chirpstack")
+FAULTS = (
+    "dropout",
+    "stuck",
+    "spike",
+    "drift",
+    "duplicate",
+    "out_of_order",
+    "late",
+    "clock_skew",
+    "malformed",
+    "low_battery",
+)
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_JSON_ONLY: dict[Format, float] = {"json": 1.0}
+# A ChirpStack application id is a UUID; ours are derived from the tenant and application name.
+_CHIRPSTACK_NAMESPACE = uuid.UUID("6f0c4b9e-3c1e-4a53-9d55-7a0b5b2b1e61")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``30s``, ``5m``, ``1.5h``, ``2d``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like 5m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (found := _DURATION.match(value)):
+        seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h, 2d)")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class Centre(BaseModel):
+    """A WGS 84 position."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class District(BaseModel):
+    """A district of the town: sensors are placed around its centre, more where it weighs more."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_km: float = Field(0.5, gt=0)
+    weight: float = Field(1.0, gt=0)
+
+
+class SensorGroup(BaseModel):
+    """How many sensors of one kind, how often they report, which formats they speak."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=0)
+    interval: Seconds | None = None
+    formats: dict[Format, float] | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _weights(cls, value: dict[Format, float] | None) -> dict[Format, float] | None:
+        if value is not None and (not value or any(w < 0 for w in value.values())):
+            raise ValueError("formats: non-negative weights, at least one")
+        return value
+
+
+class NetworkServers(BaseModel):
+    """The LoRaWAN network-server applications the town's LoRaWAN sensors belong to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tts_application: str | None = Field(
+        None, description="The Things Stack application id; default '{tenant}-sensors'"
+    )
+    tts_tenant: str | None = Field("ttn", description="TTS tenant: topics v3/{app}@{tenant}/…")
+    chirpstack_application: str | None = Field(
+        None, description="ChirpStack application name; its id is a UUID derived from it"
+    )
+
+
+class FaultRates(BaseModel):
+    """Probability per message that each fault starts (see simulators/faults.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dropout: float = Field(0.0, ge=0, le=1)
+    stuck: float = Field(0.0, ge=0, le=1)
+    spike: float = Field(0.0, ge=0, le=1)
+    drift: float = Field(0.0, ge=0, le=1)
+    duplicate: float = Field(0.0, ge=0, le=1)
+    out_of_order: float = Field(0.0, ge=0, le=1)
+    late: float = Field(0.0, ge=0, le=1)
+    clock_skew: float = Field(0.0, ge=0, le=1)
+    malformed: float = Field(0.0, ge=0, le=1)
+    low_battery: float = Field(0.0, ge=0, le=1)
+
+    def any(self) -> bool:
+        """Whether any fault is switched on."""
+        return any(getattr(self, name) > 0 for name in FAULTS)
+
+
+class Scenario(BaseModel):
+    """A scenario file: the town, its sensors, formats, faults and seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    tenant: str = Field(pattern=ID_PATTERN)
+    timezone: str = "UTC"
+    seed: int = 1
+    centre: Centre
+    districts: list[District] = Field(min_length=1)
+    format_mix: dict[Format, float] = Field(default_factory=lambda: _JSON_ONLY.copy())
+    sensors: dict[str, SensorGroup]
+    network_servers: NetworkServers = NetworkServers()
+    faults: FaultRates = FaultRates()
+    licence: str = "CC-BY-4.0"
+
+    @field_validator("sensors")
+    @classmethod
+    def _kinds(cls, value: dict[str, SensorGroup]) -> dict[str, SensorGroup]:
+        unknown = sorted(set(value) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown sensor kinds {unknown}; known: {sorted(KINDS)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
+    def city(self) -> City:
+        """The shared model context: seed and local time zone."""
+        return City(self.seed, ZoneInfo(self.timezone))
+
+    def tts_application(self) -> str:
+        """The Things Stack application id of the town's TTS devices."""
+        return self.network_servers.tts_application or f"{self.tenant}-sensors"
+
+    def tts_topic_application(self) -> str:
+        """The application part of TTS topics: ``app@tts_tenant`` or ``app``."""
+        tenant = self.network_servers.tts_tenant
+        return f"{self.tts_application()}@{tenant}" if tenant else self.tts_application()
+
+    def chirpstack_application(self) -> str:
+        """The ChirpStack application id (a UUID, derived from tenant and application name)."""
+        name = self.network_servers.chirpstack_application or f"{self.tenant}-lorawan"
+        return str(uuid.uuid5(_CHIRPSTACK_NAMESPACE, f"{self.tenant}/{name}"))
+
+    def tenant_by_application(self, formats: set[str] | None = None) -> dict[str, str]:
+        """The map the ingestor needs: ``URBANPULSE_DECODERS__TENANT_BY_APPLICATION``."""
+        out = {}
+        if formats is None or "tts" in formats:
+            out[self.tts_topic_application()] = self.tenant
+        if formats is None or "chirpstack" in formats:
+            out[self.chirpstack_application()] = self.tenant
+        return out
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    """Read and validate a scenario file."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return Scenario.model_validate(data)
+
+
+def scenario_path(name: str | None) -> Path:
+    """A scenario file: a path, or the name of a bundled one (``town``, ``city``)."""
+    if not name:
+        return DEFAULT_SCENARIO
+    bundled = SCENARIOS / f"{name}.yaml"
+    if "/" not in name and not name.endswith((".yaml", ".yml")) and bundled.exists():
+        return bundled
+    return Path(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which formats can carry which quantities (so every reading the simulator means arrives)
+
+_LPP_QUANTITIES = frozenset({"temperature", "relative_humidity", "pressure"})
+_SENSOR_COMMUNITY_QUANTITIES = frozenset(
+    {"pm2_5", "pm10", "temperature", "relative_humidity", "pressure", "noise_level"}
+)
+
+
+def can_carry(fmt: Format, kind: SensorKind) -> bool:
+    """Whether a format can carry every quantity of a kind (battery aside)."""
+    names = {q.quantity for q in kind.quantities}
+    if fmt == "lpp":
+        return names <= _LPP_QUANTITIES
+    if fmt == "sensorcommunity":
+        return names <= _SENSOR_COMMUNITY_QUANTITIES and not kind.battery
+    return True
+
+
+def apportion(count: int, weights: Mapping[Format, float]) -> list[Format]:
+    """``count`` formats in proportion to the weights (largest remainder), in FORMATS order."""
+    usable = {f: w for f, w in weights.items() if w > 0}
+    if count == 0:
+        return []
+    if not usable:
+        raise ValueError("no payload format has a positive weight")
+    total = sum(usable.values())
+    exact = {f: count * w / total for f, w in usable.items()}
+    shares = {f: math.floor(v) for f, v in exact.items()}
+    left = count - sum(shares.values())
+    order = sorted(usable, key=lambda f: (-(exact[f] - shares[f]), FORMATS.index(f)))
+    for f in order[:left]:
+        shares[f] += 1
+    return [f for f in FORMATS for _ in range(shares.get(f, 0))]
+
+
+@dataclass(frozen=True)
+class Device:
+    """One simulated device: what it is, where, how it reports and in which format."""
+
+    device_id: str  # our name for it (topic level, TTS device id)
+    sensor_id: str  # the id the platform sees (ChirpStack: the DevEUI)
+    kind: SensorKind
+    format: Format
+    district: str
+    lat: float
+    lon: float
+    interval_s: float
+    site: Site
+    dev_eui: str
+
+    @property
+    def carries_battery(self) -> bool:
+        """Whether its messages report a battery level."""
+        return self.kind.battery and self.format not in ("lpp", "sensorcommunity")
+
+    def platform_sensor_ids(self) -> tuple[str, ...]:
+        """The sensor ids its readings get in the platform (each LPP channel is a sensor)."""
+        if self.format == "lpp":
+            return tuple(f"{self.sensor_id}:{ch}" for ch in lpp_channels(self.kind))
+        return (self.sensor_id,)
+
+
+def lpp_channels(kind: SensorKind) -> tuple[int, ...]:
+    """The LPP channel of each of a kind's quantities: 1, 2, 3, … in order."""
+    return tuple(range(1, len(kind.quantities) + 1))
+
+
+def build_fleet(scenario: Scenario) -> list[Device]:
+    """Every device of the scenario, placed in its districts, with its format (deterministic)."""
+    seed = scenario.seed
+    devices: list[Device] = []
+    total_weight = sum(d.weight for d in scenario.districts)
+    for kind_name, group in scenario.sensors.items():
+        kind = KINDS[kind_name]
+        weights = group.formats or scenario.format_mix
+        usable = {f: w for f, w in weights.items() if can_carry(f, kind)}
+        if not usable:
+            usable = {"json": 1.0}
+        formats = apportion(group.count, usable)
+        for index, fmt in enumerate(formats, start=1):
+            device_id = f"{kind.prefix}-{index:03d}"
+            pick = uniform(seed, device_id, "district") * total_weight
+            district = scenario.districts[-1]
+            for candidate in scenario.districts:
+                pick -= candidate.weight
+                if pick < 0:
+                    district = candidate
+                    break
+            angle = 2 * math.pi * uniform(seed, device_id, "angle")
+            distance = district.radius_km * math.sqrt(uniform(seed, device_id, "dist"))
+            lat = district.lat + distance / 111.32 * math.cos(angle)
+            lon = district.lon + distance / (111.32 * math.cos(math.radians(district.lat))) * (
+                math.sin(angle)
+            )
+            dev_eui = f"70b3d57ed0{len(devices) + 1:06x}"  # unique within the fleet
+            sensor_id = dev_eui if fmt == "chirpstack" else device_id
+            devices.append(
+                Device(
+                    device_id=device_id,
+                    sensor_id=sensor_id,
+                    kind=kind,
+                    format=fmt,
+                    district=district.id,
+                    lat=round(lat, 6),
+                    lon=round(lon, 6),
+                    interval_s=group.interval or kind.interval_s,
+                    site=make_site(seed, device_id, kind),
+                    dev_eui=dev_eui,
+                )
+            )
+    return devices
