@@ -101,3 +101,13 @@ def parse_secrets(text: str) -> dict[str, str]:
     """Read a secrets CSV written by :func:`secrets_csv`."""
     rows = csv.DictReader(io.StringIO(text))
     return {row["username"]: row["password"] for row in rows if row.get("username")}
+
+
+def credential_files(devices: Iterable[tuple[str, str]], known_secrets: str = "") -> dict[str, str]:
+    """The three files by name: ``passwords`` and ``acl`` for Mosquitto, ``secrets.csv``."""
+    accounts = plan_accounts(devices, parse_secrets(known_secrets) if known_secrets else {})
+    return {
+        "passwords": password_file(accounts),
+        "acl": acl_file(accounts),
+        "secrets.csv": secrets_csv(accounts),
+    }

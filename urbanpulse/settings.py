@@ -95,6 +95,69 @@ class WorkerSettings(BaseModel):
     datadir: str = Field(".local/worker", description="Faust's local state folder")
 
 
+class AlertRuleSettings(BaseModel):
+    """A threshold alert rule: ``quantity`` ``op`` ``value`` held for ``min_duration_s``."""
+
+    name: str = Field(description="rule name, the 'rule' tag of alerts")
+    quantity: str = Field(description="the quantity the rule watches")
+    op: Literal[">", ">=", "<", "<="] = Field(description="comparison of reading and value")
+    value: float = Field(description="the threshold, in the quantity's canonical unit")
+    min_duration_s: float = Field(
+        0, ge=0, description="event time the condition must hold before the alert opens"
+    )
+    message: str = Field("", description="text for people; empty: generated from the rule")
+
+
+class StreamsSettings(BaseModel):
+    """What the stream worker checks, aggregates and alerts on (see docs/streams.md)."""
+
+    windows: list[str] = Field(
+        default_factory=lambda: ["1m", "15m", "1h"],
+        description="tumbling window sizes of the aggregates (JSON list of e.g. 30s, 1m, 1h)",
+    )
+    allowed_lateness_s: float = Field(
+        600, ge=0, description="event time a late reading may lag and still update its window"
+    )
+    max_future_s: float = Field(
+        300, ge=0, description="readings observed this far after receipt are flagged 'future'"
+    )
+    max_age_s: float = Field(
+        86_400, gt=0, description="readings received this long after observation: 'too_old'"
+    )
+    expected_interval_s: float = Field(
+        300, gt=0, description="usual time between a sensor's readings, unless the registry says"
+    )
+    gap_factor: float = Field(
+        3, gt=1, description="a reading after more than this x expected interval: 'gap'"
+    )
+    stuck_count: int = Field(
+        10, ge=2, description="this many equal consecutive values of a series: 'stuck'"
+    )
+    dedupe_horizon_s: float = Field(
+        7_200, gt=0, description="event time message ids and timestamps are remembered, to dedupe"
+    )
+    registry_path: str = Field(
+        "", description="sensor registry file (.yaml, .yml or .csv, docs/registry.md); empty: none"
+    )
+    registry_reload_s: float = Field(
+        10, gt=0, description="how often the registry file is checked for changes, seconds"
+    )
+    unknown_sensors: Literal["accept", "deadletter"] = Field(
+        "accept",
+        description="readings of sensors not in the registry: 'accept' (flagged "
+        "'unregistered') or 'deadletter'",
+    )
+    alert_rules: list[AlertRuleSettings] | None = Field(
+        None,
+        description="threshold alert rules (JSON list of {name, quantity, op, value, "
+        "min_duration_s, message}); empty: the built-in rules of docs/streams.md",
+    )
+    stale_factor: float = Field(
+        3, gt=1, description="no reading for this x expected interval opens a 'stale' alert"
+    )
+    stale_check_s: float = Field(30, gt=0, description="how often stale sensors are looked for")
+
+
 class ApiSettings(BaseModel):
     """The open-data API."""
 
@@ -103,7 +166,28 @@ class ApiSettings(BaseModel):
     default_limit: int = Field(1000, ge=1, description="readings per page when none is asked")
     max_limit: int = Field(10_000, ge=1, description="largest page a client may ask for")
     max_range_days: int = Field(366, ge=1, description="longest from/to span of one query")
-    sensors_lookback_days: int = Field(30, ge=1, description="how far back /v1/sensors looks")
+    sensors_lookback_days: int = Field(
+        30, ge=1, description="how far back /v1/sensors and /v1/latest look"
+    )
+    max_raw_range_days: int = Field(
+        31, ge=1, description="longest from/to span of a raw observations query"
+    )
+    max_sensors_per_query: int = Field(
+        200, ge=1, description="most sensor ids one observations or aggregates query may name"
+    )
+    cache_max_age_s: int = Field(
+        30, ge=0, description="Cache-Control max-age of answers that may still change, seconds"
+    )
+    cache_closed_max_age_s: int = Field(
+        86_400,
+        ge=0,
+        description="Cache-Control max-age of answers about closed windows (range ended "
+        "before now), seconds",
+    )
+    gzip_min_bytes: int = Field(1000, ge=0, description="answers at least this large are gzipped")
+    sensors_cache_s: float = Field(
+        5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
+    )
 
 
 class DecoderSettings(BaseModel):
@@ -128,6 +212,24 @@ class MetricsSettings(BaseModel):
     ingest_port: int = Field(9101, ge=0, description="ingestor's /metrics port; 0 turns it off")
 
 
+class DashboardSettings(BaseModel):
+    """Grafana: where ``urbanpulse dashboards push`` sends the boards, and what they query."""
+
+    grafana_url: str = Field("http://127.0.0.1:3000", description="Grafana base URL for push")
+    grafana_token: SecretStr = Field(
+        SecretStr(""), description="Grafana service account token (Admin role) for push"
+    )
+    influx_url: str = Field(
+        "",
+        description="InfluxDB URL as Grafana's server reaches it; empty: URBANPULSE_INFLUX__URL",
+    )
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090",
+        description="Prometheus URL as Grafana's server reaches it (platform metrics)",
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Grafana HTTP request timeout, seconds")
+
+
 class Settings(BaseSettings):
     """Every setting of every UrbanPulse component."""
 
@@ -141,6 +243,8 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     influx: InfluxSettings = InfluxSettings()
     worker: WorkerSettings = WorkerSettings()
+    streams: StreamsSettings = StreamsSettings()
     api: ApiSettings = ApiSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
+    dashboards: DashboardSettings = DashboardSettings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -11,11 +12,13 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from urbanpulse.settings import Settings
 
 log = logging.getLogger("urbanpulse.up")
 STOP_GRACE_S = 20.0
+SETUP_DIR = Path(".local/simulate")
 REPORT_EVERY_S = 15.0
 
 
@@ -27,9 +30,11 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
-def _start(name: str, args: list[str]) -> Child:
+def _start(name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
     command = [sys.executable, "-m", "urbanpulse.cli", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ | (env or {})
+    )
     threading.Thread(target=_relay, args=(name, process), daemon=True).start()
     return Child(name, process)
 
@@ -77,13 +82,46 @@ def run_platform(settings: Settings, simulate: bool) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    children = [_start("ingest", ["ingest"]), _start("worker", ["worker"]), _start("api", ["api"])]
+    ingest_env, worker_env = _simulator_setup(settings) if simulate else ({}, {})
+    children = [
+        _start("ingest", ["ingest"], ingest_env),
+        _start("worker", ["worker"], worker_env),
+        _start("api", ["api"]),
+    ]
     if simulate:
         children.append(_start("simulate", ["simulate"]))
     _banner(settings)
     failed = _watch(settings, children, stopping)
     _stop_all(children)
     return 1 if failed else 0
+
+
+def _simulator_setup(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """Let the simulator write its fleet's registry and tenant map, and point ingest and worker
+    at them, so the demo needs no manual setup (settings already given take precedence)."""
+    SETUP_DIR.mkdir(parents=True, exist_ok=True)
+    registry, tenant_map = SETUP_DIR / "registry.yaml", SETUP_DIR / "tenant-map.json"
+    command = [
+        sys.executable,
+        "-m",
+        "urbanpulse.cli",
+        "simulate",
+        "--setup-only",
+        "--registry-out",
+        str(registry),
+        "--tenant-map-out",
+        str(tenant_map),
+        "--credentials-dir",
+        str(SETUP_DIR / "credentials"),
+    ]
+    subprocess.run(command, check=True)
+    applications = json.loads(tenant_map.read_text()) | settings.decoders.tenant_by_application
+    ingest_env = {"URBANPULSE_DECODERS__TENANT_BY_APPLICATION": json.dumps(applications)}
+    worker_env = {
+        "URBANPULSE_STREAMS__REGISTRY_PATH": settings.streams.registry_path or str(registry)
+    }
+    log.info("simulated fleet: registry %s, tenant map %s", registry, tenant_map)
+    return ingest_env, worker_env
 
 
 def _watch(settings: Settings, children: list[Child], stopping: threading.Event) -> bool:
