@@ -605,12 +605,21 @@ def platform() -> Dashboard:
         )
         for quantile, ref in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
     ]
+    api_quantiles = [
+        promql(
+            f"histogram_quantile({quantile}, sum by (le) "
+            "(rate(urbanpulse_api_request_seconds_bucket[$__rate_interval])))",
+            legend=f"p{int(quantile * 100)}",
+            ref_id=ref,
+        )
+        for quantile, ref in ((0.5, "A"), (0.99, "B"))
+    ]
     return (
         _base(
             "urbanpulse-platform",
             "Platform",
-            "How the pipeline itself is doing: ingest rate, dead letters, Kafka consumer lag "
-            "and write latency (Prometheus), and readings stored (InfluxDB).",
+            "How the pipeline itself is doing: ingest rate, dead letters, Kafka consumer lag, "
+            "write and API latency (Prometheus), and readings stored (InfluxDB).",
             ["operations", "platform"],
         )
         .with_panel(
@@ -658,13 +667,12 @@ def platform() -> Dashboard:
                 "Kafka consumer lag of the stream worker",
                 [
                     promql(
-                        "sum by (topic) "
-                        '(kafka_consumergroup_lag{consumergroup="urbanpulse-worker"})',
+                        "sum by (topic) (urbanpulse_worker_consumer_lag)",
                         legend="{{topic}}",
                     )
                 ],
-                description="Messages in Kafka the worker has not processed yet, from a "
-                "Kafka exporter (kafka_consumergroup_lag).",
+                description="Messages in Kafka the workers have not processed yet: each "
+                "worker reports the lag of the partitions assigned to it.",
                 steps=[(0, "green"), (10000, "orange"), (100000, "red")],
             )
             .height(8)
@@ -682,6 +690,16 @@ def platform() -> Dashboard:
                 ],
                 unit="s",
                 description="95th percentile of the worker's batch writes to InfluxDB.",
+            )
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            timeseries(
+                "API latency",
+                api_quantiles,
+                unit="s",
+                description="Time to answer open-data requests, all endpoints together.",
             )
             .height(8)
             .span(12)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from confluent_kafka import Consumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from urbanpulse.settings import KafkaSettings, MqttSettings, Settings
 
@@ -101,3 +105,70 @@ def wait_for(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
 def services(*args: str) -> None:
     """Run deploy/local/services.sh (to stop and restart a service in a test)."""
     subprocess.run([str(SERVICES), *args], check=True, timeout=180)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_get(url: str, timeout_s: float = 30) -> tuple[int, bytes]:
+    """Status and body of a GET; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except OSError:
+        return 0, b""
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A Prometheus exposition on 127.0.0.1:port as ``name{k=v,...}`` → value; {} if none."""
+    status, body = http_get(f"http://127.0.0.1:{port}/metrics", 5)
+    if status != 200:
+        return {}
+    samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+class Child:
+    """A child process with its output in a log file, stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.log = name, log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    @classmethod
+    def urbanpulse(cls, command: list[str], env: dict[str, str], log: Path) -> Child:
+        """``urbanpulse <command>`` run with this interpreter, as the console script would."""
+        return cls(command[0], [sys.executable, "-m", "urbanpulse.cli", *command], env, log)
+
+    def check_alive(self) -> None:
+        """Fail with the log's tail when the process has exited."""
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{tail}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """SIGTERM and wait; SIGKILL after ``timeout_s``."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -26,7 +26,7 @@ app.add_typer(dashboards_app, name="dashboards")
 
 def _settings(component: str) -> Settings:
     settings = Settings()
-    configure(settings.log_level, component)
+    configure(settings.log_level, component, settings.log_format)
     return settings
 
 
@@ -60,6 +60,21 @@ def worker() -> None:
     raise typer.Exit(run(_settings("worker")))
 
 
+@app.command("influx-setup")
+def influx_setup() -> None:
+    """Create the InfluxDB 2.x buckets, or set their retention (1.8: nothing to do).
+
+    Idempotent, never deletes; the worker does the same at every start. For a one-shot job.
+    """
+    from urbanpulse.influx_setup import ensure_buckets, is_v1
+
+    settings = _settings("influx-setup")
+    if is_v1(settings.influx):
+        log.info("InfluxDB 1.8 (org '-'): nothing to set up here")
+        return
+    ensure_buckets(settings.influx)  # logs each change
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="bind address [default: from settings]")] = None,
@@ -76,6 +91,7 @@ def api(
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the process's logging (urbanpulse.logs: text or JSON)
     )
 
 

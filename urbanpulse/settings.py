@@ -62,6 +62,11 @@ class KafkaSettings(BaseModel):
     readings_topic: str = Field("readings", description="canonical readings, keyed by sensor")
     deadletter_topic: str = Field("deadletter", description="refused messages with reasons")
     alerts_topic: str = Field("alerts", description="alert episodes (reserved)")
+    observations_topic: str = Field(
+        "observations",
+        description="readings the worker stored (cleaned, flagged), keyed by sensor: the source "
+        "of the API's live feed /v1/stream",
+    )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
 
@@ -84,6 +89,12 @@ class InfluxSettings(BaseModel):
         "only); 'inline' renders them as escaped literals (works on 1.8, which ignores extern)",
     )
     timeout_ms: int = Field(10_000, description="InfluxDB request timeout, milliseconds")
+    raw_retention_days: int = Field(
+        30, ge=0, description="2.x: retention of the raw bucket, days (0: kept for good)"
+    )
+    aggregate_retention_days: int = Field(
+        0, ge=0, description="2.x: retention of the aggregate bucket, days (0: kept for good)"
+    )
 
 
 class WorkerSettings(BaseModel):
@@ -93,6 +104,19 @@ class WorkerSettings(BaseModel):
     batch_size: int = Field(500, ge=1, description="readings written to InfluxDB per request")
     batch_seconds: float = Field(1.0, gt=0, description="longest wait to fill a batch")
     datadir: str = Field(".local/worker", description="Faust's local state folder")
+    stop_timeout_s: float = Field(
+        20,
+        gt=0,
+        description="longest clean stop after SIGTERM before the worker exits anyway (safe: "
+        "offsets are committed only after InfluxDB took the data)",
+    )
+    stall_restart_s: float = Field(
+        300,
+        ge=0,
+        description="stop the worker (for its supervisor to restart) when an assigned partition "
+        "has lag but its committed offset has not moved for this long, with no batch stuck on "
+        "InfluxDB meanwhile; 0: never",
+    )
 
 
 class AlertRuleSettings(BaseModel):
@@ -188,6 +212,92 @@ class ApiSettings(BaseModel):
     sensors_cache_s: float = Field(
         5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
     )
+    public_base_url: str = Field(
+        "",
+        description="the API's public URL (e.g. https://data.example.org), used in the "
+        "catalogue's and bulk listing's links; empty: the URL of the request",
+    )
+    catalog_title: str = Field(
+        "UrbanPulse open sensor data", description="title of the DCAT-AP catalogue (/v1/catalog)"
+    )
+    publisher_name: str = Field(
+        "UrbanPulse", description="who publishes the data (the catalogue's dct:publisher)"
+    )
+    publisher_url: str = Field(
+        "", description="the publisher's web site (its IRI in the catalogue); empty: none"
+    )
+    contact_email: str = Field(
+        "opendata@example.org", description="contact point of the datasets (vcard:hasEmail)"
+    )
+    catalog_licence_url: str = Field(
+        "https://creativecommons.org/licenses/by/4.0/",
+        description="licence of the published data (catalogue, datasets, bulk files)",
+    )
+    catalog_cache_s: float = Field(
+        300, ge=0, description="seconds the catalogue and the bulk listing are reused; 0: off"
+    )
+    bulk_days: int = Field(
+        31, ge=1, description="days of daily bulk files offered (/v1/bulk), today included"
+    )
+    bulk_cache_dir: str = Field(
+        "", description="folder that keeps generated bulk files of past days; empty: no cache"
+    )
+    stream_max_clients: int = Field(
+        100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
+    )
+    stream_heartbeat_s: float = Field(
+        15, gt=0, description="seconds between heartbeat comments on an idle /v1/stream"
+    )
+    stream_buffer: int = Field(
+        256,
+        ge=1,
+        description="readings queued per /v1/stream client; when full, the oldest are dropped "
+        "and the client is told how many",
+    )
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="API keys (JSON list): a key raises the client's rate limit and opens "
+        "/v1/admin; empty: no keys",
+    )
+    api_keys_file: str = Field(
+        "", description="file of more API keys, one per line ('#' comments), e.g. a secret mount"
+    )
+    rate_anonymous_per_s: float = Field(
+        20, ge=0, description="requests/s each client address may make without a key; 0: no limit"
+    )
+    rate_anonymous_burst: int = Field(
+        60, ge=1, description="requests a client without a key may make at once (bucket size)"
+    )
+    rate_keyed_per_s: float = Field(
+        200, ge=0, description="requests/s each API key may make; 0: no limit"
+    )
+    rate_keyed_burst: int = Field(
+        600, ge=1, description="requests one API key may make at once (bucket size)"
+    )
+    trusted_proxy_hops: int = Field(
+        0,
+        ge=0,
+        description="proxies in front of the API whose X-Forwarded-For is trusted: the client "
+        "is the address this many entries from the right; 0: the TCP peer",
+    )
+    sta_default_top: int = Field(
+        100, ge=1, description="SensorThings (/sta/v1.1): entities per page when $top is not given"
+    )
+    sta_max_top: int = Field(
+        1000, ge=1, description="SensorThings: the largest $top a client may ask"
+    )
+    sta_default_range_days: int = Field(
+        1,
+        ge=1,
+        description="SensorThings: a Datastream's Observations span this many days back when "
+        "$filter sets no lower phenomenonTime bound (at most max_raw_range_days in all)",
+    )
+    sta_all_range_hours: int = Field(
+        24,
+        ge=1,
+        description="SensorThings: default and longest phenomenonTime span of /Observations "
+        "across all Datastreams",
+    )
 
 
 class DecoderSettings(BaseModel):
@@ -210,6 +320,9 @@ class MetricsSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address the metrics endpoints bind to")
     ingest_port: int = Field(9101, ge=0, description="ingestor's /metrics port; 0 turns it off")
+    worker_port: int = Field(
+        9102, ge=0, description="stream worker's /metrics and /health port; 0 turns it off"
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -238,6 +351,9 @@ class Settings(BaseSettings):
     )
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'text' for people, 'json' for log collectors: one object a line"
+    )
     default_tenant: str = Field("default", description="tenant of messages whose topic names none")
     mqtt: MqttSettings = MqttSettings()
     kafka: KafkaSettings = KafkaSettings()

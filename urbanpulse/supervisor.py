@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from urbanpulse.logs import LogFormat, relay_line
 from urbanpulse.settings import Settings
 
 log = logging.getLogger("urbanpulse.up")
@@ -30,19 +31,21 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
-def _start(name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+def _start(
+    name: str, args: list[str], env: dict[str, str] | None = None, fmt: LogFormat = "text"
+) -> Child:
     command = [sys.executable, "-m", "urbanpulse.cli", *args]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ | (env or {})
     )
-    threading.Thread(target=_relay, args=(name, process), daemon=True).start()
+    threading.Thread(target=_relay, args=(name, process, fmt), daemon=True).start()
     return Child(name, process)
 
 
-def _relay(name: str, process: subprocess.Popen[bytes]) -> None:
+def _relay(name: str, process: subprocess.Popen[bytes], fmt: LogFormat) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
-        sys.stdout.write(f"[{name:<8}] {raw.decode(errors='replace').rstrip()}\n")
+        sys.stdout.write(relay_line(name, raw.decode(errors="replace").rstrip(), fmt) + "\n")
         sys.stdout.flush()
 
 
@@ -83,13 +86,14 @@ def run_platform(settings: Settings, simulate: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     ingest_env, worker_env = _simulator_setup(settings) if simulate else ({}, {})
+    fmt = settings.log_format
     children = [
-        _start("ingest", ["ingest"], ingest_env),
-        _start("worker", ["worker"], worker_env),
-        _start("api", ["api"]),
+        _start("ingest", ["ingest"], ingest_env, fmt),
+        _start("worker", ["worker"], worker_env, fmt),
+        _start("api", ["api"], fmt=fmt),
     ]
     if simulate:
-        children.append(_start("simulate", ["simulate"]))
+        children.append(_start("simulate", ["simulate"], fmt=fmt))
     _banner(settings)
     failed = _watch(settings, children, stopping)
     _stop_all(children)

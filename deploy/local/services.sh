@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local services for development, tests and `make up`: Mosquitto, Kafka (KRaft) and InfluxDB 1.8,
-# installed into a git-ignored cache folder and run on loopback only.
+# Local services for development, tests and `make up`: Mosquitto, Kafka (KRaft), InfluxDB 1.8 and
+# Prometheus (for the Platform dashboard), installed into a git-ignored cache folder and run on
+# loopback only.
 #
 #   services.sh install                 install whatever is missing (idempotent)
 #   services.sh start [--record FILE] [SERVICE...]
@@ -9,7 +10,7 @@
 #   services.sh stop [SERVICE...]       stop (default: all)
 #   services.sh status                  one line per service
 #
-# SERVICE is one of: mosquitto kafka influxdb. Logs go to $URBANPULSE_HOME/logs/.
+# SERVICE is one of: mosquitto kafka influxdb prometheus. Logs go to $URBANPULSE_HOME/logs/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,12 +18,14 @@ CONF_DIR="$ROOT/deploy/local"
 HOME_DIR=${URBANPULSE_HOME:-"$ROOT/.local"}
 LOG_DIR="$HOME_DIR/logs"
 RUN_DIR="$HOME_DIR/run"
-ALL_SERVICES=(mosquitto kafka influxdb)
+ALL_SERVICES=(mosquitto kafka influxdb prometheus)
 
 MQTT_PORT=1883
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 INFLUX_PORT=8086
+PROMETHEUS_PORT=9090
+PROMETHEUS_VERSION=v0.316.0   # the Go module version of Prometheus 3.x's tag v3.16.0
 INFLUX_VERSIONS=(v1.8.10 v1.8.3)   # the newest 1.8.x first; the proxy may not serve every tag
 INFLUX_DB=urbanpulse
 INFLUX_RAW_RP=raw
@@ -92,6 +95,17 @@ install_influxdb() {
   die "could not build InfluxDB (tried ${INFLUX_VERSIONS[*]}); see $LOG_DIR/install-influxdb.log"
 }
 
+install_prometheus() {
+  [ -x "$HOME_DIR/bin/prometheus" ] && return
+  need go "Prometheus is built from source with Go (https://go.dev/dl or apt-get install golang)"
+  mkdir -p "$HOME_DIR/bin"
+  log "building prometheus $PROMETHEUS_VERSION with go install (a few minutes the first time)"
+  CGO_ENABLED=0 GOBIN="$HOME_DIR/bin" \
+    go install "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+    >"$LOG_DIR/install-prometheus.log" 2>&1 \
+    || die "could not build Prometheus $PROMETHEUS_VERSION; see $LOG_DIR/install-prometheus.log"
+}
+
 # ---------------------------------------------------------------- start
 
 start_mosquitto() {
@@ -153,7 +167,23 @@ start_influxdb() {
     || die "InfluxDB refused to create retention policy '$INFLUX_AGG_RP'"
 }
 
-port_of() { case $1 in mosquitto) echo $MQTT_PORT;; kafka) echo $KAFKA_PORT;; influxdb) echo $INFLUX_PORT;; esac; }
+prometheus_ready() { curl -sf -o /dev/null "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"; }
+
+start_prometheus() {
+  mkdir -p "$HOME_DIR/prometheus"
+  setsid "$HOME_DIR/bin/prometheus" --config.file="$CONF_DIR/prometheus.yml" \
+    --storage.tsdb.path="$HOME_DIR/prometheus" --storage.tsdb.retention.time=7d \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >>"$LOG_DIR/prometheus.log" 2>&1 &
+  echo $! >"$RUN_DIR/prometheus.pid"
+  wait_until 60 "prometheus on 127.0.0.1:$PROMETHEUS_PORT" prometheus_ready
+}
+
+port_of() {
+  case $1 in
+    mosquitto) echo $MQTT_PORT;; kafka) echo $KAFKA_PORT;; influxdb) echo $INFLUX_PORT;;
+    prometheus) echo $PROMETHEUS_PORT;;
+  esac
+}
 
 start_one() {  # start_one SERVICE RECORD_FILE
   local svc=$1 record=$2
@@ -201,7 +231,7 @@ main() {
         elif port_open "$(port_of "$s")"; then echo "$s port $(port_of "$s") open (not started by us)"
         else echo "$s stopped"; fi
       done ;;
-    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
+    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
   esac
 }
 

@@ -2,30 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
-from tests.support import consume, isolated_settings, unique, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+from tests.support import consume, free_port, isolated_settings, scrape, unique, wait_for
 
 
 def test_metrics_count_readings_dead_letters_and_ack_latency() -> None:

@@ -91,10 +91,29 @@ def test_the_schema_check_rejects_a_broken_compose_file(
 
 def test_the_platform_services_are_all_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"mosquitto", "kafka", "influxdb", "grafana", *APP_SERVICES} == set(services)
+    assert {"mosquitto", "kafka", "influxdb", "grafana", "prometheus", *APP_SERVICES} == set(
+        services
+    )
     assert "apache/kafka:" in services["kafka"]["image"]
     assert "influxdb:2.7" in services["influxdb"]["image"]
     assert services["worker"]["deploy"]["replicas"] in ("${WORKER_REPLICAS:-2}", 2)
+
+
+def test_prometheus_scrapes_every_component_on_its_metrics_port(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((COMPOSE_DIR / "prometheus.yml").read_text())
+    targets: set[str] = set()
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            targets.update(static["targets"])
+        for dns in job.get("dns_sd_configs", []):
+            targets.update(f"{name}:{dns['port']}" for name in dns["names"])
+    services = compose["services"]
+    wanted = {
+        f"{name}:{services[name]['labels']['prometheus.io/port']}"
+        for name in APP_SERVICES
+        if "prometheus.io/port" in services[name].get("labels", {})
+    }
+    assert wanted and wanted == targets
 
 
 def test_every_long_running_service_has_a_health_check_and_a_restart_policy(

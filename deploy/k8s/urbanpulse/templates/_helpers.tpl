@@ -52,7 +52,8 @@ app.kubernetes.io/component: {{ .component }}
 {{/*
 The pod spec shared by ingest, worker and API:
 include with (dict "root" $ "component" "worker" "values" .Values.worker "args" (list "worker")
-"env" (list ...extra EnvVar objects) "ports" (list ...) ).
+"env" (list ...extra EnvVar objects) "ports" (list ...) "metricsPort" 9102).
+With metricsPort, the pods carry the prometheus.io/* annotations of annotation-based scraping.
 */}}
 {{- define "urbanpulse.podTemplate" -}}
 {{- $root := .root -}}
@@ -63,6 +64,11 @@ metadata:
   annotations:
     checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
     checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+    {{- with .metricsPort }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ . | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
 spec:
   serviceAccountName: {{ include "urbanpulse.serviceAccountName" $root }}
   automountServiceAccountToken: false
