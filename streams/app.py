@@ -6,7 +6,8 @@ in ``influx_writer``. For each batch the worker:
 1. parses the values, groups them by sensor (the Kafka key), loads each sensor's state;
 2. runs :func:`streams.pipeline.process_sensor` (no I/O);
 3. writes raw points, then aggregate and alert points, to InfluxDB, synchronously (retrying);
-4. sends dead letters, alerts and the readings for district aggregation to Kafka;
+4. sends the stored readings (observations topic, the API's live feed), dead letters, alerts
+   and the readings for district aggregation to Kafka;
 5. saves the sensors' states (changelog topic), and only then lets Faust ack the batch.
 
 So offsets are committed only for readings InfluxDB has accepted (Faust flushes the producer
@@ -26,7 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +42,7 @@ from influxdb_client import Point
 from streams.alerts import AlertEvent
 from streams.batches import parse_values, streams_dead_letter
 from streams.influx_writer import InfluxWriter
+from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
     DistrictState,
     Outcome,
@@ -45,10 +52,13 @@ from streams.pipeline import (
     process_district,
     process_sensor,
 )
-from streams.points import aggregate_point, alert_point
+from streams.points import SensorLabels, aggregate_point, alert_point
 from streams.quality import epoch_us
 from streams.registry import RegistryFile
 from streams.topics import ensure_output_topics
+from streams.watchdog import PartitionStalled, StallWatch, check_partitions
+from urbanpulse.influx_setup import ensure_buckets
+from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
 
@@ -90,6 +100,7 @@ def create_app(settings: Settings) -> faust.App:
         topics={
             "deadletter": raw_topic(settings.kafka.deadletter_topic),
             "alerts": raw_topic(settings.kafka.alerts_topic),
+            "observations": raw_topic(settings.kafka.observations_topic),
             "district": district_topic,
         },
         tables={"sensor": TableState(sensor_table), "district": TableState(district_table)},
@@ -103,7 +114,8 @@ def create_app(settings: Settings) -> faust.App:
             settings.worker.batch_size, within=settings.worker.batch_seconds
         )
         async for events in batches:
-            await worker.handle_readings([(e.message.partition, e.value) for e in events])
+            with worker.in_batch():
+                await worker.handle_readings([(e.message.partition, e.value) for e in events])
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
     async def aggregate_districts(stream: Any) -> None:
@@ -112,7 +124,10 @@ def create_app(settings: Settings) -> faust.App:
             settings.worker.batch_size, within=settings.worker.batch_seconds
         )
         async for events in batches:
-            await worker.handle_district([(e.message.partition, e.key, e.value) for e in events])
+            with worker.in_batch():
+                await worker.handle_district(
+                    [(e.message.partition, e.key, e.value) for e in events]
+                )
 
     @app.timer(settings.streams.stale_check_s)  # type: ignore[untyped-decorator]
     async def look_for_stale_sensors() -> None:
@@ -123,6 +138,24 @@ def create_app(settings: Settings) -> faust.App:
             if tp.topic == settings.kafka.readings_topic
         }
         await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
+
+    @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
+    async def refresh_consumer_lag() -> None:
+        """Export how far this worker's partitions lag behind (``streams.metrics``)."""
+        topics = {settings.kafka.readings_topic, district_topic_name(settings)}
+        await refresh_lag(app.consumer, worker.metrics, topics)
+
+    if settings.worker.stall_restart_s:
+        watch = StallWatch(settings.worker.stall_restart_s)
+
+        @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
+        async def watch_for_stalled_partitions() -> None:
+            """Stop the worker if an assigned partition has lag that nothing reads."""
+            topics = {settings.kafka.readings_topic, district_topic_name(settings)}
+            try:
+                await check_partitions(app.consumer, topics, watch, worker.stuck_for)
+            except PartitionStalled as err:  # crash: the worker exits non-zero, to be restarted
+                await app.crash(err)
 
     return app
 
@@ -171,6 +204,24 @@ class StreamWorker:
         self.received = 0
         self.stored = 0
         self.duplicates = 0
+        self.metrics = WorkerMetrics()
+        self._batches: dict[object, float] = {}  # batches in progress → start (monotonic)
+
+    @contextmanager
+    def in_batch(self) -> Iterator[None]:
+        """Mark a batch as in progress, for :meth:`stuck_for`."""
+        token = object()  # unique while the batch runs (two agents run batches concurrently)
+        self._batches[token] = time.monotonic()
+        try:
+            yield
+        finally:
+            self._batches.pop(token, None)
+
+    def stuck_for(self) -> float:
+        """Seconds the oldest batch in progress has run (0: none); long = InfluxDB slow or away."""
+        if not self._batches:
+            return 0.0
+        return time.monotonic() - min(self._batches.values())
 
     async def handle_readings(self, values: Sequence[tuple[int, bytes]]) -> int:
         """Process one batch of (partition, value) from the readings topic."""
@@ -194,7 +245,11 @@ class StreamWorker:
             state.partition = partition
             states[key] = (partition, state)
             outcome.merge(result)
-        written = await self._write_raw(outcome.stored)
+        stored = await self._write_raw(outcome.stored)
+        for reading in stored:  # the API's live feed: only what InfluxDB accepted
+            # The feed cannot see the registry: readings of non-open sensors never enter it.
+            if self._labels(reading.tenant, reading.sensor_id).privacy == "open":
+                await self._send("observations", reading.key, reading.to_bytes())
         await self._write_aggregates(outcome, outcome.alerts)
         for letter in letters:
             await self._send("deadletter", None, letter.to_bytes())
@@ -206,12 +261,14 @@ class StreamWorker:
             await self._send("district", key, reading.to_bytes())
         for key, (partition, state) in states.items():
             self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
-        self.stored += written
+        self.stored += len(stored)
+        refused = len(letters) + len(outcome.dead_letters) + len(outcome.stored) - len(stored)
+        self.metrics.count_readings(stored, refused, outcome.duplicates)
         self.duplicates += outcome.duplicates
         self.received += len(values)
         if outcome.duplicates:
             log.info("dropped %d duplicate readings", outcome.duplicates)
-        return written
+        return len(stored)
 
     async def handle_district(self, values: Sequence[tuple[int, bytes, bytes]]) -> None:
         """Process one batch of (partition, key, value) from the district topic."""
@@ -234,10 +291,14 @@ class StreamWorker:
     async def check_stale(self, partitions: set[int], now_us: int) -> None:
         """Open stale alerts for sensors of the given partitions that went silent."""
         events = []
+        registry = self._registry.current()
         for key, raw in self.tables["sensor"].items():
             state = SensorState.model_validate_json(raw)
             if state.partition not in partitions:
                 continue
+            info = registry.get((state.tenant, state.sensor_id))
+            if info is not None and info.status == "retired":
+                continue  # taken out of service: its silence is expected (docs/registry.md)
             state, event = check_stale(state, now_us, self.config)
             if event is not None and state.partition is not None:
                 events.append(event)
@@ -246,28 +307,49 @@ class StreamWorker:
             await self._write_aggregates(Outcome(), events)
 
     async def _write_aggregates(self, outcome: Outcome, alerts: list[AlertEvent]) -> None:
-        points: list[Point] = [aggregate_point(u) for u in outcome.aggregates.values()]
-        points += [alert_point(a) for a in alerts]
-        await asyncio.to_thread(self.writer.write_aggregates, points)
+        points: list[Point] = [
+            aggregate_point(u, self._labels(u.tenant, u.subject).privacy)
+            if u.scope == "sensor"
+            else aggregate_point(u)
+            for u in outcome.aggregates.values()
+        ]
+        points += [alert_point(a, self._labels(a.tenant, a.sensor_id).privacy) for a in alerts]
+        kind = "aggregate" if outcome.aggregates else "alert"  # one request: timed as one
+        counts = {"aggregate": len(outcome.aggregates), "alert": len(alerts)}
+        with self.metrics.timed_write(kind, counts):
+            await asyncio.to_thread(self.writer.write_aggregates, points)
+        self.metrics.count_alerts(alerts)
         for alert in alerts:
             key = f"{alert.tenant}/{alert.sensor_id}".encode()
             await self._send("alerts", key, alert.to_bytes())
+
+    def _labels(self, tenant: str, sensor_id: str) -> SensorLabels:
+        """The registry labels of a sensor (privacy, licence, type) for its points."""
+        return SensorLabels.of(self._registry.current().get((tenant, sensor_id)))
+
+    def _labels_of(self, readings: list[Reading]) -> dict[bytes, SensorLabels]:
+        return {r.key: self._labels(r.tenant, r.sensor_id) for r in readings}
 
     async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
         """Send to an output topic (created at start-up, see ``streams.topics``)."""
         await self.topics[name].send(key=key, value=value)
 
-    async def _write_raw(self, readings: list[Reading]) -> int:
+    async def _write_raw(self, readings: list[Reading]) -> list[Reading]:
+        """Write raw points; return the readings InfluxDB accepted (the rest: dead letters)."""
         try:
-            await asyncio.to_thread(self.writer.write, readings)
-            return len(readings)
+            with self.metrics.timed_write("raw", {"raw": len(readings)}):
+                await asyncio.to_thread(self.writer.write, readings, self._labels_of(readings))
+            return readings
         except Exception as err:  # the batch holds a point InfluxDB refuses for good
             log.warning("InfluxDB refused a batch (%s); writing one by one", err)
-        written = 0
+        written = []
         for reading in readings:
             try:
-                await asyncio.to_thread(self.writer.write, [reading])
-                written += 1
+                with self.metrics.timed_write("raw", {"raw": 1}):
+                    await asyncio.to_thread(
+                        self.writer.write, [reading], self._labels_of([reading])
+                    )
+                written.append(reading)
             except Exception as err:
                 letter = streams_dead_letter(
                     reading.to_bytes(), self._source, "influx_rejected", str(err)
@@ -278,8 +360,47 @@ class StreamWorker:
 
 def run(settings: Settings) -> int:
     """Run the worker until SIGINT/SIGTERM; the entry point of ``urbanpulse worker``."""
+    ensure_buckets(settings.influx)  # InfluxDB 2.x: buckets and retention; 1.8: nothing
     ensure_output_topics(settings.kafka)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower())
+    app.urbanpulse_worker.metrics.serve(settings.metrics.host, settings.metrics.worker_port)
+    worker = _BoundedStopWorker(
+        settings.worker.stop_timeout_s,
+        app,
+        loglevel=settings.log_level.lower(),
+        # Faust would install its own coloured handler: log like every other component.
+        logging_config=logging_config(settings.log_level, "worker", settings.log_format),
+        quiet=settings.log_format == "json",  # no start-up banner amid the JSON lines
+    )
     worker.execute_from_commandline()
     return 0
+
+
+class _BoundedStopWorker(faust.Worker):  # type: ignore[misc]  # faust is untyped
+    """A ``faust.Worker`` that exits for sure when its clean stop hangs.
+
+    A SIGTERM that lands during a consumer-group rebalance was seen to leave the worker
+    heart-beating to an unavailable group coordinator for 30 s and more, until Compose or
+    Kubernetes killed it. Exiting is safe: offsets are committed only after InfluxDB accepted
+    the data, so whatever was not committed is read again by the next owner of the partition.
+    """
+
+    def __init__(self, stop_timeout_s: float, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop_timeout_s = stop_timeout_s
+
+    def _schedule_shutdown(self, signum: signal.Signals) -> None:
+        if not self._signal_stop_time:
+            threading.Thread(target=_exit_after, args=(self._stop_timeout_s,), daemon=True).start()
+        super()._schedule_shutdown(signum)
+
+
+def _exit_after(seconds: float) -> None:
+    time.sleep(seconds)
+    log.warning(
+        "clean stop took more than %.0f s; exiting now (uncommitted readings are read again "
+        "by the next worker, none is lost)",
+        seconds,
+    )
+    logging.shutdown()
+    os._exit(0)

@@ -8,12 +8,13 @@ lag, not loss. (influxdb-client's batching API retries too, but confirms nothing
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from influxdb_client import InfluxDBClient, Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from tenacity import before_sleep_log, retry, retry_if_exception, wait_exponential
 
-from streams.points import to_point
+from streams.points import OPEN, SensorLabels, to_point
 from urbanpulse.model import Reading
 from urbanpulse.settings import InfluxSettings
 
@@ -45,13 +46,20 @@ class InfluxWriter:
         before_sleep=before_sleep_log(log, logging.WARNING),
         reraise=True,
     )
-    def write(self, readings: list[Reading]) -> None:
-        """Write a batch; return only when InfluxDB accepted all of it."""
+    def write(
+        self, readings: list[Reading], labels: Mapping[bytes, SensorLabels] | None = None
+    ) -> None:
+        """Write a batch; return only when InfluxDB accepted all of it.
+
+        ``labels`` maps a reading's key (tenant/sensor) to its registry labels; a sensor not
+        in it is tagged ``open``.
+        """
         if readings:
+            labels = labels or {}
             self._write_api.write(
                 bucket=self._settings.raw_bucket,
                 org=self._settings.org,
-                record=[to_point(r) for r in readings],
+                record=[to_point(r, labels.get(r.key, OPEN)) for r in readings],
             )
 
     @retry(

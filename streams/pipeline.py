@@ -294,7 +294,9 @@ def process_sensor(
             update["location"] = info.location
         stored = reading.model_copy(update=update)
         outcome.stored.append(stored)
-        if aggregated and info is not None and info.district is not None:
+        # Only open sensors feed district aggregates, which the API publishes: a district
+        # with one restricted sensor would otherwise publish that sensor's values.
+        if aggregated and info is not None and info.district is not None and info.privacy == "open":
             outcome.to_district.append((info.district, stored))
     _prune_seen(state, config.dedupe_horizon_us)
     return state, outcome

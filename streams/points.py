@@ -2,7 +2,11 @@
 
 Measurement ``reading``; tags ``tenant``, ``sensor_id``, ``quantity``; time ``observed_at``.
 Those four decide the series and timestamp, so the same reading written twice is the same
-point: replays and retries overwrite instead of duplicating. Everything else is a field.
+point: replays and retries overwrite instead of duplicating. The sensor's registry labels
+(:class:`SensorLabels`: ``privacy``, and ``licence`` and ``sensor_type`` when registered) are
+tags too: one value per sensor, so they add no series, and the API filters on them cheaply.
+They stay the same for a sensor unless the registry entry changes (docs/registry.md).
+Everything else is a field.
 
 Aggregates (measurement ``aggregate``) and alerts (measurement ``alert``) go to the aggregate
 bucket, with the schema agreed with the API and documented in docs/streams.md.
@@ -10,6 +14,7 @@ bucket, with the schema agreed with the API and documented in docs/streams.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,18 +26,50 @@ from urbanpulse.model import Reading
 if TYPE_CHECKING:
     from streams.alerts import AlertEvent
     from streams.pipeline import AggregateUpdate
+    from streams.registry import SensorInfo
 
 MEASUREMENT = "reading"
 TAGS = ("tenant", "sensor_id", "quantity")
+LABEL_TAGS = ("privacy", "licence", "sensor_type")
 
 
-def to_point(reading: Reading) -> Point:
-    """The InfluxDB point of one reading."""
+@dataclass(frozen=True)
+class SensorLabels:
+    """What the registry says about a sensor that travels with its points (as tags)."""
+
+    privacy: str = "open"
+    licence: str | None = None
+    sensor_type: str | None = None
+
+    @classmethod
+    def of(cls, info: SensorInfo | None) -> SensorLabels:
+        """The labels of a registered sensor; an unregistered one is ``open`` (as before)."""
+        if info is None:
+            return cls()
+        return cls(info.privacy, info.licence, info.sensor_type)
+
+    def tag(self, point: Point) -> Point:
+        """Add the labels to a point: ``privacy`` always, the others when known."""
+        point.tag("privacy", self.privacy)
+        if self.licence:
+            point.tag("licence", self.licence)
+        if self.sensor_type:
+            point.tag("sensor_type", self.sensor_type)
+        return point
+
+
+OPEN = SensorLabels()
+
+
+def to_point(reading: Reading, labels: SensorLabels = OPEN) -> Point:
+    """The InfluxDB point of one reading, tagged with its sensor's registry labels."""
     point = (
-        Point(MEASUREMENT)
-        .tag("tenant", reading.tenant)
-        .tag("sensor_id", reading.sensor_id)
-        .tag("quantity", reading.quantity)
+        labels.tag(
+            Point(MEASUREMENT)
+            .tag("tenant", reading.tenant)
+            .tag("sensor_id", reading.sensor_id)
+            .tag("quantity", reading.quantity)
+        )
         .field("value", float(reading.value))
         .field("unit", reading.unit)
         .field("source_format", reading.source_format)
@@ -52,11 +89,16 @@ AGGREGATE_MEASUREMENT = "aggregate"
 ALERT_MEASUREMENT = "alert"
 
 
-def aggregate_point(update: AggregateUpdate) -> Point:
-    """The point of a window's running aggregate: time = window start, so rewrites overwrite."""
+def aggregate_point(update: AggregateUpdate, privacy: str = "open") -> Point:
+    """The point of a window's running aggregate: time = window start, so rewrites overwrite.
+
+    ``privacy`` is the sensor's class (a district aggregate is ``open``: only open sensors
+    feed it), so the API can leave out a restricted sensor's aggregates.
+    """
     subject_tag = "sensor_id" if update.scope == "sensor" else "district"
     return (
         Point(AGGREGATE_MEASUREMENT)
+        .tag("privacy", privacy)
         .tag("tenant", update.tenant)
         .tag("scope", update.scope)
         .tag(subject_tag, update.subject)
@@ -72,10 +114,11 @@ def aggregate_point(update: AggregateUpdate) -> Point:
     )
 
 
-def alert_point(event: AlertEvent) -> Point:
+def alert_point(event: AlertEvent, privacy: str = "open") -> Point:
     """The point of an alert episode: time = episode start, so closing overwrites opening."""
     return (
         Point(ALERT_MEASUREMENT)
+        .tag("privacy", privacy)
         .tag("tenant", event.tenant)
         .tag("sensor_id", event.sensor_id)
         .tag("rule", event.rule)

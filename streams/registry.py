@@ -40,6 +40,9 @@ class SensorInfo(BaseModel):
     lon: float | None = Field(None, ge=-180, le=180)
     alt: float | None = None
     interval_s: float | None = Field(None, gt=0)
+    # Retired: taken out of service. Kept (not deleted) so its history stays explained and its
+    # readings, if any still come, are not treated as an unknown sensor's; no stale alerts.
+    status: Literal["active", "retired"] = "active"
 
     @property
     def location(self) -> Location | None:

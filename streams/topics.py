@@ -17,10 +17,18 @@ from urbanpulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+# The observations topic feeds a live view (/v1/stream) that starts at the end; every reading
+# in it is also in InfluxDB, so a day of history is plenty and keeps Kafka's disk small.
+OBSERVATIONS_RETENTION_MS = 24 * 3600 * 1000
+
 
 def ensure_output_topics(settings: KafkaSettings, timeout_s: float = 60.0) -> None:
-    """Create the dead-letter and alerts topics if missing, waiting for Kafka to come up."""
-    names = [settings.deadletter_topic, settings.alerts_topic]
+    """Create the dead-letter, alerts and observations topics if missing (waits for Kafka)."""
+    configs = {
+        settings.deadletter_topic: {},
+        settings.alerts_topic: {},
+        settings.observations_topic: {"retention.ms": str(OBSERVATIONS_RETENTION_MS)},
+    }
     admin = AdminClient({"bootstrap.servers": settings.bootstrap})
     deadline = time.monotonic() + timeout_s
     while True:
@@ -28,10 +36,13 @@ def ensure_output_topics(settings: KafkaSettings, timeout_s: float = 60.0) -> No
             existing = set(admin.list_topics(timeout=5).topics)
             wanted = [
                 NewTopic(
-                    n, num_partitions=settings.partitions, replication_factor=settings.replication
+                    name,
+                    num_partitions=settings.partitions,
+                    replication_factor=settings.replication,
+                    config=config,
                 )
-                for n in names
-                if n not in existing
+                for name, config in configs.items()
+                if name not in existing
             ]
             for name, future in (admin.create_topics(wanted) if wanted else {}).items():
                 try:

@@ -138,6 +138,7 @@ class Scenario:
             "URBANPULSE_WORKER__BATCH_SIZE": "25",
             "URBANPULSE_WORKER__BATCH_SECONDS": "0.2",
             "URBANPULSE_STREAMS__REGISTRY_PATH": str(registry),
+            "URBANPULSE_METRICS__WORKER_PORT": "0",  # several workers on one host
         }
         admin = AdminClient({"bootstrap.servers": BOOTSTRAP})  # kept alive until created
         created = admin.create_topics(

@@ -8,17 +8,19 @@ from typing import Any
 from streams.app import create_app
 from streams.pipeline import SensorState
 from tests.unit.streams.helpers import T0, reading, series
-from urbanpulse.model import DeadLetter
+from urbanpulse.model import DeadLetter, Reading
 from urbanpulse.settings import Settings
 
 
 class FakeWriter:
     def __init__(self) -> None:
         self.raw: list[Any] = []
+        self.labels: dict[bytes, Any] = {}
         self.aggregates: list[Any] = []
 
-    def write(self, readings: list[Any]) -> None:
+    def write(self, readings: list[Any], labels: Any = None) -> None:
         self.raw += readings
+        self.labels.update(labels or {})
 
     def write_aggregates(self, points: list[Any]) -> None:
         self.aggregates += [p.to_line_protocol() for p in points]
@@ -46,22 +48,35 @@ class FakeTable:
         return [(k, v) for k, (_, v) in self.data.items()]
 
 
-def run_agent(values: list[bytes], partition: int = 1) -> Any:
+class RefusingWriter(FakeWriter):
+    """InfluxDB refusing every point of one sensor for good (a 4xx, not retried)."""
+
+    def write(self, readings: list[Any], labels: Any = None) -> None:
+        if any(r.sensor_id == "refused" for r in readings):
+            raise ValueError("422: field type conflict")
+        super().write(readings, labels)
+
+
+def run_agent(values: list[bytes], partition: int = 1, writer: Any = None) -> Any:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run_agent(loop, values, partition)
+        return _run_agent(loop, values, partition, writer or FakeWriter())
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
-def _run_agent(loop: asyncio.AbstractEventLoop, values: list[bytes], partition: int) -> Any:
+def _run_agent(
+    loop: asyncio.AbstractEventLoop, values: list[bytes], partition: int, writer: Any
+) -> Any:
     settings = Settings()
     app = create_app(settings)
     worker = app.urbanpulse_worker
-    worker.writer = FakeWriter()
-    worker.topics = {name: FakeTopic() for name in ("deadletter", "alerts", "district")}
+    worker.writer = writer
+    worker.topics = {
+        name: FakeTopic() for name in ("deadletter", "alerts", "district", "observations")
+    }
     worker.tables = {"sensor": FakeTable(), "district": FakeTable()}
     agent = app.agents["streams.app.store_readings"]
 
@@ -101,10 +116,32 @@ def test_agent_stores_flags_aggregates_and_dead_letters() -> None:
         for _, v in worker.topics["deadletter"].sent
     )
     hour = [p for p in worker.writer.aggregates if "window=1h" in p]
-    assert hour[-1].startswith("aggregate,quantity=pm2_5,scope=sensor,sensor_id=air-1,tenant=town")
+    assert hour[-1].startswith(
+        "aggregate,privacy=open,quantity=pm2_5,scope=sensor,sensor_id=air-1,tenant=town"
+    )
     assert "count=3i" in hour[-1] and "max=600" in hour[-1]
     partition, raw = worker.tables["sensor"].data[b"town/air-1"]
     assert partition == 1 and SensorState.model_validate_json(raw).sensor_id == "air-1"
+
+
+def test_agent_publishes_exactly_the_stored_readings_to_the_observations_topic() -> None:
+    good = series([10, 20, 600])
+    bad = reading(value=-1, message_id="neg", observed_at=T0 + timedelta(hours=1))
+    worker = run_agent([r.to_bytes() for r in good] + [good[0].to_bytes(), bad.to_bytes()])
+    sent = worker.topics["observations"].sent
+    # keyed by sensor, flagged as stored; no duplicate, no dead letter
+    assert [key for key, _ in sent] == [b"town/air-1"] * 3
+    assert [Reading.from_bytes(value) for _, value in sent] == worker.writer.raw
+    assert Reading.from_bytes(sent[2][1]).quality_flags == ("spike",)
+
+
+def test_a_reading_influxdb_refuses_is_not_published_to_the_observations_topic() -> None:
+    kept, refused = reading(message_id="ok"), reading(sensor_id="refused", message_id="no")
+    worker = run_agent([kept.to_bytes(), refused.to_bytes()], writer=RefusingWriter())
+    sent = [Reading.from_bytes(v) for _, v in worker.topics["observations"].sent]
+    assert [r.sensor_id for r in sent] == ["air-1"] == [r.sensor_id for r in worker.writer.raw]
+    reasons = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
+    assert [letter.reason for letter in reasons] == ["influx_rejected"]
 
 
 def test_agent_sends_alerts_to_kafka_and_influx() -> None:

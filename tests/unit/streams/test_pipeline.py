@@ -56,6 +56,14 @@ def test_enrichment_location_and_district_forwarding() -> None:
     assert out.to_district == [("centre", stored)]
 
 
+def test_a_restricted_sensor_is_stored_and_aggregated_but_feeds_no_district() -> None:
+    for privacy in ("restricted", "personal"):
+        info = INFO.model_copy(update={"privacy": privacy})
+        _, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
+        assert len(out.stored) == 1 and out.aggregates
+        assert out.to_district == []
+
+
 def test_running_aggregates_per_window() -> None:
     _, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
     by_window = {(u.window, u.start_us): u.value for u in out.aggregates.values()}

@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 from influxdb_client import WritePrecision
 
-from streams.points import to_point
+from streams.points import SensorLabels, to_point
+from streams.registry import SensorInfo
 from urbanpulse.model import Location, Reading
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def series_and_time(line: str) -> tuple[str, str]:
 
 def test_line_protocol() -> None:
     line = to_point(reading(sensor_id="air-1")).to_line_protocol(WritePrecision.NS)
-    assert line.startswith("reading,quantity=pm2_5,sensor_id=air-1,tenant=town ")
+    assert line.startswith("reading,privacy=open,quantity=pm2_5,sensor_id=air-1,tenant=town ")
     # A float field (integers would carry an "i" suffix), so 12 and 12.5 share one series type.
     assert re.search(r"[ ,]value=12(\.0)? ", line)
     assert 'unit="ug/m3"' in line
@@ -54,3 +55,20 @@ def test_other_time_or_quantity_is_another_point() -> None:
 def test_location_fields() -> None:
     line = to_point(reading(location=Location(lat=52.5, lon=5.25))).to_line_protocol()
     assert "lat=52.5" in line and "lon=5.25" in line
+
+
+def test_registry_labels_are_tags() -> None:
+    info = SensorInfo(
+        tenant="town", sensor_id="cam-1", privacy="personal", licence="CC-BY-4.0", sensor_type="cam"
+    )
+    line = to_point(reading(sensor_id="cam-1"), SensorLabels.of(info)).to_line_protocol()
+    assert line.startswith(
+        "reading,licence=CC-BY-4.0,privacy=personal,quantity=pm2_5,sensor_id=cam-1,"
+        "sensor_type=cam,tenant=town "
+    )
+
+
+def test_an_unregistered_sensor_is_open_and_unlabelled() -> None:
+    assert SensorLabels.of(None) == SensorLabels("open", None, None)
+    line = to_point(reading(sensor_id="x")).to_line_protocol()
+    assert "licence=" not in line and "sensor_type=" not in line
