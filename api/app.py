@@ -8,11 +8,13 @@ render with :mod:`api.formats` / :mod:`api.geojson` / :mod:`api.http`. Only quan
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -21,9 +23,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from influxdb_client.rest import ApiException
 from pydantic import BaseModel, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from api.cache import TtlCache
+from api.admin import admin_router
+from api.bulk import DailyCounts, bulk_router
+from api.cache import CachedAnswers, Rendered, TtlCache, render_json, respond
+from api.catalog import catalog_router
 from api.flux import AggregateFilter, AlertFilter, Keyset, ObservationFilter
 from api.formats import (
     AGGREGATE_FIELDS,
@@ -53,6 +59,7 @@ from api.geojson import (
 from api.health import Health, check_all
 from api.http import PROBLEM_MEDIA_TYPE, Problem, cache_control, json_response
 from api.influx_store import WINDOWS, InfluxStore
+from api.metrics import install_metrics
 from api.params import (
     BadQuery,
     Rfc3339,
@@ -65,7 +72,10 @@ from api.params import (
     time_range,
 )
 from api.privacy import OPEN_QUANTITIES, is_open
+from api.ratelimit import ApiKeys, RateLimitMiddleware, load_keys, rates
 from api.sensors import Sensor, filter_sensors
+from api.sta.routes import sta_router
+from api.stream import Hub, KafkaFeed, stream_router
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN
 from urbanpulse.settings import Settings
 
@@ -83,6 +93,10 @@ Open data from a city's sensors, published by UrbanPulse under an open licence.
 * `GET /v1/aggregates` and `GET /v1/sensors/{sensor_id}/aggregates` — count, mean, min, max and
   last per 1-minute, 15-minute or 1-hour window.
 * `GET /v1/alerts` — alert episodes, open and closed.
+* `GET /v1/catalog` — the datasets as a DCAT-AP 3 catalogue (JSON-LD), for data portals.
+* `GET /v1/bulk` — daily gzip CSV files of raw readings per tenant and quantity.
+* `GET /v1/stream` — a live feed of readings as they are stored (Server-Sent Events), with the
+  same filters.
 
 **Conventions**
 
@@ -225,7 +239,12 @@ PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "not modified: the `ETag` sent in `If-None-Match` still holds"},
     400: {"description": "the query is invalid; `detail` says why", "content": PROBLEM},
+    401: {"description": "the `X-API-Key` header names no valid key", "content": PROBLEM},
     404: {"description": "no such sensor, or a quantity that is not published", "content": PROBLEM},
+    429: {
+        "description": "rate limit exceeded: retry after `Retry-After` seconds (docs/api.md)",
+        "content": PROBLEM,
+    },
     503: {"description": "the data store cannot be reached", "content": PROBLEM},
 }
 OBS_CSV = (
@@ -240,24 +259,65 @@ AGG_CSV = (
 
 def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
     """Build the API; ``store`` defaults to InfluxDB as configured."""
+    # The live feed's Kafka consumer starts with its first client, so an app nobody streams
+    # from never needs Kafka; shutdown stops it.
+    feed = KafkaFeed(
+        settings.kafka, Hub(settings.api.stream_max_clients, settings.api.stream_buffer)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await feed.close()
+
     app = FastAPI(
         title="UrbanPulse open data",
         version="0.2.0",
         description=DESCRIPTION,
         responses=COMMON_RESPONSES,
         license_info={"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
+        lifespan=lifespan,
     )
+    app.state.live_feed = feed  # for tests and metrics
     data = store or InfluxStore(settings.influx)
     api = settings.api
     _install_problem_handlers(app)
+    keys = ApiKeys(load_keys(api))
+    anonymous, keyed = rates(api)
+    # /v1/latest answers rendered in full (bytes, ETag, gzip) per URL: a fresh hit is served
+    # before routing, with no query, no validation and no serialisation (the map endpoint;
+    # target p99 < 50 ms at 200 req/s). Inside the limiter, so limits still apply.
+    latest_cache: TtlCache[Rendered] = TtlCache(api.sensors_cache_s)
+    app.add_middleware(
+        CachedAnswers,
+        path="/v1/latest",
+        cache=latest_cache,
+        media_type=GEOJSON_MEDIA_TYPE,
+        max_age=api.cache_max_age_s,
+    )
+    app.add_middleware(
+        RateLimitMiddleware,
+        keys=keys,
+        anonymous=anonymous,
+        keyed=keyed,
+        proxy_hops=api.trusted_proxy_hops,
+    )
     app.add_middleware(GZipMiddleware, minimum_size=api.gzip_min_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
         allow_methods=["GET", "HEAD", "OPTIONS"],
         allow_headers=["If-None-Match", "Accept", "X-API-Key"],
-        expose_headers=["ETag", "Link", "Cache-Control", "Retry-After"],
+        expose_headers=[
+            "ETag",
+            "Link",
+            "Cache-Control",
+            "Retry-After",
+            "RateLimit",
+            "RateLimit-Policy",
+        ],
     )
+    install_metrics(app)  # GET /metrics; times requests through the middlewares above
 
     def now() -> datetime:
         return datetime.now(UTC)
@@ -379,7 +439,7 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
             }
         },
     )
-    def latest(
+    async def latest(
         request: Request,
         tenant: TenantQuery = None,
         quantity: QuantityQuery = None,
@@ -392,10 +452,20 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
         """
         box = _check(parse_bbox, bbox)
         _check_open(quantity)
-        found = filter_sensors(recent_sensors(tenant), quantity, box)
-        body = collection(latest_features(found), {"self": str(request.url)})
-        return json_response(
-            request, body, media_type=GEOJSON_MEDIA_TYPE, max_age=api.cache_max_age_s
+        url = str(request.url)
+
+        def render() -> Rendered:
+            found = filter_sensors(recent_sensors(tenant), quantity, box)
+            body = collection(latest_features(found), {"self": url})
+            return render_json(body, api.gzip_min_bytes)
+
+        # A fresh hit is served right here on the event loop (a worker-thread hop costs more
+        # than the whole answer); a miss or a stale value is computed in a worker thread.
+        rendered = latest_cache.fresh(url)
+        if rendered is None:
+            rendered = await run_in_threadpool(latest_cache.get, url, render)
+        return respond(
+            request, rendered, media_type=GEOJSON_MEDIA_TYPE, max_age=api.cache_max_age_s
         )
 
     def observations_page(
@@ -781,6 +851,13 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
             max_age=api.cache_max_age_s,
         )
 
+    app.include_router(stream_router(feed, api))
+    app.include_router(admin_router(settings.streams.registry_path, keys))
+    app.include_router(sta_router(settings, recent_sensors))
+    # Daily counts per tenant, quantity and day: the bulk listing, and the catalogue's spans.
+    daily = DailyCounts(data, api.bulk_days, api.catalog_cache_s, RAW_GRACE)
+    app.include_router(bulk_router(api, data, daily))
+    app.include_router(catalog_router(api, daily, recent_sensors))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -912,6 +989,32 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> str | None:
+    """Every method some route of ``app`` answers at the request's path (asked of the routes
+    themselves: FastAPI keeps included routers as routes of their own)."""
+    found = [
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(
+            route.matches(dict(request.scope, method=method))[0] == Match.FULL
+            for route in app.routes
+        )
+    ]
+    return ", ".join(found) or None
+
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
 def _problem(
     status: int, title: str, detail: Any, instance: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -930,9 +1033,13 @@ def _install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {400: "Bad request", 404: "Not found"}.get(exc.status_code, "Error")
-        title = {405: "Method not allowed", 429: "Too many requests"}.get(exc.status_code, title)
+        title = TITLES.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; with several (the admin
+            # routes), Allow must list the methods of them all (RFC 9110, 15.5.6).
+            allowed = _allowed_methods(app, request)
+            headers = (headers or {}) | ({"Allow": allowed} if allowed else {})
         return _problem(exc.status_code, title, exc.detail, request.url.path, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -941,7 +1048,10 @@ def _install_problem_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
             for e in exc.errors()
         )
-        return _problem(400, "Bad request", problems, request.url.path)
+        # A bad query is a 400; a request body that is not what the route takes (the admin
+        # routes) is a 422, as HTTP semantics have it.
+        status = 422 if any(e["loc"][:1] == ("body",) for e in exc.errors()) else 400
+        return _problem(status, TITLES[status], problems, request.url.path)
 
     async def store_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("InfluxDB did not answer %s: %s", request.url.path, exc)

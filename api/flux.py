@@ -32,7 +32,8 @@ def literal(value: ParamValue) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("times given to Flux must be timezone-aware")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     if isinstance(value, str):
         # ``$`` as the byte escape ``\x24``: Flux 0.65 (InfluxDB 1.8) fails to parse ``\$``
         # unless a ``{`` follows (measured: "expected RBRACE, got EOF"), and ``${`` would
@@ -60,8 +61,18 @@ class FluxQuery:
     params: dict[str, ParamValue]
 
     def inline(self) -> str:
-        """The query as one self-contained Flux program (for InfluxDB 1.8)."""
-        return params_record(self.params) + self.text
+        """The query as one self-contained Flux program (for InfluxDB 1.8).
+
+        Each ``params.<name>`` becomes its escaped :func:`literal` where it is used, rather
+        than one ``params = {...}`` record: InfluxDB 1.8 pushes a tag filter down to its
+        storage index only when it compares with a literal, and reads every series of the
+        range otherwise (measured: one sensor's day of 1-minute aggregates 14.4 s with the
+        record, 0.3 s with literals). The names are the code's own identifiers, never input.
+        """
+        return _PARAM_USE.sub(lambda m: literal(self.params[m.group(1)]), self.text)
+
+
+_PARAM_USE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
 @dataclass(frozen=True)
@@ -158,17 +169,21 @@ class _Where:
 
     def __init__(self, base: dict[str, ParamValue]) -> None:
         self.params: dict[str, ParamValue] = dict(base)
-        self.tests: list[str] = []
+        self.tags: list[str] = []  # tag tests the storage engine can evaluate on its index
+        self.tests: list[str] = []  # the rest, evaluated row by row
 
     def equal(self, column: str, value: str | None) -> None:
         if value:
             self.params[column] = value
-            self.tests.append(f'r["{column}"] == params.{column}')
+            self.tags.append(f'r["{column}"] == params.{column}')
 
     def one_of(self, column: str, name: str, values: tuple[str, ...]) -> None:
+        """``column`` is one of ``values``: ``or``-ed equalities, which 1.8 pushes down to
+        storage (``contains`` it does not: 4.4 s instead of 0.3 s for one sensor-day)."""
         if values:
-            self.params[name] = values
-            self.tests.append(f"contains(value: r.{column}, set: params.{name})")
+            names = [f"{name}_{i}" for i in range(len(values))]
+            self.params |= dict(zip(names, values, strict=True))
+            self.tags.append("(" + " or ".join(f"r.{column} == params.{n}" for n in names) + ")")
 
     def after(self, columns: tuple[str, ...], key: tuple[datetime | str, ...] | None) -> None:
         if key is not None:
@@ -177,8 +192,15 @@ class _Where:
             self.tests.append(f"({keyset_predicate(columns)})")
 
     def filter(self) -> str:
-        tests = " and\n       ".join(self.tests) if self.tests else "true"
-        return f"  |> filter(fn: (r) => {tests})\n"
+        """Two ``filter`` steps: tag tests first (pushed down to storage), then the rest.
+
+        A range's ``stop`` is exclusive as the API documents it, though InfluxDB 1.8's
+        ``range`` also returns points lying exactly on ``stop`` (measured), hence the test.
+        """
+        tests = [*self.tests, "r._time < params.stop"] if "stop" in self.params else self.tests
+        return "".join(
+            f"  |> filter(fn: (r) => {_AND.join(group)})\n" for group in (self.tags, tests) if group
+        )
 
     def quantity_in(self, names: tuple[str, ...]) -> None:
         """Only these quantities, as a regex literal: ``contains`` over a long array costs
@@ -189,14 +211,30 @@ class _Where:
             for name in names:
                 if not _PLAIN_NAME.match(name):
                     raise ValueError(f"not a plain quantity name: {name!r}")
-            self.tests.append(f"r.quantity =~ /^({'|'.join(names)})$/")
+            self.tags.append(f"r.quantity =~ /^({'|'.join(names)})$/")
+
+    def open_sensors(self, strict: bool = True) -> None:
+        """Only points of sensors whose registry privacy class is ``open`` (``privacy`` tag).
+
+        The stream worker tags every point it writes; ``strict`` also leaves out points with
+        no tag (raw readings: only ever written by the worker). Aggregate and alert points of
+        other writers may lack it, so there ``strict=False`` excludes only a tag saying
+        ``restricted`` or ``personal``."""
+        if strict:
+            self.tags.append('r.privacy == "open"')
+        else:
+            self.tests.append('not (exists r.privacy and r.privacy != "open")')
 
 
+_AND = " and\n       "
 _PLAIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def _published(where: _Where, quantity: str | None, allowed: tuple[str, ...]) -> None:
-    """Restrict to one quantity, or else to the allowed (published) ones."""
+def _published(
+    where: _Where, quantity: str | None, allowed: tuple[str, ...], strict: bool = True
+) -> None:
+    """Restrict to open sensors, and to one quantity or else the allowed (published) ones."""
+    where.open_sensors(strict)
     if quantity:
         where.equal("quantity", quantity)
     else:
@@ -245,6 +283,7 @@ def sensors_query(
     """The latest value, unit, quality flags and position of every series since ``start``."""
     where = _Where({"bucket": bucket, "start": start})
     where.equal("tenant", tenant)
+    where.open_sensors()
     where.quantity_in(allowed)
     text = f"""
 from(bucket: params.bucket)
@@ -268,7 +307,7 @@ def aggregates_query(bucket: str, flt: AggregateFilter) -> FluxQuery:
     where.params |= {"scope": flt.scope, "window": flt.window}
     where.equal("tenant", flt.tenant)
     where.one_of(key, "keys", flt.keys)
-    _published(where, flt.quantity, flt.allowed)
+    _published(where, flt.quantity, flt.allowed, strict=False)
     where.after(columns, flt.after)
     text = f"""
 from(bucket: params.bucket)
@@ -289,7 +328,7 @@ def alerts_query(bucket: str, flt: AlertFilter) -> FluxQuery:
     where.equal("tenant", flt.tenant)
     where.equal("sensor_id", flt.sensor_id)
     where.equal("rule", flt.rule)
-    _published(where, flt.quantity, flt.allowed)
+    _published(where, flt.quantity, flt.allowed, strict=False)
     where.after(ALERT_COLUMNS, flt.after)
     state = ""
     if flt.state:
@@ -303,5 +342,35 @@ from(bucket: params.bucket)
 {state}  |> group()
   |> sort(columns: ["_time", "tenant", "sensor_id", "rule", "quantity"])
   |> limit(n: params.limit)
+"""
+    return FluxQuery(text, where.params)
+
+
+def daily_counts_query(
+    bucket: str,
+    start: datetime,
+    stop: datetime,
+    tenant: str | None = None,
+    quantity: str | None = None,
+    allowed: tuple[str, ...] = (),
+) -> FluxQuery:
+    """Readings per UTC day, tenant and quantity in ``[start, stop)`` (the bulk listing).
+
+    ``window(every: 1d)`` aligns to the epoch, so each window is one UTC day and its ``_start``
+    is midnight; counting the ``value`` field counts readings. Flux 0.65 (InfluxDB 1.8) also
+    emits an empty-width window (``_start == _stop``) at the range start holding a reading that
+    lies exactly on a later midnight, counted again in its real day (measured); the caller
+    drops those rows (a ``filter`` on ``_start``/``_stop`` here loses real rows on 1.8, measured).
+    """
+    where = _Where({"bucket": bucket, "start": start, "stop": stop})
+    where.equal("tenant", tenant)
+    _published(where, quantity, allowed)
+    text = f"""
+from(bucket: params.bucket)
+  |> range(start: params.start, stop: params.stop)
+  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and r._field == "value")
+{where.filter()}  |> group(columns: ["tenant", "quantity"])
+  |> window(every: 1d)
+  |> count()
 """
     return FluxQuery(text, where.params)

@@ -15,6 +15,7 @@ from api.flux import (
     ObservationFilter,
     aggregates_query,
     alerts_query,
+    daily_counts_query,
     observations_query,
     sensors_query,
 )
@@ -55,6 +56,34 @@ class InfluxStore:
         """Alert episodes matching the filter, in keyset order."""
         query = alerts_query(self._settings.aggregate_bucket, flt)
         return [_alert(row) for row in self._rows(query)]
+
+    def observation_stream(self, flt: ObservationFilter) -> Iterator[Observation]:
+        """Raw readings matching the filter, read lazily (for bulk files of a whole day)."""
+        query = observations_query(self._bucket, flt)
+        api = self._client.query_api()
+        if self._settings.flux_params == "extern":
+            records = api.query_stream(query.text, org=self._settings.org, params=query.params)
+        else:
+            records = api.query_stream(query.inline(), org=self._settings.org)
+        for record in records:
+            yield _observation(record.values)
+
+    def daily_counts(
+        self,
+        start: datetime,
+        stop: datetime,
+        tenant: str | None = None,
+        quantity: str | None = None,
+        allowed: tuple[str, ...] = (),
+    ) -> list[tuple[str, str, datetime, int]]:
+        """(tenant, quantity, UTC day start, readings) for every day with readings."""
+        query = daily_counts_query(self._bucket, start, stop, tenant, quantity, allowed)
+        return [
+            (row["tenant"], row["quantity"], row["_start"], int(row["_value"]))
+            for row in self._rows(query)
+            # InfluxDB 1.8 adds empty-width windows that count a reading twice: not a day.
+            if row.get("_value") and row["_stop"] > row["_start"]
+        ]
 
     def ping(self) -> bool:
         """True when InfluxDB answers."""

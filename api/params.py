@@ -36,6 +36,11 @@ class BadQuery(ValueError):
     """The client's query cannot be answered as asked; the message says why."""
 
 
+# InfluxDB keeps nanoseconds since 1970 in 64 bits: 1677-09-21 to 2262-04-11, rounded inwards.
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class TimeRange:
     """A half-open UTC range ``[start, stop)``."""
@@ -56,6 +61,8 @@ def time_range(
     for name, moment in (("from", start), ("to", stop)):
         if moment is not None and moment.tzinfo is None:
             raise BadQuery(f"'{name}' needs a UTC offset, e.g. 2026-11-27T10:00:00Z")
+        if moment is not None and not EARLIEST <= moment <= LATEST:
+            raise BadQuery(f"'{name}' must lie in the years 1678 to 2261 (what InfluxDB stores)")
     stop = stop or now
     start = start or stop - default_span
     if start >= stop:

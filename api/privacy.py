@@ -6,6 +6,11 @@ publishes only ``open`` quantities: it passes the open list to every query as an
 so restricted readings (battery, radio metadata), personal ones (should any slip past
 ingest) and unknown quantities (classed ``restricted`` until someone names them) never leave
 InfluxDB through an open endpoint, and pages stay full because the filter runs in the query.
+
+Sensors have a class as well, in the sensor registry: the stream worker tags each point with
+``privacy`` (``streams.points.SensorLabels``) and every query of ``api.flux`` keeps only
+``open`` sensors (``_Where.open_sensors``), so a restricted or personal sensor is never
+published whatever its quantities.
 """
 
 from __future__ import annotations

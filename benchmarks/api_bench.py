@@ -9,6 +9,10 @@ the latency) for each scenario:
 * ``sensor-day``: one sensor's day of raw observations;
 * ``aggregates-100x1d``: 1-hour aggregates of every sensor for one day.
 
+Requests carry an API key (``X-API-Key``): a started API gets a fresh key and a keyed rate
+limit well above the offered rate, so the limiter runs on every request but never refuses one;
+with ``--url``, pass the running API's key with ``--api-key``. ``--scenario`` picks scenarios.
+
 Needs the local services (``make services-start``). Prints one line per scenario.
 """
 
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -119,10 +125,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_api() -> tuple[subprocess.Popen[bytes], str]:
+def start_api(key: str, top_rate: float) -> tuple[subprocess.Popen[bytes], str]:
     """Run ``urbanpulse api`` on a free port, as in production (one uvicorn process)."""
     port = free_port()
-    env = os.environ | {"URBANPULSE_API__PORT": str(port), "URBANPULSE_LOG_LEVEL": "WARNING"}
+    env = os.environ | {
+        "URBANPULSE_API__PORT": str(port),
+        "URBANPULSE_LOG_LEVEL": "WARNING",
+        "URBANPULSE_API__API_KEYS": json.dumps([key]),
+        "URBANPULSE_API__RATE_KEYED_PER_S": str(10 * top_rate),
+        "URBANPULSE_API__RATE_KEYED_BURST": str(int(10 * top_rate)),
+    }
     process = subprocess.Popen([sys.executable, "-m", "urbanpulse.cli", "api"], env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -135,12 +147,13 @@ def start_api() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the API did not start")
 
 
-async def run(name: str, url: str, rate: float, seconds: float) -> Result:
+async def run(name: str, url: str, rate: float, seconds: float, key: str | None) -> Result:
     """Offer ``rate`` requests/s for ``seconds`` and record each latency."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=512)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    headers = {"X-API-Key": key} if key else {}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def one() -> None:
             nonlocal errors
@@ -150,9 +163,11 @@ async def run(name: str, url: str, rate: float, seconds: float) -> Result:
                     await response.read()
                     if response.status != 200:
                         errors += 1
+                        print(f"{name}: HTTP {response.status}", file=sys.stderr)
                         return
-            except aiohttp.ClientError:
+            except aiohttp.ClientError as err:
                 errors += 1
+                print(f"{name}: {err!r}", file=sys.stderr)
                 return
             latencies.append(1000 * (time.perf_counter() - start))
 
@@ -179,12 +194,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="duration of each scenario")
     parser.add_argument("--sensors", type=int, default=100)
     parser.add_argument("--no-fill", action="store_true", help="reuse data of an earlier run")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=["latest", "sensor-day", "aggregates-100x1d"],
+        help="run only this scenario (repeat for several; default: all)",
+    )
+    parser.add_argument("--api-key", help="X-API-Key for --url (a started API gets its own)")
     args = parser.parse_args()
     settings = Settings()
     if not args.no_fill:
         print(f"writing {args.sensors} sensors x 1 day of data for tenant {TENANT!r} ...")
         fill(settings, args.sensors)
-    process, base = (None, args.url) if args.url else start_api()
+    key = args.api_key if args.url else secrets.token_urlsafe(24)
+    top_rate = max(args.rate, args.heavy_rate)
+    process, base = (None, args.url) if args.url else start_api(key, top_rate)
     q = urllib.parse.urlencode
     day = {"from": DAY_START.isoformat(), "to": DAY_END.isoformat(), "tenant": TENANT}
     scenarios = [
@@ -202,8 +226,10 @@ def main() -> None:
     ]
     try:
         for name, url, rate in scenarios:
-            asyncio.run(run(name, url, min(rate, 5), 2))  # warm-up, not counted
-            print(asyncio.run(run(name, url, rate, args.seconds)).line(), flush=True)
+            if args.scenario and name not in args.scenario:
+                continue
+            asyncio.run(run(name, url, min(rate, 5), 2, key))  # warm-up, not counted
+            print(asyncio.run(run(name, url, rate, args.seconds, key)).line(), flush=True)
     finally:
         if process:
             process.terminate()

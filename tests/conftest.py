@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The API's per-address rate limit would throttle test clients that send hundreds of requests
+# a second (Schemathesis, paging walks). The limits are tested with explicit settings
+# (tests/unit/api/test_ratelimit.py); everywhere else a test client is not limited.
+os.environ.setdefault("URBANPULSE_API__RATE_ANONYMOUS_PER_S", "0")
 SHARED = REPO.parent / "shared"
 
 

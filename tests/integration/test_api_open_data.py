@@ -142,8 +142,9 @@ def tenant() -> str:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    settings = Settings(api=ApiSettings(max_sensors_per_query=3, gzip_min_bytes=500))
-    with TestClient(create_app(settings)) as test_client:
+    # No rate limit: these tests send far more than a client's burst (limits: test_ratelimit).
+    api = ApiSettings(max_sensors_per_query=3, gzip_min_bytes=500, rate_anonymous_per_s=0)
+    with TestClient(create_app(Settings(api=api))) as test_client:
         yield test_client
 
 

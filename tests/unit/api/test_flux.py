@@ -51,6 +51,19 @@ def test_times_are_utc_rfc3339() -> None:
     assert literal(datetime(2026, 11, 27, 11, 0, tzinfo=cet)) == "2026-11-27T10:00:00.000000Z"
     with pytest.raises(ValueError):
         literal(datetime(2026, 11, 27))
+    assert literal(datetime(1700, 1, 2, tzinfo=UTC)) == "1700-01-02T00:00:00.000000Z"
+    assert literal(datetime(999, 1, 2, tzinfo=UTC)).startswith("0999-")  # four digits
+
+
+def test_inline_puts_each_literal_where_it_is_used() -> None:
+    """InfluxDB 1.8 pushes tag filters down to storage only when they compare with literals."""
+    evil = 'x" or r._value > 0 or "'
+    start = datetime(2026, 11, 27, tzinfo=UTC)
+    flt = ObservationFilter(start, start + timedelta(days=1), 10, evil, None, None)
+    text = observations_query("urbanpulse/raw", flt).inline()
+    assert "params" not in text
+    assert f'r["sensor_id"] == {literal(evil)}' in text
+    assert "r._time < 2026-11-28T00:00:00.000000Z" in text  # ``to`` is exclusive
 
 
 def test_numbers_and_booleans() -> None:

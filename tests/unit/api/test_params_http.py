@@ -29,6 +29,14 @@ def test_time_range_defaults_and_limits() -> None:
         time_range(NOW, NOW, now=NOW, default_span=timedelta(1), max_days=31)
     with pytest.raises(BadQuery, match="31 days"):
         time_range(NOW - timedelta(days=32), NOW, now=NOW, default_span=timedelta(1), max_days=31)
+    # found by Schemathesis: year 788 reached InfluxDB, and year 1 overflowed "to - 1 day"
+    for far in (datetime(788, 8, 3, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)):
+        with pytest.raises(BadQuery, match="1678 to 2261"):
+            time_range(None, far, now=NOW, default_span=timedelta(1), max_days=31)
+    with pytest.raises(BadQuery, match="1678 to 2261"):
+        time_range(
+            datetime(9999, 1, 1, tzinfo=UTC), None, now=NOW, default_span=timedelta(1), max_days=31
+        )
 
 
 @pytest.mark.parametrize(
