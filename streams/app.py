@@ -151,6 +151,11 @@ def create_app(settings: Settings) -> faust.App:
         @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
         async def watch_for_stalled_partitions() -> None:
             """Stop the worker if an assigned partition has lag that nothing reads."""
+            if app.rebalancing or app.in_recovery:
+                # Offsets stand still while a rebalance runs or tables are rebuilt from their
+                # changelogs, which can take minutes for a big state: that is not a stall.
+                watch.reset()
+                return
             topics = {settings.kafka.readings_topic, district_topic_name(settings)}
             try:
                 await check_partitions(app.consumer, topics, watch, worker.stuck_for)

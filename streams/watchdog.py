@@ -38,6 +38,10 @@ class StallWatch:
     stall_s: float
     _since: dict[Partition, tuple[int | None, float]] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        """Forget every clock: offsets standing still until now did not count as a stall."""
+        self._since.clear()
+
     def observe(
         self,
         lags: Mapping[Partition, tuple[int | None, int]],

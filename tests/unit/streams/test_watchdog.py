@@ -29,6 +29,15 @@ def test_progress_no_lag_or_a_busy_worker_resets_the_clock() -> None:
     assert watch.observe({TP: (101, 3)}, busy=False, now=360) == [TP]
 
 
+def test_reset_restarts_every_clock() -> None:
+    """The worker resets the watch after a rebalance or a table recovery of any length."""
+    watch = StallWatch(stall_s=60)
+    watch.observe({TP: (100, 5)}, busy=False, now=0)
+    watch.reset()
+    assert watch.observe({TP: (100, 5)}, busy=False, now=600) == []
+    assert watch.observe({TP: (100, 5)}, busy=False, now=660) == [TP]
+
+
 def test_never_committed_counts_and_revoked_partitions_are_forgotten() -> None:
     watch = StallWatch(stall_s=10)
     watch.observe({TP: (None, 4)}, busy=False, now=0)
