@@ -24,8 +24,9 @@ from api.sensors import Sensor, sensors_from_rows
 from urbanpulse.settings import InfluxSettings
 
 
-class InfluxStore:
-    """Runs the API's Flux queries."""
+class FluxRunner:
+    """Sends Flux queries to InfluxDB, their parameters as the server understands them:
+    ``extern`` parameters for 2.x, literals at their place of use for 1.8."""
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
@@ -35,6 +36,43 @@ class InfluxStore:
             org=settings.org,
             timeout=settings.timeout_ms,
         )
+
+    def rows(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
+        """The answer's rows, table after table (the whole answer is read first)."""
+        api = self._client.query_api()
+        if self._settings.flux_params == "extern":
+            tables = api.query(query.text, org=self._settings.org, params=query.params)
+        else:
+            tables = api.query(query.inline(), org=self._settings.org)
+        for table in tables:
+            for record in table.records:
+                yield record.values
+
+    def stream(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
+        """The answer's rows, read lazily as InfluxDB sends them (for big answers)."""
+        api = self._client.query_api()
+        if self._settings.flux_params == "extern":
+            records = api.query_stream(query.text, org=self._settings.org, params=query.params)
+        else:
+            records = api.query_stream(query.inline(), org=self._settings.org)
+        for record in records:
+            yield record.values
+
+    def ping(self) -> bool:
+        """True when InfluxDB answers."""
+        return bool(self._client.ping())
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self._client.close()
+
+
+class InfluxStore:
+    """Runs the API's Flux queries."""
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self._settings = settings
+        self._flux = FluxRunner(settings)
 
     def observations(self, flt: ObservationFilter) -> list[Observation]:
         """Raw readings matching the filter, in keyset order."""
@@ -59,14 +97,8 @@ class InfluxStore:
 
     def observation_stream(self, flt: ObservationFilter) -> Iterator[Observation]:
         """Raw readings matching the filter, read lazily (for bulk files of a whole day)."""
-        query = observations_query(self._bucket, flt)
-        api = self._client.query_api()
-        if self._settings.flux_params == "extern":
-            records = api.query_stream(query.text, org=self._settings.org, params=query.params)
-        else:
-            records = api.query_stream(query.inline(), org=self._settings.org)
-        for record in records:
-            yield _observation(record.values)
+        for row in self._flux.stream(observations_query(self._bucket, flt)):
+            yield _observation(row)
 
     def daily_counts(
         self,
@@ -87,25 +119,18 @@ class InfluxStore:
 
     def ping(self) -> bool:
         """True when InfluxDB answers."""
-        return bool(self._client.ping())
+        return self._flux.ping()
 
     def close(self) -> None:
         """Release the HTTP connections."""
-        self._client.close()
+        self._flux.close()
 
     @property
     def _bucket(self) -> str:
         return self._settings.raw_bucket
 
     def _rows(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
-        api = self._client.query_api()
-        if self._settings.flux_params == "extern":
-            tables = api.query(query.text, org=self._settings.org, params=query.params)
-        else:
-            tables = api.query(query.inline(), org=self._settings.org)
-        for table in tables:
-            for record in table.records:
-                yield record.values
+        return self._flux.rows(query)
 
 
 def _observation(row: dict[str, Any]) -> Observation:

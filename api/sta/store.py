@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from influxdb_client import InfluxDBClient
-
 from api.flux import FluxQuery
 from api.formats import rfc3339
+from api.influx_store import FluxRunner
 from api.sta.flux import ObservationQuery, observations_count_query, observations_page_query
 from urbanpulse.settings import InfluxSettings
 
@@ -45,12 +44,7 @@ class InfluxObservations:
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
-        self._client = InfluxDBClient(
-            url=settings.url,
-            token=settings.token.get_secret_value(),
-            org=settings.org,
-            timeout=settings.timeout_ms,
-        )
+        self._flux = FluxRunner(settings)
 
     def readings(self, query: ObservationQuery) -> list[StaReading]:
         """One page of readings, in the query's order."""
@@ -64,17 +58,10 @@ class InfluxObservations:
 
     def close(self) -> None:
         """Release the HTTP connections."""
-        self._client.close()
+        self._flux.close()
 
     def _rows(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
-        api = self._client.query_api()
-        if self._settings.flux_params == "extern":
-            tables = api.query(query.text, org=self._settings.org, params=query.params)
-        else:
-            tables = api.query(query.inline(), org=self._settings.org)
-        for table in tables:
-            for record in table.records:
-                yield record.values
+        return self._flux.rows(query)
 
 
 def _rfc3339(text: str | None) -> str | None:
