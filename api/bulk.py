@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from api.cache import TtlCache
 from api.flux import ObservationFilter
-from api.formats import Observation, csv_lines
+from api.formats import OBSERVATION_FIELDS, Observation, csv_lines
 from api.http import cache_control, etag_matches, json_response
 from api.params import BadQuery
 from api.privacy import OPEN_QUANTITIES, is_open
@@ -250,17 +250,7 @@ class BulkListing(BaseModel):
 BULK_EXAMPLE = {
     "licence": "https://creativecommons.org/licenses/by/4.0/",
     "days": 31,
-    "columns": [
-        "time",
-        "tenant",
-        "sensor_id",
-        "quantity",
-        "value",
-        "unit",
-        "lat",
-        "lon",
-        "quality_flags",
-    ],
+    "columns": list(OBSERVATION_FIELDS),
     "data": [
         {
             "tenant": "demo",
