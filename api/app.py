@@ -127,6 +127,14 @@ TenantQuery = Annotated[
     str | None,
     Query(pattern=ID_PATTERN, description="only this tenant (municipality)", examples=["demo"]),
 ]
+DistrictQuery = Annotated[
+    str | None,
+    Query(
+        pattern=ID_PATTERN,
+        description="only sensors the registry places in this district",
+        examples=["centrum"],
+    ),
+]
 QuantityQuery = Annotated[
     str | None,
     Query(
@@ -361,6 +369,7 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
         request: Request,
         tenant: TenantQuery = None,
         quantity: QuantityQuery = None,
+        district: DistrictQuery = None,
         bbox: BBoxQuery = None,
         format: Annotated[
             Literal["json", "geojson"] | None, Query(description="json (default) or geojson")
@@ -368,13 +377,14 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
     ) -> Response:
         """Sensors that reported in the last days, with quantities, latest values and position.
 
-        With `quantity`, only sensors reporting it (and only that quantity); with `bbox`, only
-        sensors whose last position lies in the box.
+        With `quantity`, only sensors reporting it (and only that quantity); with `district`,
+        only sensors the registry places there; with `bbox`, only sensors whose last position
+        lies in the box.
         """
         box = _check(parse_bbox, bbox)
         _check_open(quantity)
         fmt = negotiate(format, request.headers.get("accept"), ("json", "geojson"))
-        found = filter_sensors(recent_sensors(tenant), quantity, box)
+        found = filter_sensors(recent_sensors(tenant), quantity, box, district)
         if fmt == "geojson":
             body = collection([sensor_feature(s) for s in found], {"self": str(request.url)})
             return json_response(

@@ -292,7 +292,7 @@ from(bucket: params.bucket)
        (r._field == "value" or r._field == "unit" or r._field == "lat" or r._field == "lon" or
         r._field == "quality_flags"))
 {where.filter()}  |> last()
-  |> keep(columns: ["_time", "_value", "_field", "tenant", "sensor_id", "quantity"])
+  |> keep(columns: ["_time", "_value", "_field", "tenant", "sensor_id", "quantity", "district"])
 """
     return FluxQuery(text, where.params)
 

@@ -33,6 +33,7 @@ class Sensor(BaseModel):
 
     id: str
     tenant: str
+    district: str | None = Field(None, description="from the sensor registry, when registered")
     quantities: list[QuantityInfo] = Field(default_factory=list)
     location: SensorLocation | None = None
 
@@ -40,16 +41,23 @@ class Sensor(BaseModel):
 def sensors_from_rows(rows: Iterable[dict[str, Any]]) -> list[Sensor]:
     """Group ``last()`` rows (one per tenant, sensor, quantity, field) into sensors."""
     series: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    districts: dict[tuple[str, str], str] = {}
     for row in rows:
         key = (row["tenant"], row["sensor_id"])
+        if row.get("district"):
+            districts[key] = row["district"]
         fields = series.setdefault(key, {}).setdefault(row["quantity"], {})
         fields[row["_field"]] = row["_value"]
         if row["_field"] == "value":
             fields["_time"] = row["_time"]
-    return [_sensor(tenant, sensor_id, q) for (tenant, sensor_id), q in sorted(series.items())]
+    return [
+        _sensor(key, districts.get(key), by_quantity) for key, by_quantity in sorted(series.items())
+    ]
 
 
-def _sensor(tenant: str, sensor_id: str, by_quantity: dict[str, dict[str, Any]]) -> Sensor:
+def _sensor(
+    key: tuple[str, str], district: str | None, by_quantity: dict[str, dict[str, Any]]
+) -> Sensor:
     quantities = [
         QuantityInfo(
             quantity=name,
@@ -61,7 +69,10 @@ def _sensor(tenant: str, sensor_id: str, by_quantity: dict[str, dict[str, Any]])
         for name, fields in sorted(by_quantity.items())
     ]
     location = _latest_location(by_quantity)
-    return Sensor(id=sensor_id, tenant=tenant, quantities=quantities, location=location)
+    tenant, sensor_id = key
+    return Sensor(
+        id=sensor_id, tenant=tenant, district=district, quantities=quantities, location=location
+    )
 
 
 def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation | None:
@@ -72,15 +83,21 @@ def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation |
 
 
 def filter_sensors(
-    sensors: Iterable[Sensor], quantity: str | None = None, bbox: BBox | None = None
+    sensors: Iterable[Sensor],
+    quantity: str | None = None,
+    bbox: BBox | None = None,
+    district: str | None = None,
 ) -> list[Sensor]:
-    """Sensors that report ``quantity`` and stand inside ``bbox`` (each when given).
+    """Sensors that report ``quantity``, stand inside ``bbox`` and belong to ``district``
+    (each when given).
 
     With a quantity, each sensor keeps only that quantity. With a box, sensors of unknown
     position are left out.
     """
     found = []
     for sensor in sensors:
+        if district is not None and sensor.district != district:
+            continue
         if quantity is not None:
             kept = [q for q in sensor.quantities if q.quantity == quantity]
             if not kept:

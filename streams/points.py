@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 MEASUREMENT = "reading"
 TAGS = ("tenant", "sensor_id", "quantity")
-LABEL_TAGS = ("privacy", "licence", "sensor_type")
+LABEL_TAGS = ("privacy", "licence", "sensor_type", "district")
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,14 @@ class SensorLabels:
     privacy: str = "open"
     licence: str | None = None
     sensor_type: str | None = None
+    district: str | None = None
 
     @classmethod
     def of(cls, info: SensorInfo | None) -> SensorLabels:
         """The labels of a registered sensor; an unregistered one is ``open`` (as before)."""
         if info is None:
             return cls()
-        return cls(info.privacy, info.licence, info.sensor_type)
+        return cls(info.privacy, info.licence, info.sensor_type, info.district)
 
     def tag(self, point: Point) -> Point:
         """Add the labels to a point: ``privacy`` always, the others when known."""
@@ -55,6 +56,8 @@ class SensorLabels:
             point.tag("licence", self.licence)
         if self.sensor_type:
             point.tag("sensor_type", self.sensor_type)
+        if self.district:
+            point.tag("district", self.district)
         return point
 
 

@@ -22,6 +22,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from api.app import create_app
 from streams.influx_writer import InfluxWriter
+from streams.points import SensorLabels
 from tests.support import unique
 from urbanpulse.model import Location, Reading
 from urbanpulse.settings import ApiSettings, Settings
@@ -131,7 +132,15 @@ def tenant() -> str:
     name = unique("open")
     settings = Settings().influx
     writer = InfluxWriter(settings)
-    writer.write(readings(name))
+    rows = readings(name)
+    # registry districts travel as tags of the raw points, as the stream worker writes them
+    districts = {"s-in": "centrum", "s-out": "noord"}
+    labels = {
+        r.key: SensorLabels(district=districts[r.sensor_id])
+        for r in rows
+        if r.sensor_id in districts
+    }
+    writer.write(rows, labels)
     writer.close()
     with InfluxDBClient(url=settings.url, token="", org=settings.org) as client:
         write = client.write_api(write_options=SYNCHRONOUS)
@@ -198,6 +207,20 @@ def test_sensors_filters_and_privacy(client: TestClient, tenant: str) -> None:
     assert all([q["quantity"] for q in s["quantities"]] == ["noise_level"] for s in noise["data"])
     hidden = client.get("/v1/sensors", params={"tenant": tenant, "quantity": "rssi"})
     assert hidden.status_code == 404
+
+
+def test_sensors_of_a_district(client: TestClient, tenant: str) -> None:
+    body = client.get("/v1/sensors", params={"tenant": tenant}).json()
+    assert {s["id"]: s["district"] for s in body["data"]} == {
+        "s-in": "centrum",
+        "s-none": None,
+        "s-out": "noord",
+    }
+    centrum = client.get("/v1/sensors", params={"tenant": tenant, "district": "centrum"}).json()
+    assert [s["id"] for s in centrum["data"]] == ["s-in"]
+    nowhere = client.get("/v1/sensors", params={"tenant": tenant, "district": "elsewhere"})
+    assert nowhere.json()["data"] == []
+    assert client.get("/v1/sensors", params={"district": "no spaces"}).status_code == 400
 
 
 def test_sensors_as_geojson(client: TestClient, tenant: str) -> None:

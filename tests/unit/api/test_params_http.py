@@ -131,6 +131,8 @@ def test_filter_sensors() -> None:
     only = filter_sensors(SENSORS, "temperature")
     assert [q.quantity for q in only[0].quantities] == ["temperature"]
     assert [s.id for s in filter_sensors(SENSORS, bbox=BBox(5, 52, 5.2, 52.2))] == ["a"]
+    placed = [s.model_copy(update={"district": "centrum"}) if s.id == "b" else s for s in SENSORS]
+    assert [s.id for s in filter_sensors(placed, district="centrum")] == ["b"]
 
 
 def test_geojson_parses_with_a_real_geojson_model() -> None:

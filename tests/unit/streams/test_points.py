@@ -68,6 +68,12 @@ def test_registry_labels_are_tags() -> None:
     )
 
 
+def test_the_registry_district_is_a_tag() -> None:
+    info = SensorInfo(tenant="town", sensor_id="cam-1", district="centrum")
+    line = to_point(reading(sensor_id="cam-1"), SensorLabels.of(info)).to_line_protocol()
+    assert line.startswith("reading,district=centrum,privacy=open,")
+
+
 def test_an_unregistered_sensor_is_open_and_unlabelled() -> None:
     assert SensorLabels.of(None) == SensorLabels("open", None, None)
     line = to_point(reading(sensor_id="x")).to_line_protocol()
