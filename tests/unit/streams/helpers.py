@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from urbanpulse.model import Reading
 
@@ -34,3 +35,29 @@ def series(
         )
         for i, v in enumerate(values)
     ]
+
+
+class FakeWriter:
+    """Stands in for ``InfluxWriter``: keeps what the worker would write."""
+
+    def __init__(self) -> None:
+        self.raw: list[Any] = []
+        self.labels: dict[bytes, Any] = {}
+        self.aggregates: list[str] = []
+
+    def write(self, readings: list[Any], labels: Any = None) -> None:
+        self.raw += readings
+        self.labels.update(labels or {})
+
+    def write_aggregates(self, points: list[Any]) -> None:
+        self.aggregates += [p.to_line_protocol() for p in points]
+
+
+class FakeTopic:
+    """Stands in for a Faust topic: keeps what was sent, as (key, value)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((key, value))

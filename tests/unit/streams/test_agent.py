@@ -7,31 +7,9 @@ from typing import Any
 
 from streams.app import create_app
 from streams.pipeline import SensorState
-from tests.unit.streams.helpers import T0, reading, series
+from tests.unit.streams.helpers import T0, FakeTopic, FakeWriter, reading, series
 from urbanpulse.model import DeadLetter, Reading
 from urbanpulse.settings import Settings
-
-
-class FakeWriter:
-    def __init__(self) -> None:
-        self.raw: list[Any] = []
-        self.labels: dict[bytes, Any] = {}
-        self.aggregates: list[Any] = []
-
-    def write(self, readings: list[Any], labels: Any = None) -> None:
-        self.raw += readings
-        self.labels.update(labels or {})
-
-    def write_aggregates(self, points: list[Any]) -> None:
-        self.aggregates += [p.to_line_protocol() for p in points]
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    async def send(self, value: bytes, key: bytes | None = None) -> None:
-        self.sent.append((key, value))
 
 
 class FakeTable:

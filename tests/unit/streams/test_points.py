@@ -1,29 +1,18 @@
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from influxdb_client import WritePrecision
 
 from streams.points import SensorLabels, to_point
 from streams.registry import SensorInfo
+from tests.unit.streams import helpers
+from tests.unit.streams.helpers import T0
 from urbanpulse.model import Location, Reading
-
-T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
 def reading(**changes: object) -> Reading:
-    fields: dict[str, object] = {
-        "tenant": "town",
-        "sensor_id": "air,1=x",
-        "quantity": "pm2_5",
-        "value": 12,
-        "unit": "ug/m3",
-        "observed_at": T0,
-        "received_at": T0 + timedelta(seconds=1),
-        "source_format": "json",
-        "message_id": "m1",
-    }
-    fields.update(changes)
-    return Reading.model_validate(fields)
+    # a sensor id with the characters line protocol must escape
+    return helpers.reading(**{"sensor_id": "air,1=x", **changes})
 
 
 def series_and_time(line: str) -> tuple[str, str]:

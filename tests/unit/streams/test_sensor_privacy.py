@@ -6,30 +6,8 @@ from typing import Any
 
 from streams.app import StreamWorker, TableState
 from streams.registry import RegistryFile
-from tests.unit.streams.helpers import reading
+from tests.unit.streams.helpers import FakeTopic, FakeWriter, reading
 from urbanpulse.settings import Settings, StreamsSettings
-
-
-class FakeWriter:
-    def __init__(self) -> None:
-        self.raw: list[Any] = []
-        self.labels: dict[bytes, Any] = {}
-        self.aggregates: list[str] = []
-
-    def write(self, readings: list[Any], labels: Any = None) -> None:
-        self.raw += readings
-        self.labels.update(labels or {})
-
-    def write_aggregates(self, points: list[Any]) -> None:
-        self.aggregates += [p.to_line_protocol() for p in points]
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    async def send(self, key: bytes | None, value: bytes) -> None:
-        self.sent.append((key, value))
 
 
 class FakeTable:
