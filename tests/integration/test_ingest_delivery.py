@@ -29,19 +29,33 @@ def payload(i: int) -> str:
 
 
 def dropped_by_broker() -> int:
-    """The broker's own count of messages it dropped ($SYS/broker/publish/messages/dropped)."""
-    got: list[int] = []
+    """The broker's own count of messages it dropped ($SYS/broker/publish/messages/dropped).
+
+    Mosquitto 2.0 publishes (retained) a publish counter only once it is non-zero: a broker
+    that never dropped a message has no ``dropped`` topic at all. So the count is read next
+    to ``received``, which every broker that took a publish has: once ``received`` arrived,
+    a missing ``dropped`` means 0.
+    """
+    got: dict[str, int] = {}
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got[msg.topic.rsplit("/", 1)[1]] = int(msg.payload)
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("it-sys"))
-    client.on_message = lambda _c, _u, msg: got.append(int(msg.payload))
+    client.on_message = on_message
     client.connect("127.0.0.1", 1883)
-    client.subscribe("$SYS/broker/publish/messages/dropped")
+    client.subscribe("$SYS/broker/publish/messages/+")
     client.loop_start()
+    # A publish of our own, so that ``received`` exists even on a broker just started; it
+    # arrives at once (retained) or at the next $SYS interval (5 s).
+    client.publish(f"it-sys/{unique('probe')}", b"1", qos=1)
     try:
-        wait_for(lambda: got, 15, "the broker's $SYS dropped-messages counter")
+        wait_for(lambda: "received" in got, 30, "the broker's $SYS publish counters")
+        time.sleep(1.0)  # the retained ``dropped``, if any, comes in the same burst
     finally:
         client.disconnect()
         client.loop_stop()
-    return got[0]
+    return got.get("dropped", 0)
 
 
 def message_ids(values: list[bytes]) -> Counter[str]:
