@@ -7,12 +7,13 @@ in ``influx_writer``. For each batch the worker:
 2. runs :func:`streams.pipeline.process_sensor` (no I/O);
 3. writes raw points, then aggregate and alert points, to InfluxDB, synchronously (retrying);
 4. sends the stored readings (observations topic, the API's live feed), dead letters, alerts
-   and the readings for district aggregation to Kafka;
+   and the readings for district aggregation to Kafka, and waits until Kafka has them all;
 5. saves the sensors' states (changelog topic), and only then lets Faust ack the batch.
 
 So offsets are committed only for readings InfluxDB has accepted (Faust flushes the producer
 before it commits), and a crash anywhere replays the batch: the state saved in step 5 makes a
-replayed reading a duplicate; a reading whose state was not yet saved is processed again,
+replayed reading a duplicate, which is safe because everything the reading caused was
+already stored and sent; a reading whose state was not yet saved is processed again,
 identically, and overwrites the same points.
 
 District aggregates are computed by a second agent on an internal topic keyed by district, so
@@ -31,7 +32,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -211,6 +212,7 @@ class StreamWorker:
         self.duplicates = 0
         self.metrics = WorkerMetrics()
         self._batches: dict[object, float] = {}  # batches in progress → start (monotonic)
+        self._unconfirmed: list[Awaitable[Any]] = []  # sends Kafka has not acknowledged yet
 
     @contextmanager
     def in_batch(self) -> Iterator[None]:
@@ -264,6 +266,7 @@ class StreamWorker:
         for district, reading in outcome.to_district:
             key = f"{reading.tenant}/{district}".encode()
             await self._send("district", key, reading.to_bytes())
+        await self._confirm_sends()
         for key, (partition, state) in states.items():
             self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
         self.stored += len(stored)
@@ -290,12 +293,14 @@ class StreamWorker:
             states[key] = (partition, state)
             outcome.merge(result)
         await self._write_aggregates(outcome, [])
+        await self._confirm_sends()
         for key, (partition, state) in states.items():
             self.tables["district"].put(partition, key, state.model_dump_json().encode())
 
     async def check_stale(self, partitions: set[int], now_us: int) -> None:
         """Open stale alerts for sensors of the given partitions that went silent."""
         events = []
+        changed: list[tuple[int, bytes, SensorState]] = []
         registry = self._registry.current()
         for key, raw in self.tables["sensor"].items():
             state = SensorState.model_validate_json(raw)
@@ -307,9 +312,15 @@ class StreamWorker:
             state, event = check_stale(state, now_us, self.config)
             if event is not None and state.partition is not None:
                 events.append(event)
-                self.tables["sensor"].put(state.partition, key, state.model_dump_json().encode())
-        if events:
-            await self._write_aggregates(Outcome(), events)
+                changed.append((state.partition, key, state))
+        if not events:
+            return
+        # Alerts stored and sent before the states that say they were: a crash in between
+        # repeats an alert (same point) rather than losing it.
+        await self._write_aggregates(Outcome(), events)
+        await self._confirm_sends()
+        for partition, key, state in changed:
+            self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
 
     async def _write_aggregates(self, outcome: Outcome, alerts: list[AlertEvent]) -> None:
         points: list[Point] = [
@@ -337,7 +348,17 @@ class StreamWorker:
 
     async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
         """Send to an output topic (created at start-up, see ``streams.topics``)."""
-        await self.topics[name].send(key=key, value=value)
+        self._unconfirmed.append(await self.topics[name].send(key=key, value=value))
+
+    async def _confirm_sends(self) -> None:
+        """Wait until Kafka has every message sent so far.
+
+        Called before states are saved: a saved state marks its readings as seen, so a
+        replay after a crash drops them as duplicates and would never send again a district
+        reading, alert or dead letter that was still in the producer's buffer.
+        """
+        pending, self._unconfirmed = self._unconfirmed, []
+        await asyncio.gather(*pending)
 
     async def _write_raw(self, readings: list[Reading]) -> list[Reading]:
         """Write raw points; return the readings InfluxDB accepted (the rest: dead letters)."""

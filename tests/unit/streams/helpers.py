@@ -1,3 +1,6 @@
+"""Fakes and factories shared by the streams unit tests."""
+
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,5 +62,9 @@ class FakeTopic:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
 
-    async def send(self, value: bytes, key: bytes | None = None) -> None:
+    async def send(self, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
+        """Keep the message; return its delivery, already done (as Kafka's acknowledgement)."""
         self.sent.append((key, value))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered

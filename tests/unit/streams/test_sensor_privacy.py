@@ -51,3 +51,49 @@ def test_points_are_labelled_and_a_personal_sensor_reaches_no_public_topic(
     assert cam_aggs and all("privacy=personal" in line for line in cam_aggs)
     assert [k for k, _ in topics["observations"].sent] == [b"town/air-1"]
     assert len(topics["district"].sent) == 1  # only the open sensor feeds its district
+
+
+class SlowTopic(FakeTopic):
+    """A topic whose deliveries Kafka acknowledges only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acks: list[asyncio.Future[None]] = []
+
+    async def send(self, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
+        self.sent.append((key, value))
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+
+def test_a_sensor_state_is_saved_only_once_kafka_has_its_district_reading(
+    tmp_path: Path,
+) -> None:
+    # Saved first, the state would make a replay drop the reading as a duplicate, and a
+    # district reading lost in the producer's buffer by a crash would never be sent again.
+    registry = tmp_path / "sensors.csv"
+    registry.write_text("tenant,sensor_id,district\ntown,air-1,centre\n")
+    settings = Settings(streams=StreamsSettings(registry_path=str(registry)))
+    district, sensors = SlowTopic(), FakeTable()
+    topics = {n: FakeTopic() for n in ("deadletter", "alerts", "observations")}
+    worker = StreamWorker(
+        settings,
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile(str(registry), 10),
+        {**topics, "district": district},
+        {"sensor": TableState(sensors), "district": TableState(FakeTable())},
+    )
+
+    async def scenario() -> None:
+        batch = asyncio.create_task(worker.handle_readings([(0, reading().to_bytes())]))
+        for _ in range(500):  # the batch runs up to its district send (writes in a thread)
+            if district.sent:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # room for a state save that would not wait
+        assert len(district.sent) == 1 and sensors.data == {}
+        district.acks[0].set_result(None)
+        await batch
+        assert list(sensors.data) == [b"town/air-1"]
+
+    asyncio.run(scenario())
