@@ -14,7 +14,8 @@ So offsets are committed only for readings InfluxDB has accepted (Faust flushes 
 before it commits), and a crash anywhere replays the batch: the state saved in step 5 makes a
 replayed reading a duplicate, which is safe because everything the reading caused was
 already stored and sent; a reading whose state was not yet saved is processed again,
-identically, and overwrites the same points.
+identically, and overwrites the same points. The consumer (``streams.consumer``) commits a
+partition only up to the first reading not yet acknowledged, across rebalances too.
 
 District aggregates are computed by a second agent on an internal topic keyed by district, so
 each district has one owner however many workers run.
@@ -42,6 +43,7 @@ from influxdb_client import Point
 
 from streams.alerts import AlertEvent
 from streams.batches import parse_values, streams_dead_letter
+from streams.consumer import SafeCommitConsumer
 from streams.influx_writer import InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
@@ -73,7 +75,7 @@ def district_topic_name(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app and its agents from settings."""
-    app = faust.App(
+    app = _App(
         settings.worker.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
         store="memory://",
@@ -164,6 +166,15 @@ def create_app(settings: Settings) -> faust.App:
                 await app.crash(err)
 
     return app
+
+
+class _App(faust.App):  # type: ignore[misc]  # faust is untyped
+    """A Faust app whose consumer never commits past a reading it did not process."""
+
+    def _new_transport(self) -> Any:
+        transport = super()._new_transport()
+        transport.Consumer = SafeCommitConsumer  # see streams.consumer for why
+        return transport
 
 
 class TableState:

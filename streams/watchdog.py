@@ -1,8 +1,9 @@
 """The partition stall watchdog: a safety net for a partition whose offsets stop advancing.
 
-After a rebalance faust-streaming can skip a few messages of a partition and then never
-commit past them (docs/streams.md, "Running N workers"); a consumer could also stop reading
-a partition altogether. :class:`StallWatch` is the pure rule: a partition is *stalled* when
+After a rebalance or a restart, faust-streaming can stop fetching a partition: its committed
+offset stays put while messages wait (docs/streams.md, "Offsets after a rebalance"; nothing
+is lost, since ``streams.consumer`` never commits past a reading it did not process).
+:class:`StallWatch` is the pure rule: a partition is *stalled* when
 messages wait for it (lag > 0) and its committed offset has not moved for ``stall_s``, with no
 batch stuck in the worker meanwhile (a batch running for :data:`STUCK_BATCH_S` or more means
 InfluxDB is slow or away: every partition waits for it, and that is lag, not a stall).

@@ -1,0 +1,145 @@
+"""A Faust consumer that commits a partition only up to the first reading it did not process.
+
+faust-streaming 0.15.3 (``faust/transport/consumer.py``) lost readings after a consumer-group
+rebalance; ``tests/integration/test_streams_handover.py`` showed it and worker logs with
+Faust's own bookkeeping traced it (docs/streams.md, "Offsets after a rebalance"):
+
+1. **Read offsets.** The drain loop remembers the last offset it fetched per partition and
+   *drops* any later-fetched record below it as already read. After a rebalance, records are
+   fetched and handed to the agents *before* the recovery seeks back to the committed offset;
+   the loop then records its last fetched offset after the seek, so the re-fetched records,
+   which agents had skipped during the rebalance, are dropped unprocessed.
+2. **Gaps.** A jump above the read offset is filed as a gap, and Faust's commit treats gap
+   offsets as acknowledged: designed for compacted or transactional topics, it marks the
+   records skipped in (1) as done.
+3. **The head check.** Before committing, ``_new_offset`` looks for a hole between the
+   committed offset and the lowest acknowledged one only when the committed offset is truthy
+   (a partition with no commit, or committed at 0, is not checked), and lets a hole of one
+   offset through (the committed offset is the *next* offset to read).
+
+Our source topics (the readings topic and the district topic) are written by idempotent,
+non-transactional producers and are not compacted: their offsets have no gaps. And every
+record may safely be processed twice (dedupe plus idempotent points). So this consumer, for
+the topics whose offsets Faust commits from acknowledgements:
+
+- reports no read offset, so every fetched record reaches the agents (no drop, no gap);
+- after each rebalance, fetches a partition only once it has been seeked to where it starts
+  (the committed offset, else the partition's first offset, where ``auto_offset_reset``
+  starts). Faust resumes fetching during table recovery, before that seek, so records came
+  from wherever the fetcher stood and the ones the rebalance had skipped were read again
+  only after later ones: an aggregate then counted them late, or not at all;
+- commits only the run of consecutive acknowledged offsets that begins exactly there.
+
+Other topics (table changelogs, read during recovery) keep Faust's behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+
+log = logging.getLogger(__name__)
+
+
+def committable_run(acked: Sequence[int], start: int) -> list[int]:
+    """The acknowledged offsets that may be committed: the consecutive run from ``start``.
+
+    ``acked`` is sorted, with no offset below ``start``, the next offset to read (Kafka's
+    committed offset). A missing ``start`` is a record not processed yet: nothing may be
+    committed past it.
+    """
+    run: list[int] = []
+    for offset in acked:
+        if offset != start + len(run):
+            break
+        run.append(offset)
+    return run
+
+
+class ReadOffsets(defaultdict[Any, int | None]):
+    """Faust's per-partition read offsets, never reported for topics committed from acks.
+
+    The drain loop drops a fetched record below the read offset and files a jump above it as
+    a gap (taken as acknowledged); with no read offset it does neither and delivers every
+    record (point 1 and 2 of the module docstring).
+    """
+
+    def __init__(self, guarded: Callable[[str], bool]) -> None:
+        super().__init__(lambda: None)
+        self._guarded = guarded
+
+    def __getitem__(self, tp: Any) -> int | None:
+        if self._guarded(tp.topic):
+            return None
+        return super().__getitem__(tp)
+
+
+class SafeCommitConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # faust is untyped
+    """Faust's aiokafka consumer with the commit rules of the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_offset = ReadOffsets(self._acks_enabled)
+        # Partitions seeked to their start since the last rebalance: only those are fetched.
+        self._positioned: set[Any] = set()
+
+    def _acks_enabled(self, topic: str) -> bool:
+        return bool(self.app.topics.acks_enabled_for(topic))
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        """Stop handing out records of any partition until it is seeked again."""
+        self._positioned.clear()
+        await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        """Stop handing out records of any partition until it is seeked again."""
+        self._positioned.clear()
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def _getmany(self, active_partitions: set[Any] | None, timeout: float) -> Any:
+        """Fetch records, only of partitions positioned at their start in this assignment."""
+        if active_partitions is not None:
+            active_partitions = {
+                tp
+                for tp in active_partitions
+                if tp in self._positioned or not self._acks_enabled(tp.topic)
+            }
+            if not active_partitions:
+                await asyncio.sleep(min(timeout, 0.1))
+                return {}
+        return await super()._getmany(active_partitions, timeout)
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets, and learn where partitions with none start."""
+        await super().perform_seek()  # seeks only where a commit > 0 exists
+        guarded = [tp for tp in self.assignment() if self._acks_enabled(tp.topic)]
+        unknown = [tp for tp in guarded if self._committed_offset.get(tp) is None]
+        starts = await self.earliest_offsets(*unknown) if unknown else {}
+        for tp in unknown:
+            start = starts.get(tp)
+            if start is None:
+                continue  # unknown start: never fetched, nor committed, until the next seek
+            await self.seek(tp, start)
+            self._committed_offset[tp] = start
+            log.debug("%s has no committed offset; it starts at %d", tp, start)
+        self._positioned.update(tp for tp in guarded if self._committed_offset.get(tp) is not None)
+
+    def _new_offset(self, tp: Any) -> int | None:
+        """The offset to commit for ``tp`` (next to read), or None: nothing new to commit."""
+        acked = self._acked[tp]
+        start = self._committed_offset.get(tp)
+        if not acked or start is None:
+            return None
+        acked.sort()
+        stale = bisect.bisect_left(acked, start)  # committed already (acked before the seek)
+        run = committable_run(acked[stale:], start)
+        finished = acked[: stale + len(run)]
+        del acked[: len(finished)]
+        self._acked_index[tp].difference_update(finished)
+        return run[-1] + 1 if run else None
