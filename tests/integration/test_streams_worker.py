@@ -367,8 +367,8 @@ def test_sigkill_mid_stream_then_restart_stores_everything_once(scenario: Scenar
 def test_two_workers_on_two_partitions_give_the_same_result_as_one(scenario: Scenario) -> None:
     readings = make_input(scenario.tenant)
     workers = [scenario.start_worker(0), scenario.start_worker(1)]
-    # Both join the group before any input: a partition handed over with consumed but not
-    # yet committed offsets can stall in faust-streaming (issue #523; see docs/streams.md).
+    # Both join the group before any input: this test compares the steady state of two
+    # workers with one; a worker joining mid-stream is test_streams_handover.py.
     wait_for(
         lambda: all("Ready" in w.log.read_text(errors="replace") for w in workers),
         120,
