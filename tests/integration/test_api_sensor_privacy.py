@@ -24,6 +24,7 @@ from streams.app import StreamWorker, TableState
 from streams.influx_writer import InfluxWriter
 from streams.registry import RegistryFile
 from tests.support import unique
+from tests.unit.streams.helpers import FakeTopic
 from urbanpulse.model import Reading
 from urbanpulse.settings import AlertRuleSettings, Settings, StreamsSettings
 
@@ -37,16 +38,6 @@ SENSORS = {  # sensor → (privacy, licence, sensor type)
 MINUTES = 10
 # Narrow: the 1 h window at T0 and the readings; less for a busy InfluxDB to scan.
 RANGE = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}
-
-
-class MemoryTopic:
-    """Collects what the worker sends to a Kafka topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    async def send(self, key: bytes | None, value: bytes) -> None:
-        self.sent.append((key, value))
 
 
 class MemoryTable:
@@ -80,7 +71,7 @@ def readings(tenant: str) -> list[Reading]:
 async def run_worker(settings: Settings, values: list[bytes]) -> None:
     """Feed the readings through the worker, then its district topic through the district agent."""
     tables = {"sensor": TableState(MemoryTable()), "district": TableState(MemoryTable())}
-    topics = {n: MemoryTopic() for n in ("deadletter", "alerts", "district", "observations")}
+    topics = {n: FakeTopic() for n in ("deadletter", "alerts", "district", "observations")}
     registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
     writer = InfluxWriter(settings.influx)
     worker = StreamWorker(settings, writer, registry, dict(topics), tables)
