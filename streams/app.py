@@ -223,7 +223,7 @@ class StreamWorker:
         self.duplicates = 0
         self.metrics = WorkerMetrics()
         self._batches: dict[object, float] = {}  # batches in progress → start (monotonic)
-        self._unconfirmed: list[Awaitable[Any]] = []  # sends Kafka has not acknowledged yet
+        self._unconfirmed: set[Awaitable[Any]] = set()  # sends Kafka has not acknowledged yet
 
     @contextmanager
     def in_batch(self) -> Iterator[None]:
@@ -359,17 +359,20 @@ class StreamWorker:
 
     async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
         """Send to an output topic (created at start-up, see ``streams.topics``)."""
-        self._unconfirmed.append(await self.topics[name].send(key=key, value=value))
+        self._unconfirmed.add(await self.topics[name].send(key=key, value=value))
 
     async def _confirm_sends(self) -> None:
         """Wait until Kafka has every message sent so far.
 
         Called before states are saved: a saved state marks its readings as seen, so a
         replay after a crash drops them as duplicates and would never send again a district
-        reading, alert or dead letter that was still in the producer's buffer.
+        reading, alert or dead letter that was still in the producer's buffer. The two agents
+        and the stale timer share the set: each waits for all sends outstanding when it asks,
+        its own among them, and only acknowledged ones leave the set.
         """
-        pending, self._unconfirmed = self._unconfirmed, []
+        pending = set(self._unconfirmed)
         await asyncio.gather(*pending)
+        self._unconfirmed -= pending
 
     async def _write_raw(self, readings: list[Reading]) -> list[Reading]:
         """Write raw points; return the readings InfluxDB accepted (the rest: dead letters)."""

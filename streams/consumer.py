@@ -4,15 +4,16 @@ faust-streaming 0.15.3 (``faust/transport/consumer.py``) lost readings after a c
 rebalance; ``tests/integration/test_streams_handover.py`` showed it and worker logs with
 Faust's own bookkeeping traced it (docs/streams.md, "Offsets after a rebalance"):
 
-1. **Read offsets.** The drain loop remembers the last offset it fetched per partition and
-   *drops* any later-fetched record below it as already read. After a rebalance, records are
-   fetched and handed to the agents *before* the recovery seeks back to the committed offset;
-   the loop then records its last fetched offset after the seek, so the re-fetched records,
-   which agents had skipped during the rebalance, are dropped unprocessed.
-2. **Gaps.** A jump above the read offset is filed as a gap, and Faust's commit treats gap
-   offsets as acknowledged: designed for compacted or transactional topics, it marks the
-   records skipped in (1) as done.
-3. **The head check.** Before committing, ``_new_offset`` looks for a hole between the
+1. **Fetching before the seek.** After a rebalance, Faust resumes fetching during table
+   recovery, *before* it seeks the partitions to their committed offsets: records come from
+   wherever the fetcher stood, and the ones the rebalance had cleared from the agents' queues
+   come again only after later ones.
+2. **Read offsets.** The drain loop remembers the last offset it fetched per partition and
+   *drops* any later-fetched record below it as already read: those re-fetched records were
+   dropped unprocessed.
+3. **Gaps.** A jump above the read offset is filed as a gap, and Faust's commit treats gap
+   offsets as acknowledged (designed for compacted or transactional topics).
+4. **The head check.** Before committing, ``_new_offset`` looks for a hole between the
    committed offset and the lowest acknowledged one only when the committed offset is truthy
    (a partition with no commit, or committed at 0, is not checked), and lets a hole of one
    offset through (the committed offset is the *next* offset to read).
@@ -22,13 +23,13 @@ non-transactional producers and are not compacted: their offsets have no gaps. A
 record may safely be processed twice (dedupe plus idempotent points). So this consumer, for
 the topics whose offsets Faust commits from acknowledgements:
 
-- reports no read offset, so every fetched record reaches the agents (no drop, no gap);
-- after each rebalance, fetches a partition only once it has been seeked to where it starts
-  (the committed offset, else the partition's first offset, where ``auto_offset_reset``
-  starts). Faust resumes fetching during table recovery, before that seek, so records came
-  from wherever the fetcher stood and the ones the rebalance had skipped were read again
-  only after later ones: an aggregate then counted them late, or not at all;
-- commits only the run of consecutive acknowledged offsets that begins exactly there.
+- after each rebalance, fetches a partition only once it has been seeked to where it starts:
+  the committed offset, else the partition's first offset (where ``auto_offset_reset``
+  starts). Otherwise a record read again after later ones of its sensor could be past the
+  allowed lateness of its windows, and an aggregate would miss it (1);
+- reports no read offset, so every fetched record reaches the agents: no drop, no gap (2, 3);
+- commits only the run of consecutive acknowledged offsets that begins exactly at that
+  start (4).
 
 Other topics (table changelogs, read during recovery) keep Faust's behaviour.
 """
@@ -67,7 +68,7 @@ class ReadOffsets(defaultdict[Any, int | None]):
 
     The drain loop drops a fetched record below the read offset and files a jump above it as
     a gap (taken as acknowledged); with no read offset it does neither and delivers every
-    record (point 1 and 2 of the module docstring).
+    record (points 2 and 3 of the module docstring).
     """
 
     def __init__(self, guarded: Callable[[str], bool]) -> None:

@@ -97,3 +97,34 @@ def test_a_sensor_state_is_saved_only_once_kafka_has_its_district_reading(
         assert list(sensors.data) == [b"town/air-1"]
 
     asyncio.run(scenario())
+
+
+def test_each_agent_waits_for_its_own_sends_even_when_another_confirms_first(
+    tmp_path: Path,
+) -> None:
+    # The readings agent, the district agent and the stale timer share the worker.
+    registry = tmp_path / "sensors.csv"
+    registry.write_text("tenant,sensor_id,district\n")
+    settings = Settings(streams=StreamsSettings(registry_path=str(registry)))
+    alerts = SlowTopic()
+    worker = StreamWorker(
+        settings,
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile(str(registry), 10),
+        {"alerts": alerts},
+        {"sensor": TableState(FakeTable()), "district": TableState(FakeTable())},
+    )
+
+    async def scenario() -> None:
+        await worker._send("alerts", b"a", b"from agent A")
+        await worker._send("alerts", b"b", b"from agent B")
+        first = asyncio.create_task(worker._confirm_sends())  # A asks first
+        await asyncio.sleep(0)
+        second = asyncio.create_task(worker._confirm_sends())  # then B
+        alerts.acks[0].set_result(None)
+        await asyncio.sleep(0.05)
+        assert not first.done() and not second.done()  # B's send is not acknowledged yet
+        alerts.acks[1].set_result(None)
+        await asyncio.gather(first, second)
+
+    asyncio.run(scenario())
