@@ -66,23 +66,26 @@ class SlowTopic(FakeTopic):
         return self.acks[-1]
 
 
+def worker_for(tmp_path: Path, topics: dict[str, FakeTopic], sensors: FakeTable) -> StreamWorker:
+    """A worker of sensor ``town/air-1`` (district centre) on the given fakes."""
+    registry = tmp_path / "sensors.csv"
+    registry.write_text("tenant,sensor_id,district\ntown,air-1,centre\n")
+    return StreamWorker(
+        Settings(streams=StreamsSettings(registry_path=str(registry))),
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile(str(registry), 10),
+        {**{n: FakeTopic() for n in ("deadletter", "alerts", "observations")}, **topics},
+        {"sensor": TableState(sensors), "district": TableState(FakeTable())},
+    )
+
+
 def test_a_sensor_state_is_saved_only_once_kafka_has_its_district_reading(
     tmp_path: Path,
 ) -> None:
     # Saved first, the state would make a replay drop the reading as a duplicate, and a
     # district reading lost in the producer's buffer by a crash would never be sent again.
-    registry = tmp_path / "sensors.csv"
-    registry.write_text("tenant,sensor_id,district\ntown,air-1,centre\n")
-    settings = Settings(streams=StreamsSettings(registry_path=str(registry)))
     district, sensors = SlowTopic(), FakeTable()
-    topics = {n: FakeTopic() for n in ("deadletter", "alerts", "observations")}
-    worker = StreamWorker(
-        settings,
-        FakeWriter(),  # type: ignore[arg-type]
-        RegistryFile(str(registry), 10),
-        {**topics, "district": district},
-        {"sensor": TableState(sensors), "district": TableState(FakeTable())},
-    )
+    worker = worker_for(tmp_path, {"district": district}, sensors)
 
     async def scenario() -> None:
         batch = asyncio.create_task(worker.handle_readings([(0, reading().to_bytes())]))
@@ -103,17 +106,8 @@ def test_each_agent_waits_for_its_own_sends_even_when_another_confirms_first(
     tmp_path: Path,
 ) -> None:
     # The readings agent, the district agent and the stale timer share the worker.
-    registry = tmp_path / "sensors.csv"
-    registry.write_text("tenant,sensor_id,district\n")
-    settings = Settings(streams=StreamsSettings(registry_path=str(registry)))
     alerts = SlowTopic()
-    worker = StreamWorker(
-        settings,
-        FakeWriter(),  # type: ignore[arg-type]
-        RegistryFile(str(registry), 10),
-        {"alerts": alerts},
-        {"sensor": TableState(FakeTable()), "district": TableState(FakeTable())},
-    )
+    worker = worker_for(tmp_path, {"alerts": alerts}, FakeTable())
 
     async def scenario() -> None:
         await worker._send("alerts", b"a", b"from agent A")
