@@ -327,9 +327,20 @@ def test_the_compose_processes_carry_readings_from_mqtt_to_the_api(stack: Stack)
 
     assert wait_for(simulated, 120, "simulated sensors in /v1/latest") >= 1
 
-    # Both ingestors of the shared subscription took part.
-    acked = [counter(p, "urbanpulse_ingest_messages_acked") for p in ingest_ports]
-    assert all(a and a > 0 for a in acked), f"messages acked per ingestor: {acked}"
+    # Both ingestors of the shared subscription take part. The simulator's opening burst can
+    # land before the second ingestor has subscribed, so wait for the steady publishing after it
+    # (the town's noise sensors report every minute).
+    def acked() -> list[float | None]:
+        return [counter(p, "urbanpulse_ingest_messages_acked") for p in ingest_ports]
+
+    def both_acked() -> bool:
+        stack.check_alive()
+        return all(a and a > 0 for a in acked())
+
+    try:
+        wait_for(both_acked, 150, "both ingestors of the shared subscription to ack messages")
+    except AssertionError as timeout:
+        raise AssertionError(f"{timeout}; messages acked per ingestor: {acked()}") from None
 
     # Stopped as `docker compose stop` does: SIGTERM, then the grace period. uvicorn shuts down
     # gracefully and then re-raises the signal, so the API's clean exit is -SIGTERM (Docker: 143).
