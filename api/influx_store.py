@@ -39,24 +39,20 @@ class FluxRunner:
 
     def rows(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
         """The answer's rows, table after table (the whole answer is read first)."""
-        api = self._client.query_api()
-        if self._settings.flux_params == "extern":
-            tables = api.query(query.text, org=self._settings.org, params=query.params)
-        else:
-            tables = api.query(query.inline(), org=self._settings.org)
-        for table in tables:
+        for table in self._client.query_api().query(**self._request(query)):
             for record in table.records:
                 yield record.values
 
     def stream(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
         """The answer's rows, read lazily as InfluxDB sends them (for big answers)."""
-        api = self._client.query_api()
-        if self._settings.flux_params == "extern":
-            records = api.query_stream(query.text, org=self._settings.org, params=query.params)
-        else:
-            records = api.query_stream(query.inline(), org=self._settings.org)
-        for record in records:
+        for record in self._client.query_api().query_stream(**self._request(query)):
             yield record.values
+
+    def _request(self, query: FluxQuery) -> dict[str, Any]:
+        """The query's arguments to the client, its parameters as this server takes them."""
+        if self._settings.flux_params == "extern":
+            return {"query": query.text, "org": self._settings.org, "params": query.params}
+        return {"query": query.inline(), "org": self._settings.org}
 
     def ping(self) -> bool:
         """True when InfluxDB answers."""
