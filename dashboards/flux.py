@@ -12,6 +12,8 @@ options come from tag values and fixed lists.
 
 from __future__ import annotations
 
+from urbanpulse.influx_layout import AGGREGATE_MEASUREMENT, ALERT_MEASUREMENT, READING_MEASUREMENT
+
 BUCKET = "v.defaultBucket"
 RANGE = "|> range(start: v.timeRangeStart, stop: v.timeRangeStop)"
 TENANT = '"${tenant}"'
@@ -23,7 +25,7 @@ def _conditions(parts: list[str]) -> str:
 
 def raw(quantity: str | None, fields: tuple[str, ...] = ("value",), extra: str = "") -> str:
     """Raw readings of the board's tenant: one quantity (or all), the given fields."""
-    parts = ['r._measurement == "reading"', f"r.tenant == {TENANT}"]
+    parts = [f'r._measurement == "{READING_MEASUREMENT}"', f"r.tenant == {TENANT}"]
     if quantity is not None:
         parts.append(f"r.quantity == {quantity}")
     if len(fields) == 1:
@@ -40,7 +42,7 @@ def aggregate(
 ) -> str:
     """Window aggregates of the board's tenant for one scope, quantity and window size."""
     parts = [
-        'r._measurement == "aggregate"',
+        f'r._measurement == "{AGGREGATE_MEASUREMENT}"',
         f"r.tenant == {TENANT}",
         f'r.scope == "{scope}"',
         f"r.quantity == {quantity}",
@@ -63,7 +65,8 @@ def alerts(start: str = "-30d") -> str:
     """
     return (
         f"from(bucket: {BUCKET})\n  |> range(start: {start})\n"
-        f'  |> filter(fn: (r) => r._measurement == "alert" and r.tenant == {TENANT})\n'
+        f"  |> filter(fn: (r) => "
+        f'r._measurement == "{ALERT_MEASUREMENT}" and r.tenant == {TENANT})\n'
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
     )
 

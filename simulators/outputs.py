@@ -1,8 +1,8 @@
 """What a simulated fleet needs the platform to know: registry, MQTT credentials, tenant map.
 
 Pure functions build the file contents; :func:`write_setup` is the thin adapter that writes
-them. The registry follows docs/registry.md (``streams.registry.parse_registry`` reads it
-back); the credentials come from ``ingest.credentials``; the tenant map is the JSON the
+them. The registry follows docs/registry.md (``urbanpulse.registry.parse_registry`` reads it
+back); the credentials come from ``urbanpulse.credentials``; the tenant map is the JSON the
 ingestor reads from ``URBANPULSE_DECODERS__TENANT_BY_APPLICATION``.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from ingest.credentials import credential_files as ingest_credential_files
 from simulators.scenario import Device, Scenario
+from urbanpulse.credentials import credential_files as ingest_credential_files
 
 # Devices that publish to our broker themselves; the others reach it through a network server.
 DIRECT_FORMATS = frozenset({"json", "senml", "lpp", "sensorcommunity"})

@@ -107,8 +107,8 @@ def credentials(
     Each registered sensor may publish only on its own topics; re-running keeps the passwords
     of known devices (read back from secrets.csv, which stays private: mode 0600).
     """
-    from ingest.credentials import credential_files
-    from streams.registry import kind_of, parse_registry
+    from urbanpulse.credentials import credential_files
+    from urbanpulse.registry import kind_of, parse_registry
 
     _settings("credentials")
     sensors = parse_registry(registry.read_text(), kind_of(registry))

@@ -12,16 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Every topic a decoder exists for (ingest.routing.SUPPORTED_TOPIC_FILTERS; a test keeps the two
-# equal): UrbanPulse's own formats, The Things Stack v3 and ChirpStack v4 uplinks.
-DEFAULT_TOPICS = (
-    "urbanpulse/+/+/json",
-    "urbanpulse/+/+/senml",
-    "urbanpulse/+/+/lpp",
-    "urbanpulse/+/+/sensorcommunity",
-    "v3/+/devices/+/up",
-    "application/+/device/+/event/up",
-)
+from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
 
 
 class MqttSettings(BaseModel):
@@ -36,7 +27,7 @@ class MqttSettings(BaseModel):
         description="fixed, so the broker keeps the persistent session across restarts",
     )
     topics: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_TOPICS),
+        default_factory=lambda: list(SUPPORTED_TOPIC_FILTERS),
         description="topic filters the ingestor subscribes to (JSON list)",
     )
     shared_group: str | None = Field(
