@@ -17,6 +17,7 @@ step "lint and types"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-logo
 
 step "deployment check tools (helm, kubeconform, hadolint, shellcheck)"
 deploy/tools/install.sh
