@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anyio
+import msgspec
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import StringConstraints, ValidationError
+from pydantic import StringConstraints
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
@@ -347,7 +348,7 @@ class KafkaFeed:
     def _publish(self, value: bytes | None) -> None:
         try:
             reading = Reading.from_bytes(value or b"")
-        except ValidationError:
+        except msgspec.DecodeError:
             self.undecodable += 1  # the worker writes only readings; count anything else
             return
         self.hub.publish(observation_of(reading))

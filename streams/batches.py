@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
+import msgspec
 
 from urbanpulse.model import DeadLetter, Reading
 
@@ -25,7 +25,7 @@ def parse_values(values: list[bytes], topic: str) -> ParsedBatch:
     for value in values:
         try:
             batch.readings.append(Reading.from_bytes(value))
-        except ValidationError as err:
+        except msgspec.DecodeError as err:
             batch.dead_letters.append(
                 streams_dead_letter(value, topic, "invalid_reading", str(err))
             )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+import msgspec
 from pydantic import BaseModel, Field
 
 from streams import quality
@@ -293,7 +294,7 @@ def process_sensor(
         update: dict[str, object] = {"quality_flags": tuple(dict.fromkeys(flags))}
         if reading.location is None and info is not None and info.location is not None:
             update["location"] = info.location
-        stored = reading.model_copy(update=update)
+        stored = msgspec.structs.replace(reading, **update)
         outcome.stored.append(stored)
         # Only open sensors feed district aggregates, which the API publishes: a district
         # with one restricted sensor would otherwise publish that sensor's values.

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from ingest.aliases import QuantityTable, Resolved
 from ingest.decoders import DecodeContext, DecodeError
-from urbanpulse.model import ID_PATTERN, Location, Reading
+from urbanpulse.model import ID_PATTERN, InvalidReading, Location, Reading, validated
 
 MAX_READINGS = 10_000
 MAX_DEPTH = 8
@@ -161,7 +161,7 @@ def make_reading(
 ) -> Reading:
     """Build one canonical reading, turning a validation failure into DecodeError."""
     try:
-        return Reading(
+        return validated(
             tenant=tenant or ctx.tenant,
             sensor_id=sensor_id,
             quantity=resolved.quantity,
@@ -174,12 +174,8 @@ def make_reading(
             message_id=message_id,
             quality_flags=resolved.flags,
         )
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise DecodeError(
-            "invalid_reading", f"{resolved.quantity}: {where}: {first['msg']}"
-        ) from None
+    except InvalidReading as err:
+        raise DecodeError("invalid_reading", f"{resolved.quantity}: {err}") from None
 
 
 def location_of(lat: Any, lon: Any, alt: Any = None) -> Location | None:
@@ -189,8 +185,8 @@ def location_of(lat: Any, lon: Any, alt: Any = None) -> Location | None:
         return None
     al = None if isinstance(alt, bool) else number(alt, strings=True)
     try:
-        return Location(lat=la, lon=lo, alt=al)
-    except ValidationError:
+        return msgspec.convert({"lat": la, "lon": lo, "alt": al}, Location)
+    except msgspec.ValidationError:
         return None
 
 

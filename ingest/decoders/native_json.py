@@ -16,6 +16,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -28,7 +29,14 @@ from pydantic import (
 
 from ingest.decoders import DecodeContext, DecodeError
 from urbanpulse import mqtt_topics
-from urbanpulse.model import QUANTITY_PATTERN, UNIT_PATTERN, Location, Reading
+from urbanpulse.model import (
+    QUANTITY_PATTERN,
+    UNIT_PATTERN,
+    InvalidReading,
+    Location,
+    Reading,
+    validated,
+)
 
 FORMAT = mqtt_topics.NATIVE_JSON
 MAX_BATCH = 10_000
@@ -76,9 +84,10 @@ def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
         try:
             native = NativeReading.model_validate(item)
             readings.append(_to_reading(native, ctx, ctx.message_id(payload, index)))
-        except ValidationError as err:
+        except (ValidationError, InvalidReading) as err:
             where = f"readings[{index}]" if len(items) > 1 or "readings" in document else "reading"
-            raise DecodeError("invalid_reading", f"{where}: {_first_error(err)}") from None
+            why = _first_error(err) if isinstance(err, ValidationError) else str(err)
+            raise DecodeError("invalid_reading", f"{where}: {why}") from None
     return readings
 
 
@@ -104,7 +113,7 @@ def _items(document: dict[str, Any]) -> list[Any]:
 
 
 def _to_reading(native: NativeReading, ctx: DecodeContext, derived_id: str) -> Reading:
-    return Reading(
+    return validated(
         tenant=ctx.tenant,
         sensor_id=ctx.sensor_id,
         quantity=native.quantity,
@@ -128,9 +137,9 @@ def _location(native: NativeReading) -> Location | None:
     if native.lat is None or native.lon is None:
         raise DecodeError("invalid_reading", "lat and lon must be given together")
     try:
-        return Location(lat=native.lat, lon=native.lon, alt=native.alt)
-    except ValidationError as err:
-        raise DecodeError("invalid_reading", f"location: {_first_error(err)}") from None
+        return msgspec.convert({"lat": native.lat, "lon": native.lon, "alt": native.alt}, Location)
+    except msgspec.ValidationError as err:
+        raise DecodeError("invalid_reading", f"location: {err}") from None
 
 
 def _first_error(err: ValidationError) -> str:

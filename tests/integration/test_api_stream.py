@@ -32,7 +32,7 @@ from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
 from tests.support import REPO, consume_until, port_open, unique, wait_for
 from urbanpulse.kafka import ensure_topics
-from urbanpulse.model import Location, Reading
+from urbanpulse.model import Location, Reading, validated
 from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
 
 BOX = "5.0,52.0,5.2,52.2"
@@ -147,7 +147,7 @@ def reading(tenant: str, sensor: str, quantity: str = "pm2_5", **changes: Any) -
         "message_id": unique("m"),
     }
     fields.update(changes)
-    return Reading.model_validate(fields)
+    return validated(**fields)
 
 
 def produce(topic: str, readings: list[Reading]) -> None:

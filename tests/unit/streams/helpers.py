@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from urbanpulse.model import Reading
+from urbanpulse.model import Reading, validated
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def reading(**changes: object) -> Reading:
         "message_id": "m1",
     }
     fields.update(changes)
-    return Reading.model_validate(fields)
+    return validated(**fields)
 
 
 def series(
