@@ -1,9 +1,9 @@
 """The live feed ``/v1/stream``: Server-Sent Events of the readings the worker stored.
 
 The stream worker publishes every reading InfluxDB accepted to the observations topic
-(``URBANPULSE_KAFKA__OBSERVATIONS_TOPIC``). Each API process runs one Kafka consumer on it
-(:class:`KafkaFeed`, no consumer group, starting at the end) and fans the readings out to its
-clients through a :class:`Hub`:
+(``URBANPULSE_KAFKA__OBSERVATIONS_TOPIC``), many per record (``urbanpulse.wire``). Each API
+process runs one Kafka consumer on it (:class:`KafkaFeed`, no consumer group, starting at the
+end) and fans the readings out to its clients through a :class:`Hub`:
 
 * :class:`StreamFilter` (pure) says which readings a client asked for: tenant, sensors,
   quantity, box, and never anything but open quantities.
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anyio
-import msgspec
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import StringConstraints
@@ -43,6 +42,7 @@ from api.params import BadQuery, id_list, parse_bbox
 from api.privacy import OPEN_QUANTITIES, is_open
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
+from urbanpulse.wire import decode_record
 
 log = logging.getLogger(__name__)
 
@@ -346,12 +346,11 @@ class KafkaFeed:
                     self._publish(record.value)
 
     def _publish(self, value: bytes | None) -> None:
-        try:
-            reading = Reading.from_bytes(value or b"")
-        except msgspec.DecodeError:
-            self.undecodable += 1  # the worker writes only readings; count anything else
-            return
-        self.hub.publish(observation_of(reading))
+        # A record holds a batch of readings (or, from an older worker, a single one).
+        record = decode_record(value or b"")
+        self.undecodable += len(record.refused)  # the worker writes only readings
+        for reading in record.readings:
+            self.hub.publish(observation_of(reading))
 
 
 async def _positioned(consumer: AIOKafkaConsumer) -> None:

@@ -1,32 +1,34 @@
-"""Tumbling-window aggregates on event time, with allowed lateness (pure).
+"""Tumbling-window running aggregates on event time, with allowed lateness (pure).
 
-A window keeps its *members*: ``member key → (event time µs, value)``. The aggregate (count,
-mean, min, max, last) is computed from the members in a canonical order, so it does not depend
-on the order the readings arrived in, and adding a member twice changes nothing. That makes the
-aggregate that is written after each update safe under replays, restarts and reordering: the
-last write of a window is the aggregate of everything that reached it, exactly what an offline
-computation gives. The member key is the observation time for one sensor's series, and
-``sensor@time`` for a district's series.
+A window holds the running aggregate of the values that reached it: count, the exact sum as
+Shewchuk partials (:mod:`streams.exact`), min, max, and the last value by event time. No
+per-reading members: a window costs the same whether one reading reached it or a thousand.
+The mean is the exact sum rounded once, divided by the count, so the aggregate written for a
+window equals the offline computation (:func:`offline`) in whatever order its values came.
+That a value is added once is the caller's business: the stream worker drops duplicates
+before they reach a window (``streams.pipeline``).
 
-Lateness: each sensor feeding a series has a watermark, the newest event time of it that was
-aggregated. A window ``[start, start + size)`` accepts a sensor's readings while
-``start + size + lateness > watermark``; a reading after that is *late* (stored raw, flagged,
-not aggregated). A window is dropped from the state when it is final for every sensor still
-reporting (a district's sensors may be processed at different paces, on different partitions).
+Lateness: a series has a watermark, the newest event time of it that was aggregated. A window
+``[start, start + size)`` accepts values while ``start + size + lateness > watermark``; a
+value after that is *late* for it (stored raw, flagged, not aggregated). A window is dropped
+from the state once it is final (:func:`prune`); its last aggregate has been written.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, Field
+import msgspec
+
+from streams.exact import add_exact, exact_total
 
 _SIZE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_window(name: str) -> timedelta:
@@ -47,11 +49,10 @@ def window_start(t_us: int, size_us: int) -> int:
 
 def as_datetime(t_us: int) -> datetime:
     """Microseconds since the epoch as an aware UTC datetime."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t_us)
+    return _EPOCH + timedelta(microseconds=t_us)
 
 
-@dataclass(frozen=True)
-class Aggregate:
+class Aggregate(msgspec.Struct, frozen=True, gc=False):
     """Count, mean, min, max and last (by event time) value of a window."""
 
     count: int
@@ -61,67 +62,109 @@ class Aggregate:
     last: float
 
 
-def aggregate(members: dict[str, tuple[int, float]]) -> Aggregate:
-    """The aggregate of a window's members, independent of their order."""
-    if not members:
-        raise ValueError("an empty window has no aggregate")
-    ordered = sorted((t_us, key, value) for key, (t_us, value) in members.items())
-    values = [value for _, _, value in ordered]
-    return Aggregate(
-        count=len(values),
-        mean=math.fsum(values) / len(values),
-        min=min(values),
-        max=max(values),
-        last=values[-1],
-    )
+class Window(msgspec.Struct, array_like=True, gc=False):
+    """The running aggregate of one window, changed in place as values arrive."""
+
+    start: int
+    count: int
+    sum: float | list[float]  # exact: Shewchuk partials (one float while one is enough)
+    min: float
+    max: float
+    last_us: int
+    last: float
+
+    def aggregate(self) -> Aggregate:
+        """The window's aggregate (the mean from the exact sum)."""
+        total = self.sum if isinstance(self.sum, float) else exact_total(self.sum)
+        return Aggregate(self.count, total / self.count, self.min, self.max, self.last)
+
+    def partials(self) -> list[float]:
+        """The exact sum as a list of partials."""
+        return [self.sum] if isinstance(self.sum, float) else list(self.sum)
 
 
-class SeriesWindows(BaseModel):
-    """The open windows of one series at one window size, and the watermark of each source."""
-
-    marks: dict[str, int] = Field(default_factory=dict)  # source → newest event time µs
-    windows: dict[int, dict[str, tuple[int, float]]] = Field(default_factory=dict)
+def new_window(start: int, t_us: int, value: float) -> Window:
+    """A window holding one value."""
+    return Window(start, 1, value, value, value, t_us, value)
 
 
-def add(
-    state: SeriesWindows,
-    member: str,
-    t_us: int,
-    value: float,
-    size_us: int,
-    lateness_us: int,
-    source: str = "",
-    idle_us: int | None = None,
-) -> int | None:
-    """Add a member to its window (in place); return the window start, or None if late.
+def add_value(window: Window, t_us: int, value: float) -> None:
+    """Add one value observed at ``t_us`` to a window, in place."""
+    window.count += 1
+    window.sum = add_to_sum(window.sum, value)
+    if value < window.min:
+        window.min = value
+    if value > window.max:
+        window.max = value
+    if t_us > window.last_us:
+        window.last_us, window.last = t_us, value
 
-    Lateness is judged against the watermark of the member's ``source`` (its sensor), so a
-    district series gives the same result however its sensors' readings interleave, as long as
-    none lags more than ``idle_us`` behind the newest: with ``idle_us`` set, a window is dropped
-    once it is final for every source seen within ``idle_us`` and ends ``idle_us`` before the
-    newest event time. A member already present keeps its first value.
-    """
-    start = window_start(t_us, size_us)
-    mark = state.marks.get(source)
-    if mark is not None and start + size_us + lateness_us <= mark:
-        return None
-    state.windows.setdefault(start, {}).setdefault(member, (t_us, value))
-    if mark is None or t_us > mark:
-        state.marks[source] = t_us
-        newest = max(state.marks.values())
-        limit = min(state.marks.values()) - lateness_us - size_us
-        if idle_us is not None:
-            # keep windows for sources not seen yet (or lagging) up to idle_us behind
-            state.marks = {k: m for k, m in state.marks.items() if m >= newest - idle_us}
-            limit = min(limit, newest - idle_us - size_us)
-        for old in [s for s in state.windows if s <= limit]:
-            del state.windows[old]
-    return start
+
+def add_to_sum(total: float | list[float], value: float) -> float | list[float]:
+    """An exact sum plus a value: one float while the sum is exactly one, else partials."""
+    if isinstance(total, float):
+        # One step of Shewchuk's algorithm: most sums of sensor values stay one float.
+        big, small = (total, value) if abs(total) >= abs(value) else (value, total)
+        high = big + small
+        low = small - (high - big)
+        return high if not low else [low, high]
+    add_exact(total, value)
+    return total
+
+
+def window_for(windows: list[Window], start: int, t_us: int, value: float) -> Window:
+    """Add a value to the window at ``start`` of a start-ordered list (new if absent)."""
+    # Readings mostly arrive in order: the newest window is the usual one.
+    if windows and windows[-1].start == start:
+        window = windows[-1]
+    else:
+        at = bisect.bisect_left(windows, start, key=_start)
+        if at < len(windows) and windows[at].start == start:
+            window = windows[at]
+        else:
+            window = new_window(start, t_us, value)
+            windows.insert(at, window)
+            return window
+    add_value(window, t_us, value)
+    return window
+
+
+def _start(window: Window) -> int:
+    return window.start
+
+
+def is_late(start: int, size_us: int, lateness_us: int, mark_us: int | None) -> bool:
+    """True when the window at ``start`` no longer accepts values (watermark ``mark_us``)."""
+    return mark_us is not None and start + size_us + lateness_us <= mark_us
+
+
+def prune(windows: list[Window], size_us: int, lateness_us: int, mark_us: int) -> None:
+    """Drop the windows that are final at watermark ``mark_us``, in place."""
+    final = 0
+    while final < len(windows) and is_late(windows[final].start, size_us, lateness_us, mark_us):
+        final += 1
+    if final:
+        del windows[:final]
 
 
 def offline(points: list[tuple[str, int, float]], size_us: int) -> dict[int, Aggregate]:
-    """Aggregates of ``(member, t_us, value)`` computed all at once: the reference result."""
+    """Aggregates of ``(member, t_us, value)`` computed all at once: the reference result.
+
+    A member (``time`` for one sensor's series, ``sensor@time`` for a district) counts once;
+    ``last`` is the value of the latest event time, between equal times of the greatest member.
+    """
     windows: dict[int, dict[str, tuple[int, float]]] = {}
     for member, t_us, value in points:
         windows.setdefault(window_start(t_us, size_us), {}).setdefault(member, (t_us, value))
-    return {start: aggregate(members) for start, members in windows.items()}
+    out = {}
+    for start, members in windows.items():
+        ordered = sorted((t_us, key, value) for key, (t_us, value) in members.items())
+        values = [value for _, _, value in ordered]
+        out[start] = Aggregate(
+            count=len(values),
+            mean=math.fsum(values) / len(values),
+            min=min(values),
+            max=max(values),
+            last=values[-1],
+        )
+    return out

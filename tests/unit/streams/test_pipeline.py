@@ -2,14 +2,16 @@ from datetime import timedelta
 
 from streams.alerts import AlertRule
 from streams.pipeline import (
-    DistrictState,
-    SensorState,
+    Outcome,
     StreamsConfig,
     check_stale,
+    district_rows,
+    new_district_state,
     process_district,
     process_sensor,
 )
 from streams.quality import epoch_us
+from streams.state import DistrictRecord, DistrictState, SensorState, decode_sensor, encode_sensor
 from streams.windows import Aggregate
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse import flags
@@ -20,21 +22,24 @@ CONFIG = StreamsConfig.from_settings(StreamsSettings())
 INFO = SensorInfo(tenant="town", sensor_id="air-1", district="centre", lat=52.1, lon=5.1)
 
 
-def test_duplicates_by_message_id_and_by_time_are_dropped() -> None:
+def test_duplicates_by_time_are_dropped_a_repeated_message_id_is_not() -> None:
+    # Identity (issue 14): an observation is its series and event time. A message id seen
+    # before, at another time, is another observation (the same bytes published again).
     first = reading()
     same_id = reading(observed_at=T0 + timedelta(seconds=5))
     same_time = reading(message_id="other", value=99)
     state, out = process_sensor(SensorState(), [first, same_id, same_time], None, False, CONFIG)
-    assert [r.value for r in out.stored] == [12] and out.duplicates == 2
-    # and across batches, through the serialised state
-    state = SensorState.model_validate_json(state.model_dump_json())
+    assert [r.observed_at for r in out.stored] == [T0, T0 + timedelta(seconds=5)]
+    assert out.duplicates == 1
+    # and across batches, through the saved state
+    state = decode_sensor(encode_sensor(state))
     _, again = process_sensor(state, [first], None, False, CONFIG)
     assert again.stored == [] and again.duplicates == 1
 
 
 def test_out_of_range_is_a_dead_letter() -> None:
     _, out = process_sensor(SensorState(), [reading(value=-5)], None, False, CONFIG)
-    assert out.stored == [] and out.aggregates == {}
+    assert out.stored == [] and out.aggregates() == []
     [(_, reason, detail)] = out.dead_letters
     assert reason == "out_of_range" and "physical range" in detail
 
@@ -53,20 +58,24 @@ def test_enrichment_location_and_district_forwarding() -> None:
     _, out = process_sensor(SensorState(), [reading()], INFO, True, CONFIG)
     [stored] = out.stored
     assert stored.location is not None and stored.location.lat == 52.1
-    assert out.to_district == [("centre", stored)]
+    # the district gets the sensor's window aggregates (not the reading)
+    [record] = out.district_records()
+    assert (record.tenant, record.district) == ("town", "centre")
+    assert sorted(w.window for w in record.windows) == ["15m", "1h", "1m"]
+    assert all(w.sensor_id == "air-1" and w.aggregate.count == 1 for w in record.windows)
 
 
 def test_a_restricted_sensor_is_stored_and_aggregated_but_feeds_no_district() -> None:
     for privacy in ("restricted", "personal"):
         info = INFO.model_copy(update={"privacy": privacy})
         _, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
-        assert len(out.stored) == 1 and out.aggregates
-        assert out.to_district == []
+        assert len(out.stored) == 1 and out.aggregates()
+        assert out.district_records() == []
 
 
 def test_running_aggregates_per_window() -> None:
     _, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
-    by_window = {(u.window, u.start_us): u.value for u in out.aggregates.values()}
+    by_window = {(u.window, u.start_us): u.value for u in out.aggregates()}
     assert by_window[("1m", epoch_us(T0) + 120_000_000)] == Aggregate(1, 30, 30, 30, 30)
     assert by_window[("15m", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
     assert by_window[("1h", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
@@ -81,13 +90,13 @@ def test_late_reading_is_stored_flagged_and_not_aggregated() -> None:
         CONFIG,
     )
     _, out = process_sensor(state, [reading(message_id="late")], None, False, CONFIG)
-    assert flags.LATE in out.stored[0].quality_flags and out.aggregates == {}
+    assert flags.LATE in out.stored[0].quality_flags and out.aggregates() == []
 
 
 def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
     _, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
-    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates == {}
+    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates() == []
 
 
 def test_alert_episode_and_stale_sensor() -> None:
@@ -110,11 +119,29 @@ def test_alert_episode_and_stale_sensor() -> None:
     assert closed.rule == "stale" and closed.state == "closed" and closed.ended_at is not None
 
 
+def run_district(
+    states: dict[bytes, DistrictState], records: list[DistrictRecord]
+) -> Outcome:
+    """The district agent's part: each record's windows applied to their district rows."""
+    out = Outcome()
+    for key, (partition, updates) in district_rows([(0, r) for r in records]).items():
+        state = states.setdefault(key, new_district_state(key, partition, updates[0][0].unit))
+        process_district(state, updates, CONFIG, out)
+    return out
+
+
 def test_district_aggregates_over_sensors() -> None:
-    readings = [reading(sensor_id=s, value=v) for s, v in (("a", 1.0), ("b", 3.0))]
-    state, out = process_district(DistrictState(), "town", "centre", readings, CONFIG)
-    state, again = process_district(state, "town", "centre", readings[:1], CONFIG)  # a replay
-    hour = next(u for u in out.aggregates.values() if u.window == "1h")
+    info = {s: SensorInfo(tenant="town", sensor_id=s, district="centre") for s in "ab"}
+    records = []
+    for sensor, value in (("a", 1.0), ("b", 3.0)):
+        _, sent = process_sensor(
+            SensorState(), [reading(sensor_id=sensor, value=value)], info[sensor], True, CONFIG
+        )
+        records += sent.district_records()
+    states: dict[bytes, DistrictState] = {}
+    out = run_district(states, records)
+    again = run_district(states, records[:1])  # a replay
+    hour = next(u for u in out.aggregates() if u.window == "1h")
     assert hour.scope == "district" and hour.subject == "centre"
     assert hour.value == Aggregate(2, 2.0, 1.0, 3.0, 3.0)
-    assert [u.value.count for u in again.aggregates.values()] == [2, 2, 2]
+    assert [u.value.count for u in again.aggregates()] == [2, 2, 2]
