@@ -356,6 +356,7 @@ def test_what_the_worker_stores_reaches_a_client_and_only_that(
             return len(client.readings()) >= len(good)
 
         wait_for(arrived, 180, "the worker's stored readings on the stream")
+
         # The worker published everything it stored, the restricted reading included (the API
         # filters it out); the out-of-range one went to the dead letters, not to the feed.
         def readings_in(values: list[bytes]) -> list[Reading]:

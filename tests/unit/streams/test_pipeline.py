@@ -1,4 +1,8 @@
+import random
 from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.alerts import AlertRule
 from streams.pipeline import (
@@ -12,9 +16,10 @@ from streams.pipeline import (
 )
 from streams.quality import epoch_us
 from streams.state import DistrictRecord, DistrictState, SensorState, decode_sensor, encode_sensor
-from streams.windows import Aggregate
+from streams.windows import Aggregate, offline
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse import flags
+from urbanpulse.model import Reading
 from urbanpulse.registry import SensorInfo
 from urbanpulse.settings import StreamsSettings
 
@@ -120,13 +125,15 @@ def test_alert_episode_and_stale_sensor() -> None:
 
 
 def run_district(
-    states: dict[bytes, DistrictState], records: list[DistrictRecord]
+    states: dict[bytes, DistrictState],
+    records: list[DistrictRecord],
+    config: StreamsConfig = CONFIG,
 ) -> Outcome:
     """The district agent's part: each record's windows applied to their district rows."""
     out = Outcome()
     for key, (partition, updates) in district_rows([(0, r) for r in records]).items():
         state = states.setdefault(key, new_district_state(key, partition, updates[0][0].unit))
-        process_district(state, updates, CONFIG, out)
+        process_district(state, updates, config, out)
     return out
 
 
@@ -145,3 +152,154 @@ def test_district_aggregates_over_sensors() -> None:
     assert hour.scope == "district" and hour.subject == "centre"
     assert hour.value == Aggregate(2, 2.0, 1.0, 3.0, 3.0)
     assert [u.value.count for u in again.aggregates()] == [2, 2, 2]
+
+
+def test_probes_of_one_quantity_are_separate_series() -> None:
+    both = [reading(probe="1", value=10), reading(probe="2", value=20)]  # same time
+    state, out = process_sensor(SensorState(), both, INFO, True, CONFIG)
+    assert len(out.stored) == 2 and out.duplicates == 0
+    hour = sorted((u.probe, u.value.mean) for u in out.aggregates() if u.window == "1h")
+    assert hour == [("1", 10.0), ("2", 20.0)]
+    assert sorted(state.series) == ["pm2_5#1", "pm2_5#2"]
+    [record] = out.district_records()  # the district counts each probe as a member
+    assert sorted(w.probe for w in record.windows if w.window == "1h") == ["1", "2"]
+
+
+def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> None:
+    few = StreamsConfig.from_settings(StreamsSettings(dedupe_max_times=3))
+    state, _ = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
+    assert len(state.series["pm2_5"].times) == 3  # readings 2, 3, 4 remembered
+    again = series([1, 2, 3, 4, 5])
+    _, out = process_sensor(state, [again[1], again[4], again[0]], None, False, few)
+    # reading 4 (the fifth) is remembered: a duplicate. Readings 1 and 0 are older than what is
+    # remembered: maybe repeats, so stored (the same point) but not counted again.
+    assert out.duplicates == 1
+    assert [r.quality_flags for r in out.stored] == [(flags.LATE,), (flags.LATE,)]
+    assert out.aggregates() == []
+
+
+# Sensors of a district up to 3 h apart (partitions at different paces): within the horizon.
+WIDE = StreamsConfig.from_settings(StreamsSettings(dedupe_horizon_s=4 * 3600))
+LATENESS_MIN = 5
+MIN_US = 60_000_000
+points = st.lists(
+    st.tuples(
+        st.integers(0, 60 * MIN_US),
+        st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3)),
+    ),
+    min_size=1,
+    max_size=80,
+    unique_by=lambda p: p[0],
+)
+SMALL = StreamsConfig(
+    windows=(("1m", MIN_US), ("15m", 15 * MIN_US), ("1h", 60 * MIN_US)),
+    lateness_us=LATENESS_MIN * MIN_US,
+    quality=StreamsConfig().quality,
+)
+
+
+def at(t_us: int, value: float) -> Reading:
+    """A reading of a quantity with no physical range: any value is aggregated."""
+    moment = T0 + timedelta(microseconds=t_us)
+    return reading(
+        quantity="level",
+        unit="1",
+        value=value,
+        observed_at=moment,
+        received_at=moment,
+        message_id=f"m{t_us}",
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(points, st.integers(0, 2**32))
+def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computation(
+    raw: list[tuple[int, float]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    ordered = raw[:]
+    rng.shuffle(ordered)
+    block = LATENESS_MIN * MIN_US  # disorder only within the allowed lateness
+    ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
+    cuts = sorted(rng.sample(range(len(ordered) + 1), k=min(3, len(ordered) + 1)))
+    batches = [ordered[a:b] for a, b in zip([0, *cuts], [*cuts, len(ordered)], strict=True)]
+    state = SensorState()
+    written: dict[tuple[str, int], Aggregate] = {}
+    for batch in batches:
+        # at least once: a batch may come twice, and the state may be restored from a snapshot
+        for _ in range(rng.choice([1, 1, 2])):
+            _, out = process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
+            written |= {(u.window, u.start_us): u.value for u in out.aggregates()}
+            state = decode_sensor(encode_sensor(state))
+    for name, size in SMALL.windows:
+        expected = offline([(str(t), t + epoch_us(T0), v) for t, v in raw], size)
+        assert {s: a for (n, s), a in written.items() if n == name} == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s-a", "s-b", "s-c"]), st.integers(0, 180), st.integers(0, 99)),
+        min_size=1,
+        max_size=120,
+        unique_by=lambda p: (p[0], p[1]),
+    ),
+    st.integers(0, 2**32),
+)
+def test_a_district_equals_the_offline_aggregate_of_its_sensors_however_they_interleave(
+    raw: list[tuple[str, int, int]], seed: int
+) -> None:
+    """Each sensor in order, in batches; sensors interleaved arbitrarily (one partition far
+    ahead of another, within the dedupe horizon). A sensor's worker may crash: it restarts
+    from its last snapshot and sends its windows again, with smaller counts first."""
+    rng = random.Random(seed)
+    info = {
+        s: SensorInfo(tenant="town", sensor_id=s, district="centre") for s in ("s-a", "s-b", "s-c")
+    }
+    queues = [sorted(p for p in raw if p[0] == s) for s in info]
+    queues = [q for q in queues if q]
+    sensors = {s: SensorState() for s in info}
+    snapshots = {s: (encode_sensor(SensorState()), []) for s in info}
+    records: list[DistrictRecord] = []
+
+    def run(sensor: str, batch: list[Reading]) -> None:
+        _, out = process_sensor(sensors[sensor], batch, info[sensor], True, WIDE)
+        records.extend(out.district_records())
+
+    while queues:
+        queue = rng.choice(queues)
+        batch = [queue.pop(0) for _ in range(min(len(queue), rng.randint(1, 5)))]
+        sensor = batch[0][0]
+        readings = [
+            reading(
+                sensor_id=sensor,
+                value=float(v),
+                observed_at=T0 + timedelta(minutes=m),
+                received_at=T0 + timedelta(minutes=m),
+                message_id=f"{sensor}{m}",
+            )
+            for _, m, v in batch
+        ]
+        run(sensor, readings)
+        saved, since = snapshots[sensor]
+        since.append(readings)
+        if rng.random() < 0.3:  # a crash: back to the snapshot, the batches since again
+            sensors[sensor] = decode_sensor(saved)
+            for again in since:
+                run(sensor, again)
+        if rng.random() < 0.5:  # a snapshot
+            snapshots[sensor] = (encode_sensor(sensors[sensor]), [])
+        queues = [q for q in queues if q]
+    states: dict[bytes, DistrictState] = {}
+    written: dict[tuple[str, int], Aggregate] = {}
+    while records:  # district batches of 1 to 4 records
+        size = rng.randint(1, 4)
+        batch, records = records[:size], records[size:]
+        out = run_district(states, batch, WIDE)
+        for u in out.aggregates():
+            before = written.get((u.window, u.start_us))
+            assert before is None or u.value.count >= before.count, "a replay regressed it"
+            written[(u.window, u.start_us)] = u.value
+    for name, size in WIDE.windows:
+        members = [(f"{s}@{m}", epoch_us(T0 + timedelta(minutes=m)), float(v)) for s, m, v in raw]
+        assert {s: a for (n, s), a in written.items() if n == name} == offline(members, size)

@@ -62,8 +62,12 @@ values = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 60 * MIN), values), min_size=1, max_size=80,
-             unique_by=lambda p: p[0]),
+    st.lists(
+        st.tuples(st.integers(0, 60 * MIN), values),
+        min_size=1,
+        max_size=80,
+        unique_by=lambda p: p[0],
+    ),
     st.integers(0, 2**32),
     st.sampled_from([MIN, 15 * MIN, 60 * MIN]),
 )
