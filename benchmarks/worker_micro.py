@@ -185,8 +185,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--districts", type=int, default=0, help="sensors spread over this many districts "
-        "of a registry (0: no registry, no district aggregates)"
+        "--districts",
+        type=int,
+        default=0,
+        help="sensors spread over this many districts "
+        "of a registry (0: no registry, no district aggregates)",
     )
     parser.add_argument("--rss", action="store_true", help="print RSS after the history")
     parser.add_argument("--registry", default="/tmp/worker-micro-registry.csv")

@@ -87,8 +87,10 @@ from urbanpulse.wire import encode_batch
 
 log = logging.getLogger(__name__)
 
-# How often the snapshot timer looks whether a snapshot is due (or a rebalance waits for one).
+# How often the snapshot timer looks whether a snapshot is due.
 SNAPSHOT_TICK_S = 0.5
+# How often snapshots are taken while Faust waits for acks (a rebalance, a stop).
+WAIT_EMPTY_SNAPSHOT_S = 0.2
 # Snapshot early when the held records' payloads add up to this much: held records stay in
 # memory until their acks are released.
 MAX_HELD_BYTES = 32 * 1024 * 1024
@@ -158,7 +160,7 @@ def create_app(settings: Settings) -> faust.App:
                 await worker.handle_readings(
                     [(e.message.partition, e.value) for e in events], acks(stream, events)
                 )
-            if app.rebalancing or worker.sensors.held_bytes > MAX_HELD_BYTES:
+            if worker.sensors.held_bytes > MAX_HELD_BYTES:
                 await worker.save_sensors()
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
@@ -172,13 +174,13 @@ def create_app(settings: Settings) -> faust.App:
                 await worker.handle_district(
                     [(e.message.partition, e.key, e.value) for e in events], acks(stream, events)
                 )
-            if app.rebalancing or worker.districts.held_bytes > MAX_HELD_BYTES:
+            if worker.districts.held_bytes > MAX_HELD_BYTES:
                 await worker.save_districts()
 
     @app.timer(SNAPSHOT_TICK_S)  # type: ignore[untyped-decorator]
     async def save_states() -> None:
-        """Snapshot the changed states when due, and at once while a rebalance waits."""
-        await worker.maybe_snapshot(time.monotonic(), urgent=app.rebalancing)
+        """Snapshot the changed states when due (a rebalance or a stop: ``_App``)."""
+        await worker.maybe_snapshot(time.monotonic())
 
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
     async def forget_revoked_states(_app: Any, assigned: Iterable[Any], **_kwargs: Any) -> None:
@@ -230,10 +232,33 @@ def create_app(settings: Settings) -> faust.App:
 class _App(faust.App):  # type: ignore[misc]  # faust is untyped
     """A Faust app whose consumer never commits past a reading it did not process."""
 
+    urbanpulse_worker: StreamWorker
+
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
         transport.Consumer = SafeCommitConsumer  # see streams.consumer for why
         return transport
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Snapshot while Faust waits for every record taken to be acked.
+
+        Faust 0.15.3 waits so before it revokes partitions in a rebalance and when it stops
+        (``App._on_partitions_revoked``, ``App._stop_consumer``); the worker acks a record only
+        once a snapshot saved the states it changed, and the snapshot timer does not run
+        while the app stops. So snapshots are taken here, until the wait is over: the batches
+        the agents finish meanwhile are saved and acked at once.
+        """
+        saving = asyncio.ensure_future(self._snapshot_until_cancelled())
+        try:
+            await super()._consumer_wait_empty(consumer, logger)
+        finally:
+            saving.cancel()
+            await asyncio.gather(saving, return_exceptions=True)
+
+    async def _snapshot_until_cancelled(self) -> None:
+        while True:
+            await self.urbanpulse_worker.snapshot()
+            await asyncio.sleep(WAIT_EMPTY_SNAPSHOT_S)
 
 
 class TableState:
@@ -503,9 +528,9 @@ class StreamWorker:
         await self.save_sensors()
         await self.save_districts()
 
-    async def maybe_snapshot(self, now: float, urgent: bool = False) -> None:
-        """Snapshot when ``snapshot_s`` has passed since the last one, or ``urgent``ly."""
-        if urgent or now - self._last_snapshot >= self._settings.worker.snapshot_s:
+    async def maybe_snapshot(self, now: float) -> None:
+        """Snapshot when ``snapshot_s`` has passed since the last one."""
+        if now - self._last_snapshot >= self._settings.worker.snapshot_s:
             await self.snapshot()
 
     def keep_partitions(self, sensors: set[int], districts: set[int]) -> None:
