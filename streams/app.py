@@ -37,6 +37,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
@@ -93,7 +94,7 @@ SNAPSHOT_TICK_S = 0.5
 WAIT_EMPTY_SNAPSHOT_S = 0.2
 # Snapshot early when the held records' payloads add up to this much: held records stay in
 # memory until their acks are released.
-MAX_HELD_BYTES = 32 * 1024 * 1024
+MAX_HELD_BYTES = 8 * 1024 * 1024
 
 SENSOR_CODEC: Codec[SensorState] = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
 DISTRICT_CODEC: Codec[DistrictState] = Codec(
@@ -388,7 +389,7 @@ class StreamWorker:
     def _sensor_state(self, key: bytes, partition: int, first: Reading) -> SensorState:
         state = self.sensors.get(key)
         if state is None:
-            state = SensorState(partition, first.tenant, first.sensor_id)
+            state = SensorState(partition, sys.intern(first.tenant), first.sensor_id)
             self.sensors.put(key, state)
         else:
             state.partition = partition

@@ -21,10 +21,11 @@ so no window can count a value twice (docs/streams.md, "State").
 from __future__ import annotations
 
 import bisect
+from array import array
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from itertools import chain
+from sys import intern
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -50,7 +51,7 @@ from streams.state import (
     district_key,
     series_key,
 )
-from streams.windows import Aggregate, Window, is_late, parse_window, prune, window_for
+from streams.windows import Aggregate, Window, WindowSet, is_late, parse_window
 from urbanpulse.flags import FUTURE, LATE, TOO_OLD, UNIT_MISMATCH, UNREGISTERED
 from urbanpulse.model import Reading
 from urbanpulse.registry import SensorInfo
@@ -144,6 +145,9 @@ class AggregateUpdate(msgspec.Struct, frozen=True, gc=False):
     probe: str | None = None
 
 
+Opened = dict[tuple[str, int], WindowSet]  # (size name, start) → the windows of its size
+
+
 class _Touched(NamedTuple):
     head: SeriesHead
     window: str  # the size's name
@@ -161,7 +165,7 @@ class Outcome:
     duplicates: int = 0
     alerts: list[AlertEvent] = field(default_factory=list)
     district_late: int = 0  # sensor windows a district had closed already
-    touched: dict[int, _Touched] = field(default_factory=dict)  # id(window) → what and where
+    touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)  # window → it
 
     def aggregates(self) -> list[AggregateUpdate]:
         """The current aggregate of every window the batch touched, computed once each."""
@@ -207,7 +211,7 @@ class Outcome:
                     head.subject,
                     head.probe,
                     mark,
-                    msgspec.structs.replace(window, sum=window.partials()),
+                    window,
                 )
             )
         return list(records.values())
@@ -255,7 +259,7 @@ def _forget_before_horizon(series: Series, config: StreamsConfig) -> None:
 
 
 def _aggregate(
-    series: Series, head: SeriesHead, t_us: int, value: float, config: StreamsConfig, out: Outcome
+    series: Series, t_us: int, value: float, config: StreamsConfig, into: Opened
 ) -> bool:
     """Add a value to its window of every size; True when it was late for any of them."""
     late = False
@@ -265,14 +269,21 @@ def _aggregate(
         if is_late(start, size, config.lateness_us, mark):
             late = True
             continue
-        windows = series.windows.get(name)
-        if windows is None:
-            windows = series.windows[name] = []
-        window = window_for(windows, start, t_us, value)
-        out.touched[id(window)] = _Touched(head, name, start, window, series)
+        windows = _windows_of(series, size)
+        windows.add(t_us, value)
+        into[(name, start)] = windows
     if mark is None or t_us > mark:
         series.mark_us = t_us
     return late
+
+
+def _windows_of(series: Series, size: int) -> WindowSet:
+    for windows in series.windows:
+        if windows.size_us == size:
+            return windows
+    windows = WindowSet(size)
+    series.windows.append(windows)
+    return windows
 
 
 def _tidy(series: Series, config: StreamsConfig) -> None:
@@ -280,11 +291,13 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
     mark = series.mark_us
     if mark is None:
         return
-    lateness = config.lateness_us
-    for name, size in config.windows:
-        windows = series.windows.get(name)
-        if windows and windows[0].start + size + lateness <= mark:
-            prune(windows, size, lateness, mark)
+    sizes = {size for _, size in config.windows}
+    series.windows = [w for w in series.windows if w.size_us in sizes]  # sizes configured
+    for windows in series.windows:
+        if windows.slots and is_late(
+            int(windows.slots[0]), windows.size_us, config.lateness_us, mark
+        ):
+            windows.prune(config.lateness_us, mark)
     times = series.times
     if times and times[0] < mark - config.remember_us:
         _forget_before_horizon(series, config)
@@ -329,15 +342,17 @@ def process_sensor(
     feeds = info.district if info is not None and info.privacy == "open" else None
     refuse_unknown = info is None and registry_enabled and config.unknown_sensors == "deadletter"
     unregistered = info is None and registry_enabled
-    heads: dict[str, SeriesHead] = {}
-    touched: dict[str, Series] = {}
+    touched: dict[str, tuple[Series, SeriesHead, Opened]] = {}
     for reading in readings:
-        state.tenant, state.sensor_id = reading.tenant, reading.sensor_id
+        if not state.sensor_id:  # a new state: names shared by every state (memory)
+            state.tenant, state.sensor_id = intern(reading.tenant), reading.sensor_id
         t_us = epoch_us(reading.observed_at)
         key = series_key(reading.quantity, reading.probe)
         series = state.series.get(key)
         if series is None:
-            series = state.series[key] = Series(reading.quantity, reading.probe, reading.unit)
+            series = state.series[key] = Series(
+                intern(reading.quantity), reading.probe, intern(reading.unit)
+            )
         known = _remembered(series, t_us, config)
         if known:
             out.duplicates += 1
@@ -381,9 +396,9 @@ def process_sensor(
             if known is None:  # cannot tell it from a repeat: a window might count it twice
                 flags.append(LATE)
             else:
-                head = heads.get(key)
-                if head is None:
-                    head = heads[key] = SeriesHead(
+                entry = touched.get(key)
+                if entry is None:
+                    head = SeriesHead(
                         reading.tenant,
                         "sensor",
                         reading.sensor_id,
@@ -392,14 +407,21 @@ def process_sensor(
                         series.unit,
                         feeds,
                     )
-                if _aggregate(series, head, t_us, reading.value, config, out):
+                    entry = touched[key] = (series, head, {})
+                if _aggregate(series, t_us, reading.value, config, entry[2]):
                     flags.append(LATE)
-                touched[key] = series
                 if in_order:
                     _alerts(series, reading, t_us, config, out)
 
         out.stored.append(_as_stored(reading, flags, info))
-    for series in touched.values():
+    sensor = (state.tenant, state.sensor_id)
+    for key, (series, head, opened) in touched.items():
+        for (name, start), windows in opened.items():  # the batch's aggregates, as they end
+            window = windows.window(start)
+            if window is not None:
+                out.touched[(*sensor, key, name, start)] = _Touched(
+                    head, name, start, window, series
+                )
         _tidy(series, config)
     return state, out
 
@@ -439,24 +461,13 @@ def member_key(sensor_id: str, probe: str | None) -> str:
 
 
 def combine(window: DistrictWindow) -> Aggregate:
-    """A district window's aggregate from its members' and the settled part (sums exact).
+    """A district window's aggregate (the mean from its exact sum).
 
     ``last`` is the last value by event time; between members at the same time, that of the
     greatest member key.
     """
-    parts = list(window.members.items())
-    if window.settled is not None:
-        parts.append((window.settled_last, window.settled))
-    count = sum(w.count for _, w in parts)
-    total = exact_total(chain.from_iterable(w.partials() for _, w in parts))
-    _, _, last = max((w.last_us, key, w.last) for key, w in parts)
-    return Aggregate(
-        count=count,
-        mean=total / count,
-        min=min(w.min for _, w in parts),
-        max=max(w.max for _, w in parts),
-        last=last,
-    )
+    total = window.sum if isinstance(window.sum, float) else exact_total(window.sum)
+    return Aggregate(window.count, total / window.count, window.min, window.max, window.last)
 
 
 DistrictRows = dict[bytes, tuple[int, list[list[SensorWindow]]]]
@@ -494,13 +505,13 @@ def process_district(
     """Apply forwarded sensor windows to a district quantity's state at one size (in place).
 
     ``records`` are the sensor windows for this state from each district record, in topic
-    order. A member's window aggregate replaces the one kept when its count is at least as
-    large: a sensor's window only grows, so a replay (equal or smaller counts) changes
-    nothing. A member whose watermark is past a window's end plus the allowed lateness can no
-    longer change it: its aggregate is folded into the window's settled part, and later
-    updates of that member for that window (replays) are ignored. A window is final once
-    every member active within the dedupe horizon is past it; updates for a final window
-    are not applied (counted in ``district_late``).
+    order. A member's window aggregate replaces the one kept when its count is larger: a
+    sensor's window only grows, so a replay (equal or smaller counts) changes nothing. A
+    member whose watermark was already past a window's end plus the allowed lateness before a
+    record can no longer change that window: its updates for it (replays) are ignored. A
+    window is final once every member active within the dedupe horizon is past it, and is
+    kept for the dedupe horizon behind the newest member; an update for a window already
+    forgotten is not applied (counted in ``district_late``).
     """
     out = outcome if outcome is not None else Outcome()
     size = dict(config.windows).get(state.window)
@@ -516,20 +527,53 @@ def process_district(
                 state.marks[member] = update.mark_us
             seen = before.get(member)
             if seen is not None and is_late(start, size, config.lateness_us, seen):
-                continue  # final for that member before this record: settled, or a replay
+                continue  # its part of that window was final before this record: a replay
             if state.floor is not None and start < state.floor:
                 out.district_late += 1
                 continue
             window = _district_window(state, start)
-            kept = window.members.get(member)
-            if kept is None or update.aggregate.count >= kept.count:
-                window.members[member] = update.aggregate
-            out.touched[id(window)] = _Touched(head, state.window, start, window, None)
-        for member, mark in state.marks.items():
-            if before.get(member) != mark:
-                _settle(state, member, size, config.lateness_us)
+            if _replace_member(state, window, member, update.aggregate):
+                key = (state.tenant, state.district, state.quantity, state.window, start)
+                out.touched[key] = _Touched(head, state.window, start, window, None)
     _close_district_windows(state, size, config)
     return state, out
+
+
+def _replace_member(
+    state: DistrictState, window: DistrictWindow, member: str, aggregate: Window
+) -> bool:
+    """Put a member's window aggregate in place of its older one; False if not newer."""
+    slot = state.members.get(member)
+    if slot is None:
+        slot = state.members[member] = len(state.members)
+    counts, sums = window.counts, window.sums
+    if slot >= len(counts):
+        counts.extend([0] * (slot + 1 - len(counts)))
+        sums.extend([0.0] * (slot + 1 - len(sums)))
+    old_count = counts[slot]
+    if aggregate.count <= old_count:
+        return False
+    partials = aggregate.partials()
+    total = [window.sum] if isinstance(window.sum, float) else window.sum
+    merge_exact(total, partials)
+    if old_count:  # take the member's previous part out, exactly
+        lows = window.extra.get(slot, []) if window.extra is not None else []
+        merge_exact(total, [-p for p in (*lows, sums[slot])])
+    window.sum = total[0] if len(total) == 1 else total
+    window.count += aggregate.count - old_count
+    # A larger count of a sensor window holds the smaller one's values: min, max, last grow.
+    window.min = min(window.min, aggregate.min)
+    window.max = max(window.max, aggregate.max)
+    if (aggregate.last_us, member) > (window.last_us, window.last_member):
+        window.last_us, window.last, window.last_member = aggregate.last_us, aggregate.last, member
+    counts[slot], sums[slot] = aggregate.count, partials[-1]
+    if len(partials) > 1:
+        if window.extra is None:
+            window.extra = {}
+        window.extra[slot] = partials[:-1]
+    elif window.extra is not None:
+        window.extra.pop(slot, None)
+    return True
 
 
 def _district_window(state: DistrictState, start: int) -> DistrictWindow:
@@ -548,45 +592,16 @@ def _district_start(window: DistrictWindow) -> int:
     return window.start
 
 
-def _settle(state: DistrictState, member: str, size: int, lateness_us: int) -> None:
-    """Fold a member's aggregates of the windows it is now past into their settled part."""
-    mark = state.marks[member]
-    for window in state.windows:
-        if not is_late(window.start, size, lateness_us, mark):
-            break
-        final = window.members.pop(member, None)
-        if final is None:
-            continue
-        if window.settled is None:
-            window.settled = msgspec.structs.replace(final, sum=final.partials())
-            window.settled_last = member
-            continue
-        settled = window.settled
-        settled.count += final.count
-        settled.sum = _merged(settled.sum, final.partials())
-        settled.min = min(settled.min, final.min)
-        settled.max = max(settled.max, final.max)
-        if (final.last_us, member) > (settled.last_us, window.settled_last):
-            settled.last_us, settled.last, window.settled_last = final.last_us, final.last, member
-
-
-def _merged(total: float | list[float], partials: list[float]) -> list[float]:
-    merged = [total] if isinstance(total, float) else total
-    merge_exact(merged, partials)
-    return merged
-
-
 def _close_district_windows(state: DistrictState, size: int, config: StreamsConfig) -> None:
-    """Forget the windows final for every member active within the dedupe horizon."""
+    """Forget what no member can change any more: member parts, then whole windows."""
     if not state.marks:
         return
     newest = max(state.marks.values())
     idle = config.dedupe_horizon_us
-    state.marks = {m: t for m, t in state.marks.items() if t >= newest - idle}
-    slowest = min(state.marks.values())
+    active = [t for t in state.marks.values() if t >= newest - idle]
     # Kept until final for every active member, and for the dedupe horizon behind the newest:
     # a member seen for the first time (another partition, far behind) may still report.
-    limit = min(slowest - config.lateness_us - size, newest - idle - size)
+    limit = min(min(active) - config.lateness_us - size, newest - idle - size)
     final = 0
     while final < len(state.windows) and state.windows[final].start <= limit:
         final += 1
@@ -594,3 +609,13 @@ def _close_district_windows(state: DistrictState, size: int, config: StreamsConf
         del state.windows[:final]
     if state.floor is None or limit + 1 > state.floor:
         state.floor = limit + 1
+    # A member whose watermark is below the floor sent nothing the windows kept hold.
+    state.marks = {m: t for m, t in state.marks.items() if t >= state.floor}
+    # Once every member known is past a window, no update can change it: its members' parts
+    # are no longer needed (a replay of one is recognised by the member's watermark).
+    slowest = min(state.marks.values())
+    for window in state.windows:
+        if not is_late(window.start, size, config.lateness_us, slowest):
+            break
+        if window.counts:
+            window.counts, window.sums, window.extra = array("q"), array("d"), None

@@ -21,16 +21,17 @@ their district windows start again from the sensors' next forwarded aggregates
 from __future__ import annotations
 
 import json
+import math
 import sys
 from array import array
-from collections.abc import Iterable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from streams.alerts import Episode
 from streams.quality import SeriesMemory
-from streams.windows import Window, new_window, window_for
+from streams.windows import Doubles, Window, WindowSet, parse_window
 
 PROBE_SEPARATOR = "#"  # never in a sensor id (urbanpulse.model.ID_PATTERN) nor in a quantity
 
@@ -60,7 +61,7 @@ class Series(msgspec.Struct, array_like=True, gc=False):
     mark_us: int | None = None  # watermark: the newest event time aggregated
     floor_us: int | None = None  # event times below this were forgotten (the cap)
     times: Times = msgspec.field(default_factory=_times)  # remembered, sorted
-    windows: dict[str, list[Window]] = msgspec.field(default_factory=dict)  # size → open
+    windows: list[WindowSet] = msgspec.field(default_factory=list)  # one per window size
     episodes: dict[str, Episode] | None = None  # rule key → open episode
 
 
@@ -96,14 +97,31 @@ class DistrictRecord(msgspec.Struct, array_like=True):
     windows: list[SensorWindow]
 
 
+def _doubles() -> Doubles:
+    return array("d")
+
+
 class DistrictWindow(msgspec.Struct, array_like=True, gc=False):
-    """One district window: the latest aggregate of each member still able to change it,
-    and what the members that are past it (final) added up to."""
+    """One district window: its aggregate, and the part of each member that can still change.
+
+    ``count``, ``sum`` (exact), ``min``, ``max``, ``last`` are the district's, kept as members
+    update: a member's newer window aggregate (a larger count) replaces its older one, the
+    difference added exactly. ``counts`` and ``sums`` hold each member's current count and the
+    highest partial of its sum (``extra``: the others), by member slot, until no member can
+    change the window any more.
+    """
 
     start: int
-    members: dict[str, Window] = msgspec.field(default_factory=dict)  # member → aggregate
-    settled: Window | None = None  # the final members' aggregate, exact
-    settled_last: str = ""  # the member whose value is ``settled.last``
+    count: int = 0
+    sum: float | list[float] = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    last_us: int = -1
+    last: float = 0.0
+    last_member: str = ""
+    counts: Times = msgspec.field(default_factory=_times)
+    sums: Doubles = msgspec.field(default_factory=_doubles)
+    extra: dict[int, list[float]] | None = None
 
 
 class DistrictState(msgspec.Struct, array_like=True, gc=False):
@@ -115,6 +133,7 @@ class DistrictState(msgspec.Struct, array_like=True, gc=False):
     quantity: str = ""
     window: str = ""
     unit: str = ""
+    members: dict[str, int] = msgspec.field(default_factory=dict)  # member → its slot
     marks: dict[str, int] = msgspec.field(default_factory=dict)  # member → its watermark
     floor: int | None = None  # windows starting before this are final and forgotten
     windows: list[DistrictWindow] = msgspec.field(default_factory=list)  # open, by start
@@ -128,22 +147,24 @@ def district_key(tenant: str, district: str, quantity: str, window: str) -> byte
 # --- encoding -------------------------------------------------------------------------------
 
 
+# An array travels as its type code and its bytes, little-endian wherever it was made.
 def _enc_hook(value: Any) -> Any:
     if isinstance(value, array):
-        if sys.byteorder != "little":  # snapshots are little-endian wherever they were made
-            value = array("q", value)
+        if sys.byteorder != "little":
+            value = array(value.typecode, value)
             value.byteswap()
-        return value.tobytes()
+        return (value.typecode, value.tobytes())
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
 def _dec_hook(kind: type, value: Any) -> Any:
-    if kind is array and isinstance(value, bytes):
-        times = array("q")
-        times.frombytes(value)
+    if kind is array and isinstance(value, list | tuple) and len(value) == 2:
+        typecode, data = value
+        decoded = array(typecode)
+        decoded.frombytes(data)
         if sys.byteorder != "little":
-            times.byteswap()
-        return times
+            decoded.byteswap()
+        return decoded
     raise NotImplementedError(f"cannot decode {kind.__name__}")
 
 
@@ -188,16 +209,6 @@ def decode_district(value: bytes) -> DistrictState:
 # --- the previous worker's states (pydantic JSON, window members) ----------------------------
 
 
-def _window_of(start: int, members: Iterable[tuple[int, float]]) -> Window | None:
-    window = None
-    for t_us, value in sorted(members):
-        if window is None:
-            window = new_window(start, t_us, value)
-        else:
-            window = window_for([window], start, t_us, value)
-    return window
-
-
 def _sensor_of_v1(old: dict[str, Any]) -> SensorState:
     """Convert a state of the worker before snapshots: members become running aggregates."""
     state = SensorState(
@@ -218,12 +229,11 @@ def _sensor_of_v1(old: dict[str, Any]) -> SensorState:
             marks = sw.get("marks", {})
             if marks:
                 series.mark_us = max(series.mark_us or 0, *marks.values())
-            opened = []
-            for start, members in sorted((int(s), m) for s, m in sw.get("windows", {}).items()):
-                window = _window_of(start, (tuple(v) for v in members.values()))
-                if window is not None:
-                    opened.append(window)
-            series.windows[name] = opened
+            windows = WindowSet(parse_window(name) // timedelta(microseconds=1))
+            for members in sw.get("windows", {}).values():
+                for t_us, value in sorted(tuple(v) for v in members.values()):
+                    windows.add(int(t_us), float(value))
+            series.windows.append(windows)
         episodes = {
             key: Episode(e["started_us"], e["peak"], e.get("opened", False))
             for key, e in q.get("episodes", {}).items()

@@ -2,8 +2,9 @@
 
 A window holds the running aggregate of the values that reached it: count, the exact sum as
 Shewchuk partials (:mod:`streams.exact`), min, max, and the last value by event time. No
-per-reading members: a window costs the same whether one reading reached it or a thousand.
-The mean is the exact sum rounded once, divided by the count, so the aggregate written for a
+per-reading members: a window costs the same whether one reading reached it or a thousand,
+and a series' open windows of one size are packed in one array (:class:`WindowSet`). The
+mean is the exact sum rounded once, divided by the count, so the aggregate written for a
 window equals the offline computation (:func:`offline`) in whatever order its values came.
 That a value is added once is the caller's business: the stream worker drops duplicates
 before they reach a window (``streams.pipeline``).
@@ -11,15 +12,16 @@ before they reach a window (``streams.pipeline``).
 Lateness: a series has a watermark, the newest event time of it that was aggregated. A window
 ``[start, start + size)`` accepts values while ``start + size + lateness > watermark``; a
 value after that is *late* for it (stored raw, flagged, not aggregated). A window is dropped
-from the state once it is final (:func:`prune`); its last aggregate has been written.
+from the state once it is final (:meth:`WindowSet.prune`); its last aggregate was written.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
+from array import array
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -63,7 +65,7 @@ class Aggregate(msgspec.Struct, frozen=True, gc=False):
 
 
 class Window(msgspec.Struct, array_like=True, gc=False):
-    """The running aggregate of one window, changed in place as values arrive."""
+    """The running aggregate of one window (what a sensor forwards to its district)."""
 
     start: int
     count: int
@@ -83,23 +85,6 @@ class Window(msgspec.Struct, array_like=True, gc=False):
         return [self.sum] if isinstance(self.sum, float) else list(self.sum)
 
 
-def new_window(start: int, t_us: int, value: float) -> Window:
-    """A window holding one value."""
-    return Window(start, 1, value, value, value, t_us, value)
-
-
-def add_value(window: Window, t_us: int, value: float) -> None:
-    """Add one value observed at ``t_us`` to a window, in place."""
-    window.count += 1
-    window.sum = add_to_sum(window.sum, value)
-    if value < window.min:
-        window.min = value
-    if value > window.max:
-        window.max = value
-    if t_us > window.last_us:
-        window.last_us, window.last = t_us, value
-
-
 def add_to_sum(total: float | list[float], value: float) -> float | list[float]:
     """An exact sum plus a value: one float while the sum is exactly one, else partials."""
     if isinstance(total, float):
@@ -112,39 +97,113 @@ def add_to_sum(total: float | list[float], value: float) -> float | list[float]:
     return total
 
 
-def window_for(windows: list[Window], start: int, t_us: int, value: float) -> Window:
-    """Add a value to the window at ``start`` of a start-ordered list (new if absent)."""
-    # Readings mostly arrive in order: the newest window is the usual one.
-    if windows and windows[-1].start == start:
-        window = windows[-1]
-    else:
-        at = bisect.bisect_left(windows, start, key=_start)
-        if at < len(windows) and windows[at].start == start:
-            window = windows[at]
-        else:
-            window = new_window(start, t_us, value)
-            windows.insert(at, window)
-            return window
-    add_value(window, t_us, value)
-    return window
+# --- the open windows of a series, packed ---------------------------------------------------
+
+SLOT = 7  # doubles per window: start, count, sum, min, max, last_us, last
+_START, _COUNT, _SUM, _MIN, _MAX, _LAST_US, _LAST = range(SLOT)
+
+if TYPE_CHECKING:
+    Doubles = array[float]
+else:  # array is not subscriptable at run time, where msgspec reads the annotation
+    Doubles = array
 
 
-def _start(window: Window) -> int:
-    return window.start
+def _doubles() -> Doubles:
+    return array("d")
+
+
+class WindowSet(msgspec.Struct, array_like=True, gc=False):
+    """The open windows of one series at one size, packed: a sensor keeps a dozen of them.
+
+    Each window is :data:`SLOT` doubles in ``slots``, ordered by start: start, count, the
+    highest partial of its exact sum, min, max, the time of its last value and that value
+    (times and counts are exact as doubles below 2**53 µs, the year 2255). A sum that needs
+    more than one partial keeps the others in ``extra``, by window start.
+    """
+
+    size_us: int
+    slots: Doubles = msgspec.field(default_factory=_doubles)
+    extra: dict[int, list[float]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.slots) // SLOT
+
+    def starts(self) -> list[int]:
+        """The open windows' starts."""
+        return [int(t) for t in self.slots[_START::SLOT]]
+
+    def add(self, t_us: int, value: float) -> int:
+        """Add a value observed at ``t_us`` to its window (new if absent); its start."""
+        start = t_us - t_us % self.size_us
+        slots = self.slots
+        at = len(slots) - SLOT
+        while at >= 0 and slots[at] > start:  # mostly in order: the last window is the one
+            at -= SLOT
+        if at < 0 or slots[at] != start:
+            at += SLOT
+            slots[at:at] = array("d", (start, 1, value, value, value, t_us, value))
+            return start
+        slots[at + _COUNT] += 1
+        self._add_to_sum(at, start, value)
+        if value < slots[at + _MIN]:
+            slots[at + _MIN] = value
+        if value > slots[at + _MAX]:
+            slots[at + _MAX] = value
+        if t_us > slots[at + _LAST_US]:
+            slots[at + _LAST_US] = t_us
+            slots[at + _LAST] = value
+        return start
+
+    def _add_to_sum(self, at: int, start: int, value: float) -> None:
+        high = self.slots[at + _SUM]
+        lows = None if self.extra is None else self.extra.get(start)
+        total = add_to_sum(high if lows is None else [*lows, high], value)
+        if isinstance(total, float) or len(total) == 1:
+            self.slots[at + _SUM] = total if isinstance(total, float) else total[0]
+            if lows is not None and self.extra is not None:
+                del self.extra[start]
+                self.extra = self.extra or None
+            return
+        self.slots[at + _SUM] = total[-1]
+        if self.extra is None:
+            self.extra = {}
+        self.extra[start] = total[:-1]
+
+    def window(self, start: int) -> Window | None:
+        """The window at ``start`` as a :class:`Window`, or None if it is not open."""
+        slots = self.slots
+        for at in range(len(slots) - SLOT, -1, -SLOT):
+            if slots[at] == start:
+                lows = None if self.extra is None else self.extra.get(start)
+                high = slots[at + _SUM]
+                return Window(
+                    start,
+                    int(slots[at + _COUNT]),
+                    high if lows is None else [*lows, high],
+                    slots[at + _MIN],
+                    slots[at + _MAX],
+                    int(slots[at + _LAST_US]),
+                    slots[at + _LAST],
+                )
+        return None
+
+    def prune(self, lateness_us: int, mark_us: int) -> None:
+        """Drop the windows that are final at watermark ``mark_us``, in place."""
+        slots = self.slots
+        final = 0
+        while final < len(slots) and is_late(int(slots[final]), self.size_us, lateness_us, mark_us):
+            if self.extra is not None:
+                self.extra.pop(int(slots[final]), None)
+            final += SLOT
+        if final:
+            del slots[:final]
+        if not self.extra:
+            self.extra = None
 
 
 def is_late(start: int, size_us: int, lateness_us: int, mark_us: int | None) -> bool:
     """True when the window at ``start`` no longer accepts values (watermark ``mark_us``)."""
     return mark_us is not None and start + size_us + lateness_us <= mark_us
-
-
-def prune(windows: list[Window], size_us: int, lateness_us: int, mark_us: int) -> None:
-    """Drop the windows that are final at watermark ``mark_us``, in place."""
-    final = 0
-    while final < len(windows) and is_late(windows[final].start, size_us, lateness_us, mark_us):
-        final += 1
-    if final:
-        del windows[:final]
 
 
 def offline(points: list[tuple[str, int, float]], size_us: int) -> dict[int, Aggregate]:

@@ -151,7 +151,7 @@ def test_district_aggregates_over_sensors() -> None:
     hour = next(u for u in out.aggregates() if u.window == "1h")
     assert hour.scope == "district" and hour.subject == "centre"
     assert hour.value == Aggregate(2, 2.0, 1.0, 3.0, 3.0)
-    assert [u.value.count for u in again.aggregates()] == [2, 2, 2]
+    assert again.aggregates() == []  # a replay changes nothing: nothing to write again
 
 
 def test_probes_of_one_quantity_are_separate_series() -> None:

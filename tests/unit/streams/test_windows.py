@@ -5,17 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.windows import (
-    Aggregate,
-    Window,
-    is_late,
-    new_window,
-    offline,
-    parse_window,
-    prune,
-    window_for,
-    window_start,
-)
+from streams.windows import Aggregate, WindowSet, is_late, offline, parse_window, window_start
 
 MIN = 60_000_000
 
@@ -30,31 +20,47 @@ def test_parse_window() -> None:
 
 
 def test_aggregate_values() -> None:
-    windows: list[Window] = []
+    windows = WindowSet(MIN)
     for t, value in ((3, 4.0), (1, 1.0), (2, 7.0)):
-        window_for(windows, 0, t, value)
-    [window] = windows
+        assert windows.add(t, value) == 0
+    window = windows.window(0)
+    assert window is not None
     assert window.aggregate() == Aggregate(count=3, mean=4.0, min=1.0, max=7.0, last=4.0)
 
 
 def test_window_boundaries_and_lateness() -> None:
     assert window_start(59_999_999, MIN) == 0 and window_start(60_000_000, MIN) == MIN
-    windows: list[Window] = []
-    window_for(windows, MIN, 60_000_000, 2.0)
-    window_for(windows, 0, 59_999_999, 1.0)  # out of order: kept in start order
-    assert [w.start for w in windows] == [0, MIN]
+    windows = WindowSet(MIN)
+    assert windows.add(60_000_000, 2.0) == MIN
+    assert windows.add(59_999_999, 1.0) == 0  # out of order: kept in start order
+    assert windows.starts() == [0, MIN] and len(windows) == 2
     # lateness 30 s: window 0 takes values while its end + 30 s is after the watermark
     assert not is_late(0, MIN, 30_000_000, MIN + 29_999_999)
     assert is_late(0, MIN, 30_000_000, MIN + 30_000_000)
     assert not is_late(0, MIN, 30_000_000, None)  # nothing aggregated yet
-    prune(windows, MIN, 30_000_000, MIN + 30_000_000)
-    assert [w.start for w in windows] == [MIN]
+    windows.prune(30_000_000, MIN + 30_000_000)
+    assert windows.starts() == [MIN] and windows.window(0) is None
 
 
 def test_last_is_by_event_time_not_arrival() -> None:
-    window = new_window(0, 20, 2.0)
-    window_for([window], 0, 10, 1.0)
-    assert window.aggregate().last == 2.0 and window.count == 2
+    windows = WindowSet(MIN)
+    windows.add(20, 2.0)
+    windows.add(10, 1.0)
+    window = windows.window(0)
+    assert window is not None and window.aggregate().last == 2.0 and window.count == 2
+
+
+def test_a_sum_needing_several_partials_keeps_them_apart_until_its_window_closes() -> None:
+    windows = WindowSet(MIN)
+    for value in (1e16, 1.0):  # 1e16 + 1 is no float: two partials
+        windows.add(5, value)
+    window = windows.window(0)
+    assert window is not None and window.sum == [1.0, 1e16] and windows.extra == {0: [1.0]}
+    assert window.aggregate().mean == math.fsum([1e16, 1.0]) / 2
+    windows.add(6, 1.0)  # 1e16 + 2 is a float again
+    assert windows.extra is None
+    windows.prune(0, MIN)
+    assert windows.extra is None and len(windows) == 0
 
 
 values = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
@@ -63,7 +69,7 @@ values = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 60 * MIN), values),
+        st.tuples(st.integers(0, 60 * MIN), st.one_of(values, values.map(lambda v: round(v, 2)))),
         min_size=1,
         max_size=80,
         unique_by=lambda p: p[0],
@@ -76,11 +82,15 @@ def test_running_aggregates_in_any_order_equal_the_offline_computation(
 ) -> None:
     shuffled = raw[:]
     random.Random(seed).shuffle(shuffled)
-    windows: list[Window] = []
+    windows = WindowSet(size)
     for t, value in shuffled:
-        window_for(windows, window_start(t, size), t, value)
-    found = {w.start: w.aggregate() for w in windows}
+        windows.add(t, value)
+    found = {}
+    for start in windows.starts():
+        window = windows.window(start)
+        assert window is not None
+        found[start] = window.aggregate()
     assert found == offline([(str(t), t, v) for t, v in raw], size)
-    for w in windows:  # the mean: exactly the correctly rounded sum over the count
-        mine = [v for t, v in raw if window_start(t, size) == w.start]
-        assert w.aggregate().mean == math.fsum(mine) / len(mine)
+    for start, aggregate in found.items():  # the mean: the correctly rounded sum / count
+        mine = [v for t, v in raw if window_start(t, size) == start]
+        assert aggregate.mean == math.fsum(mine) / len(mine)
