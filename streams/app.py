@@ -40,8 +40,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -148,6 +148,17 @@ def create_app(settings: Settings) -> faust.App:
     def acks(stream: Any, events: Sequence[Any]) -> list[Ack]:
         return [partial(stream.ack, event) for event in events]
 
+    @asynccontextmanager
+    async def crash_on_failure() -> AsyncIterator[None]:
+        # A batch that failed half-way left the states it changed unsaveable (discarded):
+        # stop the worker, so that its successor starts again from the last snapshot.
+        try:
+            yield
+        except Exception as err:
+            log.exception("a batch failed; stopping the worker to start again from its state")
+            await app.crash(err)
+            raise
+
     @app.agent(readings_topic)  # type: ignore[untyped-decorator]  # faust is untyped
     async def store_readings(stream: Any) -> None:
         """Check, store, aggregate and alert on every reading of the topic."""
@@ -157,10 +168,11 @@ def create_app(settings: Settings) -> faust.App:
             settings.worker.batch_size, within=settings.worker.batch_seconds
         )
         async for events in batches:
-            with worker.in_batch():
-                await worker.handle_readings(
-                    [(e.message.partition, e.value) for e in events], acks(stream, events)
-                )
+            async with crash_on_failure():
+                with worker.in_batch():
+                    await worker.handle_readings(
+                        [(e.message.partition, e.value) for e in events], acks(stream, events)
+                    )
             if worker.sensors.held_bytes > MAX_HELD_BYTES:
                 await worker.save_sensors()
 
@@ -171,10 +183,12 @@ def create_app(settings: Settings) -> faust.App:
             settings.worker.batch_size, within=settings.worker.batch_seconds
         )
         async for events in batches:
-            with worker.in_batch():
-                await worker.handle_district(
-                    [(e.message.partition, e.key, e.value) for e in events], acks(stream, events)
-                )
+            async with crash_on_failure():
+                with worker.in_batch():
+                    await worker.handle_district(
+                        [(e.message.partition, e.key, e.value) for e in events],
+                        acks(stream, events),
+                    )
             if worker.districts.held_bytes > MAX_HELD_BYTES:
                 await worker.save_districts()
 
@@ -202,7 +216,8 @@ def create_app(settings: Settings) -> faust.App:
             for tp in app.consumer.assignment()
             if tp.topic == settings.kafka.readings_topic
         }
-        await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
+        async with crash_on_failure():
+            await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
 
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
@@ -339,7 +354,7 @@ class StreamWorker:
         ``acks`` acknowledge the records; they are released by the snapshot that saves the
         states this batch changed.
         """
-        async with self.sensors.lock:
+        async with self.sensors.lock, _or_discard(self.sensors):
             stored = await self._handle_readings(values)
             self.sensors.hold(acks, sum(len(value) for _, value in values))
         return stored
@@ -452,7 +467,7 @@ class StreamWorker:
         self, values: Sequence[tuple[int, bytes, bytes]], acks: Iterable[Ack] = ()
     ) -> None:
         """Process one batch of (partition, key, value) records of the district topic."""
-        async with self.districts.lock:
+        async with self.districts.lock, _or_discard(self.districts):
             await self._handle_district(values)
             self.districts.hold(acks, sum(len(value) for _, _, value in values))
 
@@ -486,7 +501,7 @@ class StreamWorker:
 
     async def check_stale(self, partitions: set[int], now_us: int) -> None:
         """Open stale alerts for sensors of the given partitions that went silent."""
-        async with self.sensors.lock:
+        async with self.sensors.lock, _or_discard(self.sensors):
             self.sensors.load(self.tables["sensor"], partitions)
             events, changed = [], []
             registry = self._registry.current()
@@ -604,6 +619,16 @@ class StreamWorker:
         pending = set(self._unconfirmed)
         await asyncio.gather(*pending)
         self._unconfirmed -= pending
+
+
+@asynccontextmanager
+async def _or_discard(states: LiveStates[Any]) -> AsyncIterator[None]:
+    """Discard the live states if what changes them fails half-way (then raise)."""
+    try:
+        yield
+    except BaseException:
+        states.discard()
+        raise
 
 
 def run(settings: Settings) -> int:

@@ -68,6 +68,7 @@ class LiveStates(Generic[S]):
         self._loaded_all = False
         self._lock: asyncio.Lock | None = None
         self.snapshots = 0
+        self.discarded = False
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -160,6 +161,17 @@ class LiveStates(Generic[S]):
         self._loaded &= partitions
         self._loaded_all = False
 
+    def discard(self) -> None:
+        """Never save these states again: a batch failed half-way through changing them.
+
+        The worker then stops (``streams.app``): its successor restores the last snapshot and
+        reads again every record not acked, the failed batch's among them.
+        """
+        self.discarded = True
+        self._dirty.clear()
+        self._held.clear()
+        self.held_bytes = 0
+
     async def snapshot(self, table: StateTable) -> int:
         """Save the changed states, wait for Kafka, then ack what they cover; how many saved.
 
@@ -167,7 +179,7 @@ class LiveStates(Generic[S]):
         the next snapshot (the error is raised).
         """
         async with self.lock:
-            if not self._dirty and not self._held:
+            if self.discarded or (not self._dirty and not self._held):
                 return 0
             keys, acks, size = list(self._dirty), self._held, self.held_bytes
             self._dirty, self._held, self.held_bytes = {}, [], 0

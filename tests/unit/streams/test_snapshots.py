@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 
+from streams.app import StreamWorker
 from streams.snapshots import Codec, LiveStates
 from streams.state import SensorState, decode_sensor, encode_sensor
+from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
+from urbanpulse.registry import RegistryFile
+from urbanpulse.settings import Settings
+from urbanpulse.wire import encode_batch
 
 CODEC = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
 
@@ -145,3 +150,29 @@ def test_states_are_loaded_by_partition_and_forgotten_when_revoked() -> None:
     live.keep_only({0})  # partition 1 went to another worker
     assert sorted(live.states) == [b"t/s0"]
     assert [s.sensor_id for _, s in live.items({0})] == ["s0"]
+
+
+def test_states_a_failed_batch_changed_are_never_saved_nor_its_acks_released() -> None:
+    class BrokenAggregates(FakeWriter):
+        def write_lines(self, lines: list[str]) -> None:
+            raise ValueError("400: a line InfluxDB refuses, for good")
+
+    journal = Journal()
+    sensors = FakeTable()
+    worker = StreamWorker(
+        Settings(),
+        BrokenAggregates(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors, "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        batch = [(0, encode_batch([reading()]))]
+        with pytest.raises(ValueError):
+            await worker.handle_readings(batch, [journal.ack("r1")])
+        await worker.snapshot()  # the worker stops; whatever a timer still does saves nothing
+
+    asyncio.run(scenario())
+    assert sensors.data == {} and journal.events == []
+    assert worker.sensors.discarded
