@@ -112,6 +112,11 @@ class StreamsConfig:
         return by
 
     @cached_property
+    def sizes(self) -> frozenset[int]:
+        """The window sizes, µs."""
+        return frozenset(size for _, size in self.windows)
+
+    @cached_property
     def remember_us(self) -> int:
         """How far behind its watermark a series remembers event times: the dedupe horizon,
         and at least as far back as a window can still take a value."""
@@ -291,8 +296,9 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
     mark = series.mark_us
     if mark is None:
         return
-    sizes = {size for _, size in config.windows}
-    series.windows = [w for w in series.windows if w.size_us in sizes]  # sizes configured
+    sizes = config.sizes
+    if any(w.size_us not in sizes for w in series.windows):  # a size no longer configured
+        series.windows = [w for w in series.windows if w.size_us in sizes]
     for windows in series.windows:
         if windows.slots and is_late(
             int(windows.slots[0]), windows.size_us, config.lateness_us, mark
