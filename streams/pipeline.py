@@ -527,7 +527,7 @@ def process_district(
     for updates in records:
         before = dict(state.marks)
         for update in updates:
-            member = member_key(update.sensor_id, update.probe)
+            member = intern(member_key(update.sensor_id, update.probe))  # one copy for all rows
             start = update.aggregate.start
             if update.mark_us > state.marks.get(member, update.mark_us - 1):
                 state.marks[member] = update.mark_us
@@ -553,9 +553,10 @@ def _replace_member(
     if slot is None:
         slot = state.members[member] = len(state.members)
     counts, sums = window.counts, window.sums
-    if slot >= len(counts):
-        counts.extend([0] * (slot + 1 - len(counts)))
-        sums.extend([0.0] * (slot + 1 - len(sums)))
+    if slot >= len(counts):  # room for every member known, not one more at a time
+        grow = max(slot + 1, len(state.members)) - len(counts)
+        counts.extend(array("q", bytes(8 * grow)))
+        sums.extend(array("d", bytes(8 * grow)))
     old_count = counts[slot]
     if aggregate.count <= old_count:
         return False
