@@ -112,11 +112,6 @@ class StreamsConfig:
         return by
 
     @cached_property
-    def sizes(self) -> frozenset[int]:
-        """The window sizes, µs."""
-        return frozenset(size for _, size in self.windows)
-
-    @cached_property
     def remember_us(self) -> int:
         """How far behind its watermark a series remembers event times: the dedupe horizon,
         and at least as far back as a window can still take a value."""
@@ -292,18 +287,18 @@ def _windows_of(series: Series, size: int) -> WindowSet:
 
 
 def _tidy(series: Series, config: StreamsConfig) -> None:
-    """Drop what the series' watermark made final: closed windows, times past the horizon."""
+    """Drop what the series' watermark made final: closed windows, times past the horizon.
+
+    (Windows of a size no longer configured are never added to again: they empty out here.)
+    """
     mark = series.mark_us
     if mark is None:
         return
-    sizes = config.sizes
-    if any(w.size_us not in sizes for w in series.windows):  # a size no longer configured
-        series.windows = [w for w in series.windows if w.size_us in sizes]
+    lateness = config.lateness_us
     for windows in series.windows:
-        if windows.slots and is_late(
-            int(windows.slots[0]), windows.size_us, config.lateness_us, mark
-        ):
-            windows.prune(config.lateness_us, mark)
+        slots = windows.slots
+        if slots and slots[0] + windows.size_us + lateness <= mark:  # the oldest is final
+            windows.prune(lateness, mark)
     times = series.times
     if times and times[0] < mark - config.remember_us:
         _forget_before_horizon(series, config)
