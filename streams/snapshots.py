@@ -158,7 +158,13 @@ class LiveStates(Generic[S]):
         for key in gone:
             del self.states[key]
             self._dirty.pop(key, None)
-        self._loaded &= partitions
+        if gone:
+            log.info(
+                "%s: %d states of partitions no longer assigned forgotten", self.name, len(gone)
+            )
+        # Rows the recovery read again for partitions kept (our own snapshots) are dropped
+        # by the next load.
+        self._loaded = set()
         self._loaded_all = False
 
     def discard(self) -> None:
