@@ -272,9 +272,7 @@ class Device:
         return self.kind.battery and self.format not in ("lpp", "sensorcommunity")
 
     def platform_sensor_ids(self) -> tuple[str, ...]:
-        """The sensor ids its readings get in the platform (each LPP channel is a sensor)."""
-        if self.format == "lpp":
-            return tuple(f"{self.sensor_id}:{ch}" for ch in lpp_channels(self.kind))
+        """The sensor ids its readings get: the device's own (LPP channels are probes)."""
         return (self.sensor_id,)
 
 

@@ -37,3 +37,14 @@ def test_bad_messages_become_dead_letters_with_the_original_bytes(
     assert out.dead_letter.topic == topic
     assert base64.b64decode(out.dead_letter.payload_b64) == payload
     assert out.dead_letter.stage == "ingest"
+
+
+def test_the_dup_flag_marks_every_reading_of_the_message_redelivered() -> None:
+    lpp = bytes.fromhex("03670110056700FF")
+    for topic, payload in (("urbanpulse/town/t-1/json", GOOD), ("urbanpulse/town/t-1/lpp", lpp)):
+        first = decode_message(topic, payload, NOW, 1024)
+        again = decode_message(topic, payload, NOW, 1024, redelivered=True)
+        assert first.readings and not any(r.redelivered for r in first.readings)
+        assert again.readings and all(r.redelivered for r in again.readings)
+        assert [r.message_id for r in again.readings] == [r.message_id for r in first.readings]
+
