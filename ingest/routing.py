@@ -225,10 +225,19 @@ def _decode(
     return Decoded(readings=kept.kept, dropped_personal=kept.dropped)
 
 
+# A dead letter must fit in a Kafka record (1 MB by default) with its bytes in base64: a
+# larger payload (only an oversized one: max_payload_bytes is below this by default) keeps
+# its first EXCERPT_BYTES, and the detail says so. A dead letter Kafka refuses cannot be kept.
+EXCERPT_BYTES = 512 * 1024
+
+
 def dead_letter(
     topic: str, payload: bytes, received_at: datetime, reason: str, detail: str
 ) -> DeadLetter:
-    """Build the dead letter of a refused message, keeping its original bytes."""
+    """Build the dead letter of a refused message, keeping its original bytes (or an excerpt)."""
+    if len(payload) > EXCERPT_BYTES:
+        detail = f"{detail[:900]} (the first {EXCERPT_BYTES} of {len(payload)} bytes kept)"
+        payload = payload[:EXCERPT_BYTES]
     return DeadLetter(
         reason=reason,
         detail=detail[:1000],

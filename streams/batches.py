@@ -6,9 +6,8 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import msgspec
-
 from urbanpulse.model import DeadLetter, Reading
+from urbanpulse.wire import decode_record
 
 
 @dataclass
@@ -20,14 +19,14 @@ class ParsedBatch:
 
 
 def parse_values(values: list[bytes], topic: str) -> ParsedBatch:
-    """Parse Kafka values; anything that is not a canonical reading becomes a dead letter."""
+    """Parse Kafka values (batch records or single readings); a non-reading is a dead letter."""
     batch = ParsedBatch()
     for value in values:
-        try:
-            batch.readings.append(Reading.from_bytes(value))
-        except msgspec.DecodeError as err:
+        record = decode_record(value)
+        batch.readings += record.readings
+        for refused in record.refused:
             batch.dead_letters.append(
-                streams_dead_letter(value, topic, "invalid_reading", str(err))
+                streams_dead_letter(refused.value, topic, "invalid_reading", refused.reason)
             )
     return batch
 
