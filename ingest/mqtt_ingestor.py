@@ -46,13 +46,14 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscriptions and queue for a week
 STATS_EVERY_S = 10.0
 MAX_BATCH = 1000  # messages decoded and written to Kafka together
+KAFKA_WAIT_S = 0.005  # longest wait on Kafka's reports before looking at the queue again
 PARTITIONS_EVERY_S = 30.0  # how often the readings topic's partition count is looked up
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 30.0  # back-off of a dead letter Kafka refused
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: paho's thread makes one per message, 3x faster so
 class Incoming:
-    """A message taken from the broker, not yet acked."""
+    """A message taken from the broker, not yet acked (never changed once made)."""
 
     token: int
     mid: int
@@ -231,7 +232,14 @@ class MqttIngestor:
             self._partitions = count
 
     def _step(self, timeout_s: float) -> None:
-        batch = self._take(timeout_s)
+        if len(self._tracker):
+            # Records in flight: wait on Kafka's delivery reports, not on the queue, so that
+            # PUBACKs leave (and the broker sends more) as soon as Kafka confirms.
+            batch = self._take(0)
+            if not batch:
+                self._sink.poll(KAFKA_WAIT_S)
+        else:
+            batch = self._take(timeout_s)
         if batch:
             self._handle(batch)
         self._sink.poll(0)
@@ -241,9 +249,10 @@ class MqttIngestor:
     def _take(self, timeout_s: float) -> list[Incoming]:
         """What is queued (up to MAX_BATCH messages), waiting up to ``timeout_s`` for the first."""
         try:
-            batch = [self._queue.get(timeout=timeout_s)]
+            first = self._queue.get(timeout=timeout_s) if timeout_s else self._queue.get_nowait()
         except queue.Empty:
             return []
+        batch = [first]
         while len(batch) < MAX_BATCH:
             try:
                 batch.append(self._queue.get_nowait())

@@ -16,7 +16,7 @@ from ingest.aliases import DEFAULT_TABLE, QuantityTable
 from urbanpulse.model import Reading
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DecodeContext:
     """What the ingestor knows about a message besides its bytes.
 
