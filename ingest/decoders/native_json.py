@@ -26,12 +26,12 @@ import msgspec
 from ingest.decoders import DecodeContext, DecodeError
 from urbanpulse import mqtt_topics
 from urbanpulse.model import (
-    QUANTITY_PATTERN,
-    UNIT_PATTERN,
     AwareTime,
     InvalidReading,
     Location,
+    QuantityName,
     Reading,
+    Unit,
     check,
 )
 
@@ -42,11 +42,6 @@ MAX_BATCH = 10_000
 EPOCH_MAX = 253402300800
 
 
-def _whole(pattern: str) -> str:
-    # msgspec matches with Python's re, where "$" also matches before a final newline.
-    return pattern.removesuffix("$") + r"\Z"
-
-
 class NativeReading(msgspec.Struct, forbid_unknown_fields=True):
     """One reading as a device sends it in the native JSON format.
 
@@ -54,9 +49,9 @@ class NativeReading(msgspec.Struct, forbid_unknown_fields=True):
     an offset, or epoch seconds.
     """
 
-    quantity: Annotated[str, msgspec.Meta(pattern=_whole(QUANTITY_PATTERN))]
+    quantity: QuantityName  # the canonical reading's own constraints
     value: float
-    unit: Annotated[str, msgspec.Meta(pattern=_whole(UNIT_PATTERN))]
+    unit: Unit
     time: AwareTime | float | None = None
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     lat: float | None = None
