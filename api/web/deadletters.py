@@ -11,7 +11,8 @@ carry what a device sent, and they are for the operators' tools, not for the ope
   told: ingest letters from the MQTT topic ``urbanpulse/{tenant}/...``, stream-worker letters
   from the reading they carry. Letters of network-server topics name no tenant (``null``).
 * :func:`count_letters` (pure) groups them.
-* :class:`DeadLetterReader` is the thin Kafka adapter; it reads at most
+* :class:`DeadLetterReader` is the thin Kafka adapter (confluent-kafka, in a worker thread:
+  it has public calls for offsets by time and watermarks); it reads at most
   ``web.deadletter_scan_max`` letters per answer and says when it stopped early.
 """
 
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from api.formats import rfc3339
@@ -42,7 +43,7 @@ from urbanpulse.settings import KafkaSettings, WebSettings
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "urbanpulse/"
-POLL_MS = 500
+POLL_S = 0.5
 PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 READ_TIMEOUT_S = 20.0  # a scan that has not reached the end by then answers what it counted
 
@@ -121,54 +122,57 @@ class Scan:
 
 
 class DeadLetterReader:
-    """Reads the dead-letter topic of a span of time from Kafka (each call its own consumer)."""
+    """Reads the dead-letter topic of a span of time from Kafka (each call its own consumer,
+    blocking: run it in a worker thread)."""
 
     def __init__(self, kafka: KafkaSettings, web: WebSettings) -> None:
         self._kafka = kafka
         self._max = web.deadletter_scan_max
 
-    async def read(self, since: datetime) -> Scan:
+    def read(self, since: datetime) -> Scan:
         """Every letter received since ``since``, at most ``deadletter_scan_max``."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            request_timeout_ms=10_000,
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._kafka.bootstrap,
+                "group.id": "urbanpulse-api-deadletters",  # required; never committed
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "socket.timeout.ms": 10_000,
+            }
         )
-        await consumer.start()
         try:
-            return await self._scan(consumer, since)
+            return self._scan(consumer, since)
         finally:
-            await consumer.stop()
+            consumer.close()
 
-    async def _scan(self, consumer: AIOKafkaConsumer, since: datetime) -> Scan:
+    def _scan(self, consumer: Consumer, since: datetime) -> Scan:
         topic = self._kafka.deadletter_topic
-        partitions = await consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            return Scan(letters=[], truncated=False)  # the topic does not exist (yet): none
-        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(parts)
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return Scan(letters=[], truncated=False)  # no such topic (yet): no letters
         since_ms = int(since.timestamp() * 1000)
-        starts = await consumer.offsets_for_times({tp: since_ms for tp in parts})
-        ends = await consumer.end_offsets(parts)
-        remaining = {}
-        for tp in parts:
-            found = starts.get(tp)
-            if found is None:
-                continue  # nothing at or after `since` in this partition
-            consumer.seek(tp, found.offset)
-            remaining[tp] = ends[tp]
+        wanted = [TopicPartition(topic, p, since_ms) for p in sorted(found.partitions)]
+        starts = consumer.offsets_for_times(wanted, timeout=10)
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts}
+        # offset -1: nothing at or after `since` in that partition
+        todo = [tp for tp in starts if 0 <= tp.offset < ends[tp.partition]]
+        if not todo:
+            return Scan(letters=[], truncated=False)
+        consumer.assign(todo)
+        remaining = {tp.partition: ends[tp.partition] for tp in todo}
         letters: list[DeadLetter] = []
         deadline = time.monotonic() + READ_TIMEOUT_S
         while remaining and len(letters) < self._max and time.monotonic() < deadline:
-            batch = await consumer.getmany(*remaining, timeout_ms=POLL_MS)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < remaining.get(tp, -1):
-                        letters.append(_letter(record.value, record.timestamp))
-            for tp in list(remaining):
-                if await consumer.position(tp) >= remaining[tp]:
-                    del remaining[tp]
+            for message in consumer.consume(500, timeout=POLL_S):
+                partition = message.partition()
+                if message.error() is not None:
+                    if message.error().code() == KafkaError._PARTITION_EOF:
+                        remaining.pop(partition, None)
+                    continue
+                if partition in remaining and message.offset() < remaining[partition]:
+                    letters.append(_letter(message.value(), message.timestamp()[1]))
+                    if message.offset() + 1 >= remaining[partition]:
+                        del remaining[partition]
         return Scan(letters=letters[: self._max], truncated=bool(remaining))
 
 
@@ -225,8 +229,8 @@ def deadletter_router(
         stop = now()
         start = stop - timedelta(hours=hours)
         try:
-            scan = await reader.read(start)
-        except KafkaError as err:
+            scan = await run_in_threadpool(reader.read, start)
+        except KafkaException as err:
             log.warning("the dead-letter topic could not be read: %s", err)
             raise HTTPException(503, "Kafka did not answer; try again shortly") from None
         counts = count_letters(scan.letters, tenant)

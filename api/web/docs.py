@@ -22,6 +22,20 @@ from fastapi.responses import HTMLResponse
 
 VENDOR = "/web/static/vendor"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+# The docs pages may load from this API only. ReDoc 2.5 shows Redocly's logo from its CDN
+# (hard-coded, no option turns it off; ReDoc 3 does not, but its npm package pulls in a
+# dependency the registry does not serve): this policy keeps the browser from asking.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'"
+)
+
+
+def offline(page: HTMLResponse) -> HTMLResponse:
+    """A docs page with its language declared and the policy that keeps it on this API."""
+    html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
+    return HTMLResponse(html, headers={"Content-Security-Policy": DOCS_POLICY})
 
 
 def package_version() -> str:
@@ -141,7 +155,7 @@ def docs_router(openapi_url: str, title: str) -> APIRouter:
 
     @router.get("/docs")
     def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{title} · Swagger UI",
             swagger_js_url=f"{VENDOR}/swagger-ui-dist/swagger-ui-bundle.js",
@@ -151,6 +165,7 @@ def docs_router(openapi_url: str, title: str) -> APIRouter:
             # Swagger's default validator badge asks validator.swagger.io about the document.
             swagger_ui_parameters={"validatorUrl": None},
         )
+        return offline(page)
 
     @router.get(OAUTH2_REDIRECT)
     def oauth2_redirect() -> HTMLResponse:
@@ -158,12 +173,13 @@ def docs_router(openapi_url: str, title: str) -> APIRouter:
 
     @router.get("/redoc")
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=openapi_url,
             title=f"{title} · ReDoc",
             redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
             redoc_favicon_url=f"{VENDOR}/swagger-ui-dist/favicon-32x32.png",
             with_google_fonts=False,
         )
+        return offline(page)
 
     return router

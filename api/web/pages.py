@@ -10,7 +10,7 @@ then the live feed ``/v1/stream`` keeps it current.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,11 +18,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.cache import Rendered, TtlCache, render_json, respond
+from api.cache import Rendered, render_json, respond
 from api.flux import AlertFilter
 from api.influx_store import InfluxStore
 from api.privacy import OPEN_QUANTITIES
@@ -31,6 +30,7 @@ from api.web import i18n
 from api.web.docs import package_version
 from api.web.mapdata import MapOptions, map_document
 from api.web.overview import OverviewOptions, overview_document
+from api.web.refresh import BackgroundRefresh
 from api.web.scales import display, quantity_order, scales_json
 from ingest.quantities import UNCONVERTED_UNIT_FLAG, UNKNOWN_QUANTITY_FLAG
 from streams.quality import FLAGS
@@ -142,7 +142,12 @@ def pages_router(
     pages = Pages(settings)
     web, api = settings.web, settings.api
     stale_after = timedelta(seconds=web.stale_after_s)
-    map_cache: TtlCache[Rendered] = TtlCache(api.sensors_cache_s)
+
+    def build_map(tenant: Hashable) -> Rendered:
+        options = MapOptions(tenant=str(tenant), now=now(), stale_after=stale_after)
+        return render_json(map_document(recent_sensors(str(tenant)), options), api.gzip_min_bytes)
+
+    map_cache = BackgroundRefresh(api.sensors_cache_s, build_map)
 
     def tenant_or_default(tenant: str | None) -> str:
         return tenant or web.tenant
@@ -163,15 +168,7 @@ def pages_router(
     @router.get("/web/map.json")
     async def map_json(request: Request, tenant: TenantParam = None) -> Response:
         """The map page's data in one answer: sensors, latest readings, districts, scales."""
-        who = tenant_or_default(tenant)
-
-        def build() -> Rendered:
-            options = MapOptions(tenant=who, now=now(), stale_after=stale_after)
-            return render_json(map_document(recent_sensors(who), options), api.gzip_min_bytes)
-
-        rendered = map_cache.fresh(who)  # a fresh hit is served on the event loop
-        if rendered is None:
-            rendered = await run_in_threadpool(map_cache.get, who, build)
+        rendered = await map_cache.get(tenant_or_default(tenant))
         return respond(
             request, rendered, media_type="application/json", max_age=api.cache_max_age_s
         )

@@ -8,17 +8,19 @@
 #
 #   deploy/tools/vendor-web.sh [--check]
 #
-#   --check   fetch and compare only: exit 1 when a vendored file differs from the npm tarball
+#   --check   fetch and compare only: exit 1 when a vendored file differs from what this script
+#             would copy
 #
 # Each tarball is fetched with `npm pack NAME@VERSION` and must have the integrity (sha512)
 # that package-lock.json records for it, or nothing is copied. No dependency of a package is
-# installed: the files copied are self-contained bundles. Writes
+# installed: the files copied are self-contained bundles. PATCHES below lists the one change
+# made after copying (and why); everything else is byte for byte as published. Writes
 # deploy/tools/web-vendor/vendored.json: per package its version, integrity, folder and the
 # sha256 of every file copied (tests/unit/web/test_vendored.py checks the tree against it).
 #
 # To move to a new version: change package.json, run
 #   (cd deploy/tools/web-vendor && npm install --package-lock-only --ignore-scripts)
-# then this script, then the tests. Needs: node and npm (the npm registry), tar.
+# then this script, then the tests. Needs: node and npm (the npm registry), tar, perl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -57,9 +59,33 @@ files() {
   esac
 }
 
+# Changes made to a package's files after copying, each "PACKAGE FILE OLD NEW" (literal text,
+# exactly one occurrence, or the script stops). ReDoc 2.5 shows Redocly's logo from its CDN in
+# the menu, unconditionally: a page that must make no request beyond the API cannot have it.
+# With data:, the image fails at once and ReDoc hides it (its onError handler).
+PATCHES=(
+  "redoc redoc.standalone.js https://cdn.redoc.ly/redoc/logo-mini.svg data:,"
+)
+
+patch_package() {  # patch_package NAME FOLDER
+  local entry pkg file old new count
+  for entry in "${PATCHES[@]}"; do
+    read -r pkg file old new <<<"$entry"
+    [ "$pkg" = "$1" ] || continue
+    count=$(grep -o -F "$old" "$2/$file" | wc -l)
+    if [ "$count" -ne 1 ]; then
+      say "FAILED: $1/$file has $count occurrences of $old (expected 1): review the patch"
+      exit 1
+    fi
+    OLD="$old" NEW="$new" perl -0pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$2/$file"
+    say "$1: patched $file ($old -> $new)"
+  done
+}
+
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # name version integrity, one package a line, from the lock (the pins of package.json).
+# shellcheck disable=SC2016  # JavaScript in single quotes: its ${...} are the script's own
 node -e '
   const pkg = require(process.argv[1] + "/package.json");
   const lock = require(process.argv[1] + "/package-lock.json");
@@ -97,6 +123,7 @@ while read -r name version integrity; do
       cp "$file" "$WORK/out/$target/$sub"
     done
   done
+  patch_package "$name" "$WORK/out/$target"
   if ! diff -r "$WORK/out/$target" "$ROOT/$target" >/dev/null 2>&1; then
     differs=1
     [ "$CHECK" -eq 1 ] && say "DIFFERS: $target is not $name@$version as published"
@@ -104,7 +131,7 @@ while read -r name version integrity; do
 done <"$WORK/pins"
 
 if [ "$CHECK" -eq 1 ]; then
-  [ "$differs" -eq 0 ] && say "ok: every vendored folder is byte for byte its pinned npm package"
+  [ "$differs" -eq 0 ] && say "ok: every vendored folder is its pinned npm package (plus PATCHES)"
   exit "$differs"
 fi
 
@@ -114,7 +141,9 @@ while read -r name _ _ target; do
   say "$name: $(find "$ROOT/$target" -type f | wc -l) files in $target"
 done <"$WORK/copied"
 
-# The manifest: what was copied, from which version, with each file's sha256.
+# The manifest: what was copied, from which version, with each file's sha256 (and patches).
+PATCH_LINES=$(printf '%s\n' "${PATCHES[@]}")
+export PATCH_LINES
 (cd "$ROOT" && node -e '
   const fs = require("fs"), crypto = require("crypto"), path = require("path");
   const [pins, out] = process.argv.slice(1);
@@ -128,6 +157,8 @@ done <"$WORK/copied"
       files[file] = crypto.createHash("sha256").update(fs.readFileSync(path.join(folder, file))).digest("hex");
     }
     manifest[name] = { version, integrity, folder, files };
+    const patches = (process.env.PATCH_LINES || "").split("\n").filter((p) => p.startsWith(name + " "));
+    if (patches.length) manifest[name].patched = patches.map((p) => p.split(" ").slice(1).join(" "));
   }
   fs.writeFileSync(out, JSON.stringify(manifest, null, 2) + "\n");
 ' "$WORK/copied" "$HERE/vendored.json")

@@ -94,8 +94,9 @@
         riseOnHover: true,
       });
       marker.bindPopup("");
+      // The icon exists only once the map shows the marker (after its first view is set).
+      marker.on("add", () => markerElementUpdate(marker, sensor));
       marker.addTo(markerLayer);
-      markerElementUpdate(marker, sensor);
       markers.set(sensor.id, marker);
     }
   }
@@ -180,13 +181,13 @@
   }
 
   function redraw(fit) {
+    const placed = doc.sensors.filter((s) => s.lat !== null && visible(s)).map((s) => [s.lat, s.lon]);
+    if (fit && placed.length) map.fitBounds(placed, { padding: [30, 30], maxZoom: 16 });
+    if (!placed.length) map.setView([0, 0], 2);
     drawOutlines();
     drawMarkers();
     drawLegend();
     drawTable();
-    const placed = doc.sensors.filter((s) => s.lat !== null && visible(s)).map((s) => [s.lat, s.lon]);
-    if (fit && placed.length) map.fitBounds(placed, { padding: [30, 30], maxZoom: 16 });
-    if (!placed.length) map.setView([0, 0], 2);
     const url = new URL(window.location.href);
     url.searchParams.set("quantity", quantitySelect.value);
     if (districtSelect.value) url.searchParams.set("district", districtSelect.value);
