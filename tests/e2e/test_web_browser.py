@@ -169,6 +169,10 @@ def test_the_map_shows_every_sensor_and_a_live_reading(
 ) -> None:
     browser.get(f"{town.base}/?tenant={town.tenant}")
     until(browser, "#map[data-ready]")
+    check_clean(browser, "map as it opens")
+    for marker in markers(browser):  # each marker says what it shows, in colour and in words
+        assert marker.get_attribute("aria-label"), marker.get_attribute("outerHTML")
+        assert "--marker: #" in (marker.get_attribute("style") or "")
     select = Select(browser.driver.find_element(By.ID, "quantity"))
     offered = [o.get_attribute("value") for o in select.options]
     assert offered == ["pm2_5", "pm10", "noise_level", "temperature", "relative_humidity"]
