@@ -226,7 +226,7 @@ def deadletter_router(
         hit = cache.get(key)
         if hit is not None and time.monotonic() - hit[0] < web.deadletter_cache_s:
             return hit[1]
-        stop = now()
+        stop = now().replace(microsecond=0)
         start = stop - timedelta(hours=hours)
         try:
             scan = await run_in_threadpool(reader.read, start)
