@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import RedirectResponse
 
 from api.cache import CachedAnswers
 from api.catalog import catalog_router
@@ -39,6 +38,7 @@ from api.routes import (
 from api.sta.routes import sta_router
 from api.store import Store
 from api.stream import stream_router
+from api.web import OPENAPI_TAGS, package_version, web_router
 from urbanpulse.settings import Settings
 
 
@@ -56,8 +56,11 @@ def create_app(
     ctx = build_context(settings, store or InfluxStore(settings.influx), clock)
     app = FastAPI(
         title="UrbanPulse open data",
-        version="0.2.0",
+        version=package_version(),
         description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # /docs and /redoc: api.web, from vendored assets (work offline)
+        redoc_url=None,
         responses=COMMON_RESPONSES,
         license_info={"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
         lifespan=lifespan,
@@ -67,11 +70,6 @@ def create_app(
     install_problem_handlers(app)
     _add_middlewares(app, ctx)
     install_metrics(app)  # GET /metrics; times requests through the middlewares above
-
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     for router in (
         health.router,
         sensors.router,
@@ -84,6 +82,9 @@ def create_app(
         sta_router(settings, ctx.recent_sensors),
         bulk.router,
         catalog_router(ctx.api, ctx.daily, ctx.recent_sensors),
+        # The web front end: / (city map), /sensors/{id}, /overview, /docs, /redoc,
+        # /v1/deadletters.
+        web_router(settings, ctx.store, ctx.recent_sensors, title=app.title),
     ):
         app.include_router(router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from api.formats import AGGREGATE_FIELDS, Aggregate, Alert, Observation
 from api.geojson import GEOJSON_MEDIA_TYPE, FeatureCollection
 from api.http import PROBLEM_MEDIA_TYPE, Problem
 from api.sensors import Sensor
+from api.web.docs import add_examples
 
 DESCRIPTION = """
 Open data from a city's sensors, published by UrbanPulse under an open licence.
@@ -140,7 +141,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         license_info=app.license_info,
+        tags=app.openapi_tags,
     )
+    add_examples(schema)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in DOCUMENTED_MODELS:
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")

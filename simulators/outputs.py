@@ -9,7 +9,7 @@ ingestor reads from ``URBANPULSE_DECODERS__TENANT_BY_APPLICATION``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,11 @@ def registry_yaml(scenario: Scenario, fleet: Iterable[Device]) -> str:
 def tenant_map(scenario: Scenario, fleet: Iterable[Device]) -> dict[str, str]:
     """Network-server application → tenant, for the formats the fleet actually uses."""
     return scenario.tenant_by_application({d.format for d in fleet})
+
+
+def unmapped_applications(mapping: Mapping[str, str], configured: Mapping[str, str]) -> list[str]:
+    """The applications of ``mapping`` that ``configured`` sends to no or another tenant."""
+    return sorted(app for app, tenant in mapping.items() if configured.get(app) != tenant)
 
 
 def credential_files(

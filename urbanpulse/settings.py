@@ -291,6 +291,40 @@ class ApiSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The web pages the API serves: the city map, sensor pages, the staff overview (api/web/)."""
+
+    tenant: str = Field(
+        "demo", description="tenant the pages show when the URL names none (?tenant=...)"
+    )
+    tile_url: str = Field(
+        "",
+        description="map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: no tiles "
+        "(a plain background with district outlines, and no request leaves the API)",
+    )
+    tile_attribution: str = Field(
+        "", description="attribution the tile provider asks for, shown on the map (HTML)"
+    )
+    stale_after_s: int = Field(
+        3600,
+        ge=1,
+        description="a reading older than this is marked stale on the map, and a sensor whose "
+        "newest reading is older counts as silent in the staff overview",
+    )
+    overview_hours: int = Field(
+        24, ge=1, le=168, description="hours of alerts and dead letters the staff overview counts"
+    )
+    deadletter_scan_max: int = Field(
+        100_000,
+        ge=1,
+        description="most dead letters /v1/deadletters reads from Kafka per answer; beyond it the "
+        "counts say 'truncated'",
+    )
+    deadletter_cache_s: float = Field(
+        60, ge=0, description="seconds one /v1/deadletters answer is reused; 0: off"
+    )
+
+
 class DecoderSettings(BaseModel):
     """How vendor payloads become readings: extra field aliases, network-server tenants."""
 
@@ -352,6 +386,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     streams: StreamsSettings = StreamsSettings()
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
     dashboards: DashboardSettings = DashboardSettings()
