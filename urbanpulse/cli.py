@@ -12,6 +12,7 @@ import typer
 
 from dashboards.cli import app as dashboards_app
 from urbanpulse.logs import configure
+from urbanpulse.service_cli import app as service_app
 from urbanpulse.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 log = logging.getLogger("urbanpulse")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(service_app, name="service")
 
 
 def _settings(component: str) -> Settings:
