@@ -113,3 +113,45 @@ def read_status(path: Path) -> SupervisorStatus | None:
     if status.format != FORMAT:
         raise ValueError(f"{path} has format {status.format}; this version reads {FORMAT}")
     return status
+
+
+class ComponentHealth(BaseModel):
+    """One supervised unit as the API's /health shows it."""
+
+    state: UnitState
+    crash_looping: bool
+    restarts: int
+    last_exit: str | None = Field(description="why it last stopped, e.g. 'exit code 1'")
+
+
+class SupervisionHealth(BaseModel):
+    """What the supervisor of this API reports (/health's ``supervisor``)."""
+
+    state: Literal["running", "stopping", "stopped", "gone"] = Field(
+        description="'gone': the status file has not been rewritten for too long"
+    )
+    crash_looping: list[str] = Field(description="units that keep stopping")
+    components: dict[str, ComponentHealth]
+
+
+def supervision_health(run_dir: str | Path, now: datetime) -> SupervisionHealth | None:
+    """The supervisor's report for /health; None when no supervisor runs this API."""
+    try:
+        status = read_status(status_path(run_dir))
+    except (OSError, ValueError):
+        return None
+    if status is None:
+        return None
+    return SupervisionHealth(
+        state="gone" if status.is_stale(now) else status.state,
+        crash_looping=status.crash_looping,
+        components={
+            name: ComponentHealth(
+                state=unit.state,
+                crash_looping=unit.crash_looping,
+                restarts=unit.restarts,
+                last_exit=unit.last_exit.reason if unit.last_exit else None,
+            )
+            for name, unit in status.units.items()
+        },
+    )

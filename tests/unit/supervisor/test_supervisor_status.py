@@ -16,6 +16,7 @@ from urbanpulse.supervisor_status import (
     UnitStatus,
     read_status,
     status_path,
+    supervision_health,
     write_status,
 )
 
@@ -115,3 +116,30 @@ def test_a_supervisor_that_stopped_writing_is_stale() -> None:
     assert example().is_stale(NOW + timedelta(seconds=STALE_AFTER_S + 1))
     # A supervisor that stopped cleanly said so last: not stale, however old.
     assert not example(state="stopped").is_stale(NOW + timedelta(days=3))
+
+
+def test_health_shows_each_component_and_who_crash_loops(tmp_path: Path) -> None:
+    write_status(status_path(tmp_path), example())
+    health = supervision_health(tmp_path, NOW)
+    assert health is not None
+    assert (health.state, health.crash_looping) == ("running", ["worker"])
+    assert health.components["worker"].last_exit == "exit code 1"
+    assert health.components["api"].model_dump() == {
+        "state": "running",
+        "crash_looping": False,
+        "restarts": 0,
+        "last_exit": None,
+    }
+
+
+def test_health_says_gone_when_the_supervisor_stopped_writing(tmp_path: Path) -> None:
+    write_status(status_path(tmp_path), example())
+    later = NOW + timedelta(seconds=STALE_AFTER_S + 1)
+    health = supervision_health(tmp_path, later)
+    assert health is not None and health.state == "gone"
+
+
+def test_health_without_a_supervisor_has_no_report(tmp_path: Path) -> None:
+    assert supervision_health(tmp_path, NOW) is None
+    status_path(tmp_path).write_text("garbage")
+    assert supervision_health(tmp_path, NOW) is None  # /health must never fail on it
