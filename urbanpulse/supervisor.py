@@ -312,6 +312,7 @@ class Supervisor:
     def _loop(self) -> None:
         next_report = time.monotonic() + REPORT_EVERY_S
         watchdog = watchdog_interval_s()
+        next_watchdog = time.monotonic()
         while not self.stopping.wait(self._next_wait()):
             now = time.monotonic()
             for unit in self.units:
@@ -319,8 +320,9 @@ class Supervisor:
             if self.readiness.tell_systemd():
                 self._dirty = True
             self._publish(now)
-            if watchdog is not None:
-                notify("WATCHDOG=1")
+            if watchdog is not None and now >= next_watchdog:
+                notify("WATCHDOG=1")  # systemd restarts a supervisor whose loop hangs
+                next_watchdog = now + watchdog
             if now >= next_report:
                 _report(self.settings)
                 next_report = now + REPORT_EVERY_S

@@ -7,6 +7,7 @@ reads what an operator would: the status file, the metrics endpoint and the log.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -47,6 +48,23 @@ def unit(name: str, command: list[str]) -> Unit:
         kind="component",
         runner=ChildRunner(name=name, command=command, env={}, fmt="text"),
     )
+
+
+def serving_api(config: Settings, tmp: Path) -> list[str]:
+    """An "API" that takes 1.5 s to listen, then answers /health as the real one does; it
+    writes the time it started listening to ``tmp/listening``."""
+    code = f"""
+import http.server, json, pathlib, time
+time.sleep(1.5)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({{"status": "ok", "dependencies": {{}}}}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+server = http.server.HTTPServer(("127.0.0.1", {config.api.port}), H)
+pathlib.Path({str(tmp / "listening")!r}).write_text(repr(time.time()))
+server.serve_forever()
+"""
+    return [sys.executable, "-c", code]
 
 
 class Running:
@@ -146,19 +164,7 @@ def test_the_banner_comes_only_once_the_api_answers(
     caplog.set_level(logging.INFO, "urbanpulse.up")
     config = settings(tmp_path)
     listening = tmp_path / "listening"
-    # An "API" that takes 1.5 s to listen, then answers /health as the real one does.
-    api = f"""
-import http.server, json, pathlib, time
-time.sleep(1.5)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({{"status": "ok", "dependencies": {{}}}}).encode()
-        self.send_response(200); self.end_headers(); self.wfile.write(body)
-server = http.server.HTTPServer(("127.0.0.1", {config.api.port}), H)
-pathlib.Path({str(listening)!r}).write_text(repr(time.time()))
-server.serve_forever()
-"""
-    sup = Running(config, [unit("api", [sys.executable, "-c", api])])
+    sup = Running(config, [unit("api", serving_api(config, tmp_path))])
     running.append(sup)
 
     def banner() -> logging.LogRecord | None:
@@ -189,3 +195,30 @@ def test_an_api_that_does_not_come_up_is_reported(
     assert not any(r.getMessage().startswith("UrbanPulse is up") for r in caplog.records)
     status = sup.status()
     assert status is not None and not status.api_ready
+
+
+def test_systemd_hears_ready_and_status_and_the_children_do_not_see_its_socket(
+    tmp_path: Path, running: list[Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Type=notify: a datagram socket stands in for systemd's (the protocol of sd_notify(3))."""
+    address = tmp_path / "notify"
+    systemd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    systemd.bind(str(address))
+    systemd.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(address))
+    config = settings(tmp_path)
+    seen = tmp_path / "child-env"
+    child = [
+        sys.executable,
+        "-c",
+        f"import os, pathlib, time; pathlib.Path({str(seen)!r}).write_text("
+        "os.environ.get('NOTIFY_SOCKET', 'none')); time.sleep(600)",
+    ]
+    sup = Running(config, [unit("worker", child), unit("api", serving_api(config, tmp_path))])
+    running.append(sup)
+    messages = []
+    while not any("READY=1" in m for m in messages):
+        messages.append(systemd.recv(4096).decode())
+    systemd.close()
+    assert any(m.startswith("STATUS=worker running, api running") for m in messages), messages
+    assert seen.read_text() == "none"
