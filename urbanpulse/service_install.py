@@ -93,6 +93,9 @@ def missing_parts(options: InstallOptions) -> list[str]:
         Path(options.java): "Java 17: apt-get install openjdk-17-jre-headless",
         Path(options.mosquitto): "Mosquitto: apt-get install mosquitto",
     }
+    needs[options.repo / "deploy" / "systemd"] = (
+        "the unit templates: run this command from the checkout's virtualenv (`make install`)"
+    )
     found = [f"{path} ({how})" for path, how in needs.items() if not path.exists()]
     if shutil.which("curl") is None:
         found.append("curl (apt-get install curl): the InfluxDB unit creates its database with it")

@@ -324,7 +324,8 @@ class Supervisor:
                 notify("WATCHDOG=1")  # systemd restarts a supervisor whose loop hangs
                 next_watchdog = now + watchdog
             if now >= next_report:
-                _report(self.settings)
+                # In a thread: a slow API must not hold up the restarts of this loop.
+                threading.Thread(target=_report, args=(self.settings,), daemon=True).start()
                 next_report = now + REPORT_EVERY_S
         log.info("stopping (signal received)")
 

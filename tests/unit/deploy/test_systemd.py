@@ -200,3 +200,21 @@ def test_the_broker_queues_like_the_local_and_compose_brokers(installed: Path) -
 
     vm = limits(installed / "etc" / "urbanpulse" / "mosquitto.conf")
     assert vm == limits(REPO / "deploy" / "local" / "mosquitto.conf") and len(vm) == 3
+
+
+def test_the_kafka_unit_formats_its_storage_once(installed: Path, tmp_path: Path) -> None:
+    """The unit's own ExecStartPre, run against a copy of its config that writes below tmp."""
+    unit = parse_unit(unit_path(installed, "urbanpulse-kafka.service"))
+    [command] = unit["Service"]["ExecStartPre"]
+    config = (installed / "etc" / "urbanpulse" / "kafka.properties").read_text()
+    data = tmp_path / "kafka"
+    local = tmp_path / "kafka.properties"
+    local.write_text(re.sub(r"^log\.dirs=.*$", f"log.dirs={data}", config, flags=re.M))
+    argv = command.replace("/etc/urbanpulse/kafka.properties", str(local)).split()
+    first = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    cluster = (installed / "etc" / "urbanpulse" / "kafka-cluster-id").read_text().strip()
+    assert f"cluster.id={cluster}" in (data / "meta.properties").read_text()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, "a second start must leave formatted storage alone"
+    assert "already formatted" in again.stdout + again.stderr
