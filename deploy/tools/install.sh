@@ -23,7 +23,7 @@
 #                            by deploy/tools/k8s_standalone_schemas.py
 #   systemd-analyze          checks deploy/systemd's units (`verify`): from Debian's `systemd`
 #                            package with apt-get, system-wide, when the machine lacks it
-#                            (any version: the units need systemd >= 247)
+#                            (any version: the units need systemd >= 242)
 # Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
 # (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log.
 set -euo pipefail
