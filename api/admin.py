@@ -36,8 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.http import PROBLEM_MEDIA_TYPE
 from api.ratelimit import API_KEY_HEADER, ApiKeys
-from streams.registry import Privacy, RegistryError, SensorInfo, kind_of, parse_registry
 from urbanpulse.model import ID_PATTERN
+from urbanpulse.quantities import Privacy
+from urbanpulse.registry import RegistryError, SensorInfo, kind_of, parse_registry
 
 Key = tuple[str, str]
 Sensors = dict[Key, SensorInfo]

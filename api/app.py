@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from influxdb_client.rest import ApiException
 from pydantic import BaseModel, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -76,6 +76,7 @@ from api.ratelimit import ApiKeys, RateLimitMiddleware, load_keys, rates
 from api.sensors import Sensor, filter_sensors
 from api.sta.routes import sta_router
 from api.stream import Hub, KafkaFeed, stream_router
+from api.web import OPENAPI_TAGS, add_examples, package_version, web_router
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN
 from urbanpulse.settings import Settings
 
@@ -280,8 +281,11 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
 
     app = FastAPI(
         title="UrbanPulse open data",
-        version="0.2.0",
+        version=package_version(),
         description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # /docs and /redoc: api.web, from vendored assets (work offline)
+        redoc_url=None,
         responses=COMMON_RESPONSES,
         license_info={"name": "CC-BY-4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
         lifespan=lifespan,
@@ -341,10 +345,6 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
             return data.sensors(since, tenant, OPEN_QUANTITIES)
 
         return sensors_cache.get(tenant, query)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @app.get(
         "/health",
@@ -868,6 +868,8 @@ def create_app(settings: Settings, store: InfluxStore | None = None) -> FastAPI:
     daily = DailyCounts(data, api.bulk_days, api.catalog_cache_s, RAW_GRACE)
     app.include_router(bulk_router(api, data, daily))
     app.include_router(catalog_router(api, daily, recent_sensors))
+    # The web front end: / (city map), /sensors/{id}, /overview, /docs, /redoc, /v1/deadletters.
+    app.include_router(web_router(settings, data, recent_sensors, title=app.title))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -980,7 +982,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
         license_info=app.license_info,
+        tags=app.openapi_tags,
     )
+    add_examples(schema)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in (
         FeatureCollection,

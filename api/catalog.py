@@ -28,8 +28,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.bulk import DailyCounts, DayCount, base_url, file_path
 from api.cache import Rendered, TtlCache, render_json, respond
 from api.sensors import Sensor
-from ingest.quantities import QUANTITIES
 from urbanpulse.model import ID_PATTERN
+from urbanpulse.quantities import QUANTITIES
 from urbanpulse.settings import ApiSettings
 
 JSONLD_MEDIA_TYPE = "application/ld+json"

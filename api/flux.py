@@ -14,7 +14,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from streams.points import MEASUREMENT
+from urbanpulse.influx_layout import (
+    AGGREGATE_MEASUREMENT,
+    ALERT_MEASUREMENT,
+    READING_MEASUREMENT,
+)
 
 ParamValue = str | int | float | bool | datetime | tuple[str, ...]
 
@@ -140,8 +144,6 @@ class AlertFilter:
     allowed: tuple[str, ...] = ()
 
 
-AGGREGATE_MEASUREMENT = "aggregate"
-ALERT_MEASUREMENT = "alert"
 # The tag that names what an aggregate is about, per scope (constants: never user text).
 SCOPE_KEY = {"sensor": "sensor_id", "district": "district"}
 OBSERVATION_COLUMNS = ("_time", "tenant", "sensor_id", "quantity")
@@ -266,7 +268,7 @@ def observations_query(bucket: str, flt: ObservationFilter) -> FluxQuery:
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)
-  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and
+  |> filter(fn: (r) => r._measurement == "{READING_MEASUREMENT}" and
        (r._field == "value" or r._field == "unit" or r._field == "lat" or r._field == "lon" or
         r._field == "quality_flags"))
 {where.filter()}  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
@@ -288,7 +290,7 @@ def sensors_query(
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start)
-  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and
+  |> filter(fn: (r) => r._measurement == "{READING_MEASUREMENT}" and
        (r._field == "value" or r._field == "unit" or r._field == "lat" or r._field == "lon" or
         r._field == "quality_flags"))
 {where.filter()}  |> last()
@@ -368,7 +370,7 @@ def daily_counts_query(
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)
-  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and r._field == "value")
+  |> filter(fn: (r) => r._measurement == "{READING_MEASUREMENT}" and r._field == "value")
 {where.filter()}  |> group(columns: ["tenant", "quantity"])
   |> window(every: 1d)
   |> count()

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from influxdb_client import InfluxDBClient
-
 from api.flux import (
     AggregateFilter,
     AlertFilter,
@@ -21,6 +19,7 @@ from api.flux import (
 )
 from api.formats import Aggregate, Alert, Observation
 from api.sensors import Sensor, sensors_from_rows
+from urbanpulse.influx import make_client
 from urbanpulse.settings import InfluxSettings
 
 
@@ -30,12 +29,7 @@ class FluxRunner:
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
-        self._client = InfluxDBClient(
-            url=settings.url,
-            token=settings.token.get_secret_value(),
-            org=settings.org,
-            timeout=settings.timeout_ms,
-        )
+        self._client = make_client(settings)
 
     def rows(self, query: FluxQuery) -> Iterator[dict[str, Any]]:
         """The answer's rows, table after table (the whole answer is read first)."""

@@ -41,11 +41,11 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from influxdb_client import InfluxDBClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.flux import params_record
 from simulators.publisher import connect, publish
+from urbanpulse.influx import make_client
 from urbanpulse.settings import Settings
 
 log = logging.getLogger("scale_out")
@@ -296,9 +296,7 @@ from(bucket: "{influx.raw_bucket}")
   |> count()
 """
         )
-        with InfluxDBClient(
-            url=influx.url, token=influx.token.get_secret_value(), org=influx.org, timeout=60_000
-        ) as client:
+        with make_client(influx, timeout_ms=60_000) as client:
             tables = client.query_api().query(text, org=influx.org)
         return sum(int(r.get_value()) for t in tables for r in t.records)
 

@@ -179,8 +179,7 @@ def plan(options: InstallOptions, existing: Path | None = None) -> InstallPlan:
 
 def _secrets(options: InstallOptions) -> list[PlannedFile]:
     """The platform's settings file and the broker's first account (kept once written)."""
-    # Lazy: ingest's credential files are the one definition of Mosquitto's account format.
-    from ingest.credentials import INGEST_USER, credential_files, parse_secrets
+    from urbanpulse.credentials import INGEST_USER, credential_files, parse_secrets
 
     files = credential_files([])
     password = parse_secrets(files["secrets.csv"])[INGEST_USER]

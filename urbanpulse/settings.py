@@ -12,16 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Every topic a decoder exists for (ingest.routing.SUPPORTED_TOPIC_FILTERS; a test keeps the two
-# equal): UrbanPulse's own formats, The Things Stack v3 and ChirpStack v4 uplinks.
-DEFAULT_TOPICS = (
-    "urbanpulse/+/+/json",
-    "urbanpulse/+/+/senml",
-    "urbanpulse/+/+/lpp",
-    "urbanpulse/+/+/sensorcommunity",
-    "v3/+/devices/+/up",
-    "application/+/device/+/event/up",
-)
+from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
 
 
 class MqttSettings(BaseModel):
@@ -36,7 +27,7 @@ class MqttSettings(BaseModel):
         description="fixed, so the broker keeps the persistent session across restarts",
     )
     topics: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_TOPICS),
+        default_factory=lambda: list(SUPPORTED_TOPIC_FILTERS),
         description="topic filters the ingestor subscribes to (JSON list)",
     )
     shared_group: str | None = Field(
@@ -300,6 +291,40 @@ class ApiSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The web pages the API serves: the city map, sensor pages, the staff overview (api/web/)."""
+
+    tenant: str = Field(
+        "demo", description="tenant the pages show when the URL names none (?tenant=...)"
+    )
+    tile_url: str = Field(
+        "",
+        description="map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: no tiles "
+        "(a plain background with district outlines, and no request leaves the API)",
+    )
+    tile_attribution: str = Field(
+        "", description="attribution the tile provider asks for, shown on the map (HTML)"
+    )
+    stale_after_s: int = Field(
+        3600,
+        ge=1,
+        description="a reading older than this is marked stale on the map, and a sensor whose "
+        "newest reading is older counts as silent in the staff overview",
+    )
+    overview_hours: int = Field(
+        24, ge=1, le=168, description="hours of alerts and dead letters the staff overview counts"
+    )
+    deadletter_scan_max: int = Field(
+        100_000,
+        ge=1,
+        description="most dead letters /v1/deadletters reads from Kafka per answer; beyond it the "
+        "counts say 'truncated'",
+    )
+    deadletter_cache_s: float = Field(
+        60, ge=0, description="seconds one /v1/deadletters answer is reused; 0: off"
+    )
+
+
 class DecoderSettings(BaseModel):
     """How vendor payloads become readings: extra field aliases, network-server tenants."""
 
@@ -411,6 +436,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     streams: StreamsSettings = StreamsSettings()
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()

@@ -23,9 +23,9 @@ from influxdb_client import InfluxDBClient
 
 from api.app import create_app
 from api.flux import params_record
-from streams.registry import RegistryFile
 from tests.support import Child, consume_until, unique, wait_for
 from urbanpulse.model import Reading
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
 BOOTSTRAP = "127.0.0.1:9092"

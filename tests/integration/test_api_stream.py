@@ -30,8 +30,8 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
-from streams.topics import ensure_output_topics
 from tests.support import REPO, consume_until, port_open, unique, wait_for
+from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import Location, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
 
@@ -49,7 +49,7 @@ def stream_settings(**api: Any) -> Settings:
         observations_topic=unique("it-sse-observations"),
         partitions=1,
     )
-    ensure_output_topics(kafka)  # as the worker does at start-up
+    ensure_topics(kafka)
     return Settings(kafka=kafka, api=ApiSettings(stream_heartbeat_s=0.5, **api))
 
 

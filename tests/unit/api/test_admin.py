@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.admin import Conflict, RegistryStore, Unknown, add, change, render
 from api.app import create_app
 from api.sensors import Sensor
-from streams.registry import SensorInfo, parse_registry
+from urbanpulse.registry import SensorInfo, parse_registry
 from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
 KEY = "admin-key-0123456789abcdef"

@@ -1,6 +1,6 @@
 import pytest
 
-from streams.registry import RegistryError, RegistryFile, parse_registry
+from urbanpulse.registry import RegistryError, RegistryFile, parse_registry
 
 YAML = """
 sensors:

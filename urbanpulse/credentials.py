@@ -18,10 +18,11 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from urbanpulse.mqtt_topics import INGEST_READS, device_topics
+
 ITERATIONS = 101
 INGEST_USER = "urbanpulse-ingest"
 # Topic filters the ingestor reads: our own device topics and the network servers' uplinks.
-INGEST_READS = ("urbanpulse/#", "v3/+/devices/+/up", "application/+/device/+/event/up")
 SECRETS_HEADER = ("username", "password")
 
 
@@ -66,7 +67,7 @@ def plan_accounts(
     accounts = [ingest]
     for tenant, sensor_id in sorted(set(devices)):
         username = device_username(tenant, sensor_id)
-        topic = f"urbanpulse/{tenant}/{sensor_id}/#"
+        topic = device_topics(tenant, sensor_id)
         accounts.append(Account(username, password_of(username), writes=(topic,)))
     return accounts
 

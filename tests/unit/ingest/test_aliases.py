@@ -1,4 +1,4 @@
-"""The alias table, units and privacy classes."""
+"""The alias table and unit spellings onto the canonical quantities."""
 
 from __future__ import annotations
 
@@ -8,23 +8,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.quantities import (
+from ingest.aliases import (
     ALIASES,
     DEFAULT_TABLE,
     IGNORE,
-    QUANTITIES,
     QuantityTable,
     normalise_name,
     snake_case,
 )
-from urbanpulse.model import QUANTITY_PATTERN, UNIT_PATTERN
+from urbanpulse.model import QUANTITY_PATTERN
+from urbanpulse.quantities import QUANTITIES, privacy_of
 
 
-def test_every_quantity_and_alias_target_is_valid() -> None:
-    for name, quantity in QUANTITIES.items():
-        assert re.match(QUANTITY_PATTERN, name) and name == quantity.name
-        assert re.match(UNIT_PATTERN, quantity.unit)
-        assert quantity.privacy in ("open", "restricted", "personal")
+def test_every_alias_target_is_a_canonical_quantity() -> None:
     for vendor, target in ALIASES.items():
         assert vendor == normalise_name(vendor)
         assert target == IGNORE or target in QUANTITIES, vendor
@@ -81,15 +77,11 @@ def test_unknown_fields_are_kept_restricted_and_flagged() -> None:
     got = DEFAULT_TABLE.resolve("Door Opened!", 1.0)
     assert got is not None
     assert (got.quantity, got.unit, got.flags) == ("door_opened", "1", ("unknown_quantity",))
-    assert DEFAULT_TABLE.privacy(got.quantity) == "restricted"
+    assert privacy_of(got.quantity) == "restricted"
 
 
-def test_privacy_classes() -> None:
-    assert DEFAULT_TABLE.privacy("pm2_5") == "open"
-    assert DEFAULT_TABLE.privacy("rssi") == "restricted"
-    assert DEFAULT_TABLE.privacy("people_count") == "personal"
-    assert DEFAULT_TABLE.privacy("people_count_sum") == "personal"
-    assert DEFAULT_TABLE.privacy(DEFAULT_TABLE.canonical("mac") or "") == "personal"
+def test_a_vendor_mac_field_is_personal() -> None:
+    assert privacy_of(DEFAULT_TABLE.canonical("mac") or "") == "personal"
 
 
 def test_overrides() -> None:

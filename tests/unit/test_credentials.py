@@ -1,7 +1,7 @@
 import base64
 import hashlib
 
-from ingest.credentials import (
+from urbanpulse.credentials import (
     INGEST_USER,
     acl_file,
     hash_password,

@@ -19,10 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from urbanpulse.model import ID_PATTERN, Location
+from urbanpulse.quantities import Privacy
 
 log = logging.getLogger(__name__)
-
-Privacy = Literal["open", "restricted", "personal"]
 
 
 class SensorInfo(BaseModel):

@@ -1,10 +1,9 @@
-"""Canonical quantities, vendor field aliases, UCUM units and privacy classes (pure tables).
+"""Vendor field aliases and unit spellings onto the canonical quantities (pure tables).
 
-Every decoder of a vendor format asks :class:`QuantityTable` what a field name means:
+Every decoder of a vendor format asks :class:`QuantityTable` what a field name means; the
+canonical quantities themselves (name, UCUM unit, privacy class, range) are the platform's one
+table, :mod:`urbanpulse.quantities`.
 
-* :data:`QUANTITIES` — the canonical quantities: name (matches ``QUANTITY_PATTERN``), the UCUM
-  unit readings are stored in, and a privacy class: ``open`` (published), ``restricted``
-  (operational, staff only) or ``personal`` (dropped at ingest, see :func:`drop_personal`).
 * :data:`ALIASES` — vendor field name → canonical quantity, looked up after
   :func:`normalise_name` (``batteryVoltage`` → ``battery_voltage``, ``SDS_P2`` → ``sds_p2``).
   The target :data:`IGNORE` (``-``) drops a field on purpose (firmware counters). Deployments
@@ -23,113 +22,17 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from urbanpulse.flags import UNCONVERTED_UNIT, UNKNOWN_QUANTITY
 from urbanpulse.model import QUANTITY_PATTERN, Reading
-
-Privacy = Literal["open", "restricted", "personal"]
+from urbanpulse.quantities import DIMENSIONLESS, QUANTITIES, privacy_of
 
 IGNORE = "-"
 """Alias target meaning: this vendor field is deliberately not a reading."""
 
-UNKNOWN_QUANTITY_FLAG = "unknown_quantity"
-UNCONVERTED_UNIT_FLAG = "unconverted_unit"
-DIMENSIONLESS = "1"
 
 _QUANTITY = re.compile(QUANTITY_PATTERN)
 
-
-@dataclass(frozen=True)
-class Quantity:
-    """A canonical quantity: its name, the UCUM unit readings use, and its privacy class."""
-
-    name: str
-    unit: str
-    privacy: Privacy = "open"
-    description: str = ""
-
-
-def _table(*quantities: Quantity) -> dict[str, Quantity]:
-    return {q.name: q for q in quantities}
-
-
-QUANTITIES: Mapping[str, Quantity] = _table(
-    # weather and air
-    Quantity("temperature", "Cel", description="air temperature"),
-    Quantity("relative_humidity", "%", description="relative humidity of the air"),
-    Quantity("pressure", "hPa", description="barometric air pressure"),
-    Quantity("dew_point", "Cel"),
-    Quantity("wind_speed", "m/s"),
-    Quantity("wind_direction", "deg", description="where the wind comes from, clockwise from N"),
-    Quantity("precipitation", "mm"),
-    Quantity("illuminance", "lx"),
-    Quantity("uv_index", DIMENSIONLESS),
-    # air quality
-    Quantity("pm1", "ug/m3", description="particulate matter < 1 um"),
-    Quantity("pm2_5", "ug/m3", description="particulate matter < 2.5 um"),
-    Quantity("pm4", "ug/m3", description="particulate matter < 4 um"),
-    Quantity("pm10", "ug/m3", description="particulate matter < 10 um"),
-    Quantity("co2", "[ppm]", description="carbon dioxide"),
-    Quantity("co", "ug/m3", description="carbon monoxide"),
-    Quantity("no2", "ug/m3", description="nitrogen dioxide"),
-    Quantity("o3", "ug/m3", description="ozone"),
-    Quantity("so2", "ug/m3", description="sulphur dioxide"),
-    Quantity("voc_index", DIMENSIONLESS, description="volatile organic compounds index"),
-    Quantity("concentration", "[ppm]", description="gas concentration of an unnamed gas"),
-    # noise
-    Quantity("noise_level", "dB", description="sound pressure level (usually A-weighted)"),
-    # water, soil, waste, parking, traffic
-    Quantity("water_level", "m"),
-    Quantity("distance", "m"),
-    Quantity("fill_level", "%", description="waste bin or tank fill level"),
-    Quantity("soil_moisture", "%"),
-    Quantity("soil_temperature", "Cel"),
-    Quantity("dielectric_permittivity", DIMENSIONLESS),
-    Quantity("volumetric_water_content", "m3/m3"),
-    Quantity("occupancy", DIMENSIONLESS, description="parking space taken: 1, free: 0"),
-    Quantity("vehicle_count", "{count}"),
-    Quantity("bicycle_count", "{count}"),
-    # electrical and generic device values
-    Quantity("voltage", "V"),
-    Quantity("current", "A"),
-    Quantity("power", "W"),
-    Quantity("energy", "kW.h"),
-    Quantity("frequency", "Hz"),
-    Quantity("analog_input", DIMENSIONLESS),
-    Quantity("analog_output", DIMENSIONLESS),
-    Quantity("digital_input", DIMENSIONLESS),
-    Quantity("digital_output", DIMENSIONLESS),
-    Quantity("switch", DIMENSIONLESS),
-    Quantity("presence", DIMENSIONLESS, description="presence detected: 1, none: 0"),
-    Quantity("percentage", "%"),
-    Quantity("generic", DIMENSIONLESS, description="Cayenne LPP generic sensor value"),
-    Quantity("direction", "deg"),
-    Quantity("acceleration_x", "[g]"),
-    Quantity("acceleration_y", "[g]"),
-    Quantity("acceleration_z", "[g]"),
-    Quantity("angular_velocity_x", "deg/s"),
-    Quantity("angular_velocity_y", "deg/s"),
-    Quantity("angular_velocity_z", "deg/s"),
-    Quantity("colour_red", DIMENSIONLESS),
-    Quantity("colour_green", DIMENSIONLESS),
-    Quantity("colour_blue", DIMENSIONLESS),
-    # position
-    Quantity("latitude", "deg"),
-    Quantity("longitude", "deg"),
-    Quantity("altitude", "m"),
-    # device health and radio metadata: operational, not published raw
-    Quantity("battery_voltage", "V", "restricted"),
-    Quantity("battery_level", "%", "restricted"),
-    Quantity("rssi", "dB[mW]", "restricted", "received signal strength (dBm)"),
-    Quantity("snr", "dB", "restricted", "signal-to-noise ratio"),
-    Quantity("gateway_count", "{count}", "restricted", "gateways that received the uplink"),
-    Quantity("frame_counter", "{count}", "restricted", "LoRaWAN uplink frame counter"),
-    # personal data: dropped at ingest, never published
-    Quantity("people_count", "{count}", "personal"),
-    Quantity("device_mac", DIMENSIONLESS, "personal", "a device MAC address"),
-    Quantity("wifi_device_count", "{count}", "personal", "phones seen by Wi-Fi sniffing"),
-    Quantity("ble_device_count", "{count}", "personal", "phones seen by Bluetooth sniffing"),
-)
 
 # Keys are normalised names (see normalise_name). Canonical names map to themselves implicitly.
 ALIASES: Mapping[str, str] = {
@@ -375,7 +278,6 @@ class QuantityTable:
     """The alias table in force: built-in aliases plus the deployment's overrides."""
 
     aliases: Mapping[str, str] = field(default_factory=lambda: dict(ALIASES))
-    quantities: Mapping[str, Quantity] = field(default_factory=lambda: dict(QUANTITIES))
 
     @classmethod
     def with_overrides(cls, overrides: Mapping[str, str]) -> QuantityTable:
@@ -395,14 +297,9 @@ class QuantityTable:
         key = normalise_name(name)
         if key in self.aliases:
             return self.aliases[key]
-        if key in self.quantities:
+        if key in QUANTITIES:
             return key
         return None
-
-    def privacy(self, quantity: str) -> Privacy:
-        """The privacy class of a quantity (a ``_sum`` has its quantity's); unknown: restricted."""
-        known = self.quantities.get(quantity) or self.quantities.get(quantity.removesuffix("_sum"))
-        return known.privacy if known else "restricted"
 
     def resolve(
         self, name: str, value: float, unit: str | None = None, *, quantity: str | None = None
@@ -421,8 +318,8 @@ class QuantityTable:
             if made is None:
                 return None
             given = ucum(unit) if unit else DIMENSIONLESS
-            return Resolved(made, value, given, (UNKNOWN_QUANTITY_FLAG,))
-        canonical_unit = self.quantities[target].unit
+            return Resolved(made, value, given, (UNKNOWN_QUANTITY,))
+        canonical_unit = QUANTITIES[target].unit
         if not unit:
             return Resolved(target, value, canonical_unit)
         given = ucum(unit)
@@ -433,7 +330,7 @@ class QuantityTable:
             converted = convert(value)
             if math.isfinite(converted):
                 return Resolved(target, converted, canonical_unit)
-        return Resolved(target, value, given, (UNCONVERTED_UNIT_FLAG,))
+        return Resolved(target, value, given, (UNCONVERTED_UNIT,))
 
     def quantity_for_unit(self, unit: str) -> str | None:
         """The quantity a SenML record means when only its unit says what it is."""
@@ -473,12 +370,12 @@ class PrivacyFiltered:
     dropped: int
 
 
-def drop_personal(readings: Iterable[Reading], table: QuantityTable) -> PrivacyFiltered:
+def drop_personal(readings: Iterable[Reading]) -> PrivacyFiltered:
     """Drop readings of quantities classed ``personal``: they never leave ingest."""
     kept = []
     dropped = 0
     for reading in readings:
-        if table.privacy(reading.quantity) == "personal":
+        if privacy_of(reading.quantity) == "personal":
             dropped += 1
         else:
             kept.append(reading)
