@@ -16,6 +16,7 @@ from ingest.cli import ingest
 from simulators.cli import simulate
 from streams.cli import worker
 from urbanpulse.commands import credentials, influx_setup, up
+from urbanpulse.service_cli import app as service
 
 app = typer.Typer(
     help="UrbanPulse: an open-data IoT platform for city sensor pilots. "
@@ -31,6 +32,7 @@ app.command()(api)
 app.command()(credentials)
 app.command()(simulate)
 app.add_typer(dashboards, name="dashboards")
+app.add_typer(service, name="service")
 
 if __name__ == "__main__":
     app()
