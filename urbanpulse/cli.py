@@ -16,6 +16,7 @@ from ingest.cli import ingest
 from simulators.cli import simulate
 from streams.cli import worker
 from urbanpulse.commands import credentials, influx_setup, up
+from urbanpulse.version import global_options
 
 app = typer.Typer(
     help="UrbanPulse: an open-data IoT platform for city sensor pilots. "
@@ -23,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.callback()(global_options)
 app.command()(up)
 app.command()(ingest)
 app.command()(worker)
