@@ -29,7 +29,7 @@ from typing import Any
 
 from simulators.formats import Message, Point, Wire, encode, malform, stamp
 from simulators.models import City, model_values, quantity_model
-from simulators.scenario import Device, FaultRates
+from simulators.scenario import FLAT_BATTERY, Device, FaultRates
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,8 @@ class _DeviceFaults:
     dropped: list[datetime] = field(default_factory=list)
     dropout_left: int = 0
     held: Outgoing | None = None
+    first: datetime | None = None  # the device's first report of the run
+    silenced: bool = False  # the silent incident has begun
 
 
 class FaultInjector:
@@ -162,6 +164,9 @@ class FaultInjector:
     def tick(self, device: Device, t: datetime) -> list[Outgoing]:
         """The messages the device sends for its reading at ``t`` (0, 1 or more)."""
         state = self._of(device)
+        silence = self._silence(device, state, t)
+        if silence is not None:
+            return silence
         state.counter += 1
         values = model_values(device.kind, self.city, device.site, t)
         if not device.carries_battery:
@@ -248,6 +253,34 @@ class FaultInjector:
             copy = replace(built, faults=(*built.faults, "duplicate"))
             out.append(Outgoing(item.due, copy, (record,)))
         return out
+
+    def _silence(self, device: Device, state: _DeviceFaults, t: datetime) -> list[Outgoing] | None:
+        """None while the device reports; once its silent incident has begun, what it sends.
+
+        That is nothing, with a ground-truth line the first time. A silent device draws no
+        more faults.
+        """
+        if state.first is None:
+            state.first = t
+        after = device.silent_after_s
+        if after is None or (t - state.first).total_seconds() < after:
+            return None
+        if state.silenced:
+            return []
+        state.silenced = True
+        record = FaultRecord(
+            kind="fault",
+            fault="silent",
+            tenant=self.wire.tenant,
+            device_id=device.device_id,
+            sensor_ids=device.platform_sensor_ids(),
+            format=device.format,
+            topic="",
+            observed_at=t,
+            expect="alert:stale",
+            detail={"after_s": after},
+        )
+        return [Outgoing(t, None, (record,))]
 
     def flush(self) -> list[Outgoing]:
         """What is still held back or unwritten when the run ends."""
@@ -342,8 +375,17 @@ class FaultInjector:
             sent = true + q.spike if true + q.spike <= q.high else true - q.spike
             values[name] = _clamp(name, device, sent)
             labels.append(("spike", name, {"true": true, "sent": values[name]}, "flag:spike"))
+        # flat battery (an incident): the whole run, instead of the low-battery fault
+        if device.flat_battery and "battery_level" in values:
+            true = values["battery_level"]
+            values["battery_level"] = FLAT_BATTERY
+            expect = (
+                "alert:low_battery" if self.expect.low_battery > FLAT_BATTERY else "undetectable"
+            )
+            detail = {"true": true, "sent": FLAT_BATTERY}
+            labels.append(("flat_battery", "battery_level", detail, expect))
         # low battery
-        if "battery_level" in values:
+        elif "battery_level" in values:
             if state.battery_left == 0 and draws["low_battery"]:
                 state.battery_left = state.rng.randint(20, 40)
                 state.battery_value = float(state.rng.randint(4, 12))

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from simulators.models import KINDS, City, SensorKind, Site, make_site
 from simulators.noise import uniform
@@ -140,8 +140,40 @@ class FaultRates(BaseModel):
         return any(getattr(self, name) > 0 for name in FAULTS)
 
 
+class Incidents(BaseModel):
+    """Devices in a lasting bad state, named by device id: alerts that stay open.
+
+    Faults come and go at random; an incident lasts the whole run, so a town always has
+    something for its open alerts and its sensor-health panels to show.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flat_battery: list[str] = Field(
+        default_factory=list,
+        description="devices reporting a nearly flat battery (FLAT_BATTERY %), never replaced",
+    )
+    silent: dict[str, Seconds] = Field(
+        default_factory=dict,
+        description="device → how long after its first report of the run it stops for good",
+    )
+
+    def devices(self) -> set[str]:
+        """Every device id an incident names."""
+        return set(self.flat_battery) | set(self.silent)
+
+
+FLAT_BATTERY = 8.0
+"""The battery level (%) a flat-battery device reports: below the low-battery alert's 15 %."""
+
+
+def device_id(kind: SensorKind, index: int) -> str:
+    """Our name for the ``index``-th device (from 1) of a kind: ``noise-004``."""
+    return f"{kind.prefix}-{index:03d}"
+
+
 class Scenario(BaseModel):
-    """A scenario file: the town, its sensors, formats, faults and seed."""
+    """A scenario file: the town, its sensors, formats, faults, incidents and seed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,6 +187,7 @@ class Scenario(BaseModel):
     sensors: dict[str, SensorGroup]
     network_servers: NetworkServers = NetworkServers()
     faults: FaultRates = FaultRates()
+    incidents: Incidents = Incidents()
     licence: str = "CC-BY-4.0"
 
     @field_validator("sensors")
@@ -170,6 +203,21 @@ class Scenario(BaseModel):
     def _zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone
         return value
+
+    @model_validator(mode="after")
+    def _incident_devices(self) -> Scenario:
+        known = {
+            device_id(KINDS[kind], index): KINDS[kind]
+            for kind, group in self.sensors.items()
+            for index in range(1, group.count + 1)
+        }
+        unknown = sorted(self.incidents.devices() - set(known))
+        if unknown:
+            raise ValueError(f"incidents name devices the town does not have: {unknown}")
+        no_battery = sorted(d for d in self.incidents.flat_battery if not known[d].battery)
+        if no_battery:
+            raise ValueError(f"incidents: flat_battery on devices without a battery: {no_battery}")
+        return self
 
     def city(self) -> City:
         """The shared model context: seed and local time zone."""
@@ -265,6 +313,8 @@ class Device:
     interval_s: float
     site: Site
     dev_eui: str
+    flat_battery: bool = False  # incident: reports FLAT_BATTERY % for the whole run
+    silent_after_s: float | None = None  # incident: stops this long after its first report
 
     @property
     def carries_battery(self) -> bool:
@@ -286,6 +336,7 @@ def build_fleet(scenario: Scenario) -> list[Device]:
     seed = scenario.seed
     devices: list[Device] = []
     total_weight = sum(d.weight for d in scenario.districts)
+    incidents = scenario.incidents
     for kind_name, group in scenario.sensors.items():
         kind = KINDS[kind_name]
         weights = group.formats or scenario.format_mix
@@ -294,34 +345,36 @@ def build_fleet(scenario: Scenario) -> list[Device]:
             usable = {"json": 1.0}
         formats = apportion(group.count, usable)
         for index, fmt in enumerate(formats, start=1):
-            device_id = f"{kind.prefix}-{index:03d}"
-            pick = uniform(seed, device_id, "district") * total_weight
+            name = device_id(kind, index)
+            pick = uniform(seed, name, "district") * total_weight
             district = scenario.districts[-1]
             for candidate in scenario.districts:
                 pick -= candidate.weight
                 if pick < 0:
                     district = candidate
                     break
-            angle = 2 * math.pi * uniform(seed, device_id, "angle")
-            distance = district.radius_km * math.sqrt(uniform(seed, device_id, "dist"))
+            angle = 2 * math.pi * uniform(seed, name, "angle")
+            distance = district.radius_km * math.sqrt(uniform(seed, name, "dist"))
             lat = district.lat + distance / 111.32 * math.cos(angle)
             lon = district.lon + distance / (111.32 * math.cos(math.radians(district.lat))) * (
                 math.sin(angle)
             )
             dev_eui = f"70b3d57ed0{len(devices) + 1:06x}"  # unique within the fleet
-            sensor_id = dev_eui if fmt == "chirpstack" else device_id
-            devices.append(
-                Device(
-                    device_id=device_id,
-                    sensor_id=sensor_id,
-                    kind=kind,
-                    format=fmt,
-                    district=district.id,
-                    lat=round(lat, 6),
-                    lon=round(lon, 6),
-                    interval_s=group.interval or kind.interval_s,
-                    site=make_site(seed, device_id, kind),
-                    dev_eui=dev_eui,
-                )
+            device = Device(
+                device_id=name,
+                sensor_id=dev_eui if fmt == "chirpstack" else name,
+                kind=kind,
+                format=fmt,
+                district=district.id,
+                lat=round(lat, 6),
+                lon=round(lon, 6),
+                interval_s=group.interval or kind.interval_s,
+                site=make_site(seed, name, kind),
+                dev_eui=dev_eui,
+                flat_battery=name in incidents.flat_battery,
+                silent_after_s=incidents.silent.get(name),
             )
+            if device.flat_battery and not device.carries_battery:
+                raise ValueError(f"incidents: {name} speaks {fmt}, which carries no battery level")
+            devices.append(device)
     return devices

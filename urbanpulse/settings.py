@@ -291,6 +291,40 @@ class ApiSettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    """The web pages the API serves: the city map, sensor pages, the staff overview (api/web/)."""
+
+    tenant: str = Field(
+        "demo", description="tenant the pages show when the URL names none (?tenant=...)"
+    )
+    tile_url: str = Field(
+        "",
+        description="map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: no tiles "
+        "(a plain background with district outlines, and no request leaves the API)",
+    )
+    tile_attribution: str = Field(
+        "", description="attribution the tile provider asks for, shown on the map (HTML)"
+    )
+    stale_after_s: int = Field(
+        3600,
+        ge=1,
+        description="a reading older than this is marked stale on the map, and a sensor whose "
+        "newest reading is older counts as silent in the staff overview",
+    )
+    overview_hours: int = Field(
+        24, ge=1, le=168, description="hours of alerts and dead letters the staff overview counts"
+    )
+    deadletter_scan_max: int = Field(
+        100_000,
+        ge=1,
+        description="most dead letters /v1/deadletters reads from Kafka per answer; beyond it the "
+        "counts say 'truncated'",
+    )
+    deadletter_cache_s: float = Field(
+        60, ge=0, description="seconds one /v1/deadletters answer is reused; 0: off"
+    )
+
+
 class DecoderSettings(BaseModel):
     """How vendor payloads become readings: extra field aliases, network-server tenants."""
 
@@ -313,6 +347,56 @@ class MetricsSettings(BaseModel):
     ingest_port: int = Field(9101, ge=0, description="ingestor's /metrics port; 0 turns it off")
     worker_port: int = Field(
         9102, ge=0, description="stream worker's /metrics and /health port; 0 turns it off"
+    )
+    supervisor_port: int = Field(
+        9103,
+        ge=0,
+        description="`urbanpulse up`'s /metrics port (restarts, up and crash-looping per "
+        "component); 0 turns it off",
+    )
+
+
+class SupervisorSettings(BaseModel):
+    """``urbanpulse up``: how it restarts components that stop, and where it reports."""
+
+    run_dir: str = Field(
+        ".local/run",
+        description="folder of the status file supervisor.json (docs/production.md); the API "
+        "reads it for /health",
+    )
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="wait before restarting a component that stopped, seconds"
+    )
+    backoff_max_s: float = Field(
+        60.0, gt=0, description="longest wait before a restart (the wait doubles per exit in a row)"
+    )
+    stable_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="a component that ran this long is healthy again: its next wait is the "
+        "shortest",
+    )
+    crash_loop_restarts: int = Field(
+        5, ge=1, description="this many exits within crash_loop_window_s: crash-looping"
+    )
+    crash_loop_window_s: float = Field(
+        600.0, gt=0, description="the window of crash_loop_restarts, seconds"
+    )
+    stop_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="on Ctrl-C or SIGTERM, how long components may take to stop before they "
+        "are killed, seconds",
+    )
+    api_ready_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long to wait for the API to answer before saying it did not come up",
+    )
+    services_script: str = Field(
+        "deploy/local/services.sh",
+        description="`make up`: the script that restarts a local service it watches "
+        "(`<script> start <service>`)",
     )
 
 
@@ -352,6 +436,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     streams: StreamsSettings = StreamsSettings()
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
     dashboards: DashboardSettings = DashboardSettings()

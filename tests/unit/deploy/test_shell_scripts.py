@@ -9,7 +9,12 @@ import yaml
 
 from tests.unit.deploy.support import DEPLOY, run
 
-SCRIPTS = [DEPLOY / "tools" / "install.sh", DEPLOY / "compose" / "influxdb" / "create-buckets.sh"]
+SCRIPTS = [
+    DEPLOY / "tools" / "install.sh",
+    DEPLOY / "tools" / "backup.sh",
+    DEPLOY / "tools" / "restore.sh",
+    DEPLOY / "compose" / "influxdb" / "create-buckets.sh",
+]
 
 
 def compose_snippets() -> dict[str, str]:

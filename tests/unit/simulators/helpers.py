@@ -14,9 +14,10 @@ START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday
 
 
 def town(**faults: float) -> Scenario:
+    """The default town with only the given fault rates, and without its incidents."""
     scenario = load_scenario(scenario_path("town"))
     rates = dict.fromkeys(FAULTS, 0.0) | faults
-    return scenario.model_validate(scenario.model_dump() | {"faults": rates})
+    return scenario.model_validate(scenario.model_dump() | {"faults": rates, "incidents": {}})
 
 
 def run(
