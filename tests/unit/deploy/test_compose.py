@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from tests.unit.deploy.support import DEPLOY, REPO
-from urbanpulse.settings import Settings
+from urbanpulse.settings import MqttSettings, Settings
 
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
@@ -190,17 +190,32 @@ def test_every_variable_of_the_compose_file_is_in_env_example() -> None:
             assert assigned.get(name), f"${{{name}}} has no default and no value in .env.example"
 
 
-def test_mosquitto_queues_like_the_local_broker() -> None:
-    def limits(path: Path) -> dict[str, str]:
-        keys = ("max_queued_messages", "max_queued_bytes", "max_inflight_messages")
-        pairs = (line.split(None, 1) for line in path.read_text().splitlines() if line.strip())
-        return {k: v.strip() for k, v in (p for p in pairs if len(p) == 2) if k in keys}
+def mosquitto_options(path: Path, *keys: str) -> dict[str, str]:
+    """The values of these options in a Mosquitto config file."""
+    pairs = (line.split(None, 1) for line in path.read_text().splitlines() if line.strip())
+    return {k: v.strip() for k, v in (p for p in pairs if len(p) == 2) if k in keys}
 
-    production = limits(COMPOSE_DIR / "mosquitto" / "mosquitto.conf")
-    assert production == limits(REPO / "deploy" / "local" / "mosquitto.conf")
+
+def test_mosquitto_queues_like_the_local_broker() -> None:
+    keys = ("max_queued_messages", "max_queued_bytes", "max_inflight_messages")
+    production = mosquitto_options(COMPOSE_DIR / "mosquitto" / "mosquitto.conf", *keys)
+    assert production == mosquitto_options(REPO / "deploy" / "local" / "mosquitto.conf", *keys)
     assert len(production) == 3
     conf = (COMPOSE_DIR / "mosquitto" / "mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and "persistence true" in conf
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [COMPOSE_DIR / "mosquitto" / "mosquitto.conf", REPO / "deploy" / "local" / "mosquitto.conf"],
+    ids=["compose", "local"],
+)
+def test_every_broker_refuses_what_the_ingestor_would_refuse(conf: Path) -> None:
+    # Both limits equal the ingestor's: the packet limit acts, the payload limit never exceeds it
+    # (tests/integration/test_broker_limits.py shows what the broker then does).
+    limit = str(MqttSettings().max_payload_bytes)
+    options = mosquitto_options(conf, "max_packet_size", "message_size_limit")
+    assert options == {"max_packet_size": limit, "message_size_limit": limit}
 
 
 def test_grafana_has_what_the_provisioning_files_ask_for(compose: dict[str, Any]) -> None:
