@@ -1,21 +1,24 @@
 """An MQTT 5 (or 3.1.1) test client that records what the broker answered: a probe.
 
 Every CONNACK, SUBACK, PUBACK and DISCONNECT reason code and every message received is kept, in
-order, so a test can assert exactly what the broker did with each packet.
+order, so a test can assert exactly what the broker did with each packet. Waits wake up on the
+broker's answer (a condition variable), not on a polling interval.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support import unique, wait_for
+from tests.support import unique
 
 WAIT_S = 10.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,24 +31,39 @@ class Probe:
     pubacks: dict[int, int] = field(default_factory=dict)  # message id → reason code
     disconnects: list[int] = field(default_factory=list)
     messages: list[tuple[str, bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, update: Callable[[], object]) -> None:
+        """Apply one update from paho's network thread and wake the waiting test."""
+        with self.changed:
+            update()
+            self.changed.notify_all()
+
+    def wait(self, check: Callable[[], T | None], what: str, timeout_s: float = WAIT_S) -> T:
+        """Wait until ``check`` returns something truthy; fail saying ``what`` did not happen."""
+        with self.changed:
+            result = self.changed.wait_for(check, timeout_s)
+        if not result:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        return result
 
     def subscribe(self, topic: str) -> list[int]:
         """Subscribe with QoS 1; the SUBACK's reason codes (1: granted QoS 1, 135: refused)."""
-        before = len(self.subacks)
+        with self.changed:
+            before = len(self.subacks)
         self.client.subscribe(topic, qos=1)
-        wait_for(lambda: len(self.subacks) > before, WAIT_S, f"the SUBACK of {topic}")
+        self.wait(lambda: len(self.subacks) > before, f"the SUBACK of {topic}")
         return self.subacks[before]
 
     def publish(self, topic: str, payload: bytes) -> int:
         """Publish with QoS 1 and return the PUBACK's reason code (0: accepted)."""
         info = self.client.publish(topic, payload, qos=1)
-        wait_for(lambda: info.mid in self.pubacks, WAIT_S, f"the PUBACK of {topic}")
+        self.wait(lambda: info.mid in self.pubacks, f"the PUBACK of {topic}")
         return self.pubacks[info.mid]
 
     def topics(self) -> list[str]:
         """The topics of the messages received so far."""
-        with self.lock:
+        with self.changed:
             return [topic for topic, _ in self.messages]
 
     def close(self) -> None:
@@ -75,21 +93,28 @@ def connect(
     if username is not None:
         client.username_pw_set(username, password)
 
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with probe.lock:
-            probe.messages.append((msg.topic, msg.payload))
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+        probe.record(lambda: probe.connacks.append(_code(reason)))
 
-    client.on_connect = lambda _c, _u, _f, reason, _p: probe.connacks.append(_code(reason))
-    client.on_subscribe = lambda _c, _u, _m, reasons, _p: probe.subacks.append(
-        [_code(r) for r in reasons]
-    )
-    client.on_publish = lambda _c, _u, mid, reason, _p: probe.pubacks.__setitem__(
-        mid, _code(reason)
-    )
-    client.on_disconnect = lambda _c, _u, _f, reason, _p: probe.disconnects.append(_code(reason))
+    def on_subscribe(_c: mqtt.Client, _u: object, _m: int, reasons: Any, _p: object) -> None:
+        probe.record(lambda: probe.subacks.append([_code(r) for r in reasons]))
+
+    def on_publish(_c: mqtt.Client, _u: object, mid: int, reason: Any, _p: object) -> None:
+        probe.record(lambda: probe.pubacks.__setitem__(mid, _code(reason)))
+
+    def on_disconnect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+        probe.record(lambda: probe.disconnects.append(_code(reason)))
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        probe.record(lambda: probe.messages.append((msg.topic, msg.payload)))
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_publish = on_publish
+    client.on_disconnect = on_disconnect
     client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
     if wait:
-        wait_for(lambda: probe.connacks, WAIT_S, "the CONNACK")
+        probe.wait(lambda: probe.connacks, "the CONNACK")
     return probe

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.mosquitto_instance import LOCAL_CONF, Broker, running
 from tests.integration.mqtt_probe import connect
-from tests.support import unique, wait_for
+from tests.support import unique
 from urbanpulse.settings import MqttSettings
 
 OVERSIZED = b"A" * 800_000
@@ -37,7 +37,7 @@ def test_an_800_kB_message_is_refused_and_never_delivered(broker: Broker, protoc
     sender = connect(broker.port, protocol=protocol)
     try:
         info = sender.client.publish(topic, OVERSIZED, qos=1)
-        wait_for(lambda: sender.disconnects, 10, "the broker to close the sender's connection")
+        sender.wait(lambda: sender.disconnects, "the broker to close the sender's connection")
         sender.client.loop_stop()  # paho would reconnect and send the message again
         assert info.mid not in sender.pubacks, "the broker acknowledged the oversized message"
         if protocol == mqtt.MQTTv5:
@@ -46,7 +46,7 @@ def test_an_800_kB_message_is_refused_and_never_delivered(broker: Broker, protoc
         control = connect(broker.port)
         assert control.publish(topic, b"after") == 0
         control.close()
-        wait_for(lambda: subscriber.messages, 10, "the control message")
+        subscriber.wait(lambda: subscriber.messages, "the control message")
         assert subscriber.messages == [(topic, b"after")]
         assert "disconnected due to oversize packet" in broker.log_text()
     finally:
@@ -62,7 +62,7 @@ def test_a_message_below_the_ingestors_limit_passes(broker: Broker) -> None:
     sender = connect(broker.port)
     try:
         assert sender.publish(topic, payload) == 0
-        wait_for(lambda: subscriber.messages, 10, "the message below the limit")
+        subscriber.wait(lambda: subscriber.messages, "the message below the limit")
         assert subscriber.messages == [(topic, payload)]
     finally:
         sender.close()
