@@ -18,6 +18,13 @@ from tests.unit.deploy.support import DEPLOY, run
 CHART = DEPLOY / "k8s" / "urbanpulse"
 # The chart's oldest supported Kubernetes (Chart.yaml kubeVersion) and the newest with schemas.
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
+TOKENS = ["--set", "secrets.influxReadToken=r", "--set", "secrets.influxWriteToken=w"]
+# Least privilege: each workload → the Secret keys it gets, and as which variable (issue 15).
+ALLOWED_SECRETS = {
+    "city-urbanpulse-ingest": {"URBANPULSE_MQTT__PASSWORD": "mqtt-password"},
+    "city-urbanpulse-worker": {"URBANPULSE_INFLUX__TOKEN": "influx-write-token"},
+    "city-urbanpulse-api": {"URBANPULSE_INFLUX__TOKEN": "influx-read-token"},
+}
 EVERYTHING_ON = [
     "--set", "secrets.existingSecret=city-secrets",
     "--set", "api.ingress.enabled=true",
@@ -53,7 +60,7 @@ def by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def test_helm_lint_is_clean(helm: Path) -> None:
-    result = run(helm, "lint", "--strict", CHART, "--set", "secrets.influxToken=t")
+    result = run(helm, "lint", "--strict", CHART, *TOKENS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -67,7 +74,7 @@ def test_rendered_manifests_validate(
     kube_version: str,
     values: str,
 ) -> None:
-    args = ["--set", "secrets.influxToken=t"] if values == "defaults" else EVERYTHING_ON
+    args = TOKENS if values == "defaults" else EVERYTHING_ON
     documents = render(helm, kube_version, *args)
     output = kubeconform_check(kubeconform, k8s_schemas, kube_version, documents, tmp_path)
     custom = len(by_kind(documents, "KafkaTopic"))
@@ -78,7 +85,7 @@ def test_rendered_manifests_validate(
 def test_kubeconform_rejects_a_broken_manifest(
     helm: Path, kubeconform: Path, k8s_schemas: Path, tmp_path: Path
 ) -> None:
-    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    documents = render(helm, "1.37.0", *TOKENS)
     by_kind(documents, "PodDisruptionBudget")[0]["spec"]["minAvailabel"] = 1  # a typo
     by_kind(documents, "Deployment")[0]["spec"]["replicas"] = "two"
     output = kubeconform_check(kubeconform, k8s_schemas, "1.37.0", documents, tmp_path)
@@ -118,7 +125,7 @@ def test_the_components_and_their_safety_nets(helm: Path) -> None:
 
 
 def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> None:
-    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    documents = render(helm, "1.37.0", *TOKENS)
     (ingest,) = by_kind(documents, "StatefulSet")
     env = {e["name"]: e for e in ingest["spec"]["template"]["spec"]["containers"][0]["env"]}
     client_id = env["URBANPULSE_MQTT__CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
@@ -126,26 +133,47 @@ def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> Non
     assert env["URBANPULSE_MQTT__SHARED_GROUP"]["value"]
 
 
+def secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each variable a workload takes from a Secret: (secret name, key)."""
+    pod = workload["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "envFrom" not in container or all("secretRef" not in e for e in container["envFrom"])
+    assert all("secret" not in volume for volume in pod.get("volumes", []))
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+@pytest.mark.parametrize("values", ["created", "existing"])
+def test_each_component_gets_only_its_own_secret(helm: Path, values: str) -> None:
+    documents = render(helm, "1.37.0", *(TOKENS if values == "created" else EVERYTHING_ON))
+    name = "city-secrets" if values == "existing" else "city-urbanpulse-secrets"
+    workloads = by_kind(documents, "Deployment") + by_kind(documents, "StatefulSet")
+    got = {w["metadata"]["name"]: secret_refs(w) for w in workloads}
+    assert got == {
+        workload: {variable: (name, key) for variable, key in refs.items()}
+        for workload, refs in ALLOWED_SECRETS.items()
+    }
+
+
 def test_secrets_are_referenced_not_rendered_into_pods(helm: Path) -> None:
     documents = render(helm, "1.37.0", *EVERYTHING_ON)
     assert by_kind(documents, "Secret") == []  # existingSecret: the chart makes none
-    for workload in by_kind(documents, "Deployment") + by_kind(documents, "StatefulSet"):
-        env = workload["spec"]["template"]["spec"]["containers"][0]["env"]
-        refs = {
-            e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
-            for e in env
-            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
-        }
-        assert refs == {
-            "URBANPULSE_MQTT__PASSWORD": "city-secrets",
-            "URBANPULSE_INFLUX__TOKEN": "city-secrets",
-        }
+    (secret,) = by_kind(render(helm, "1.37.0", *TOKENS), "Secret")
+    assert set(secret["stringData"]) == {"mqtt-password", "influx-write-token", "influx-read-token"}
+    used = {key for refs in ALLOWED_SECRETS.values() for key in refs.values()}
+    assert used == set(secret["stringData"])  # no key that nobody, or everybody, reads
 
 
-def test_a_missing_token_stops_the_install(helm: Path) -> None:
-    result = run(helm, "template", "city", CHART, "--kube-version", "1.37.0")
+@pytest.mark.parametrize("missing", ["influxReadToken", "influxWriteToken"])
+def test_a_missing_token_stops_the_install(helm: Path, missing: str) -> None:
+    given = [a for a in TOKENS if a != "--set" and not a.startswith(f"secrets.{missing}=")]
+    args = [x for value in given for x in ("--set", value)]
+    result = run(helm, "template", "city", CHART, "--kube-version", "1.37.0", *args)
     assert result.returncode != 0
-    assert "secrets.influxToken is required" in result.stderr
+    assert f"secrets.{missing} is required" in result.stderr
 
 
 def test_strimzi_topics_follow_the_settings(helm: Path) -> None:
