@@ -29,6 +29,7 @@ from tests.integration.mosquitto_instance import (
 )
 from tests.integration.mqtt_probe import Probe, connect
 from tests.support import REPO
+from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
 
 COMPOSE = yaml.safe_load((REPO / "deploy" / "compose" / "compose.yaml").read_text())
 GROUP = "ingest"  # compose.yaml's default shared-subscription group
@@ -36,7 +37,7 @@ REGISTRY = "tenant,sensor_id\ntown,a\ntown,b\ntown,lpp-1:1\ntown,lpp-1:2\ncity,a
 SERVICE_PASSWORD = "service-secret"
 GRANTED_QOS_1, NOT_AUTHORIZED, PACKET_TOO_LARGE = 1, 0x87, 0x95
 ACCEPTED = {0x00, 0x10}  # 0x10: accepted, but nobody subscribes to the topic
-INGEST_FILTERS = ["urbanpulse/+/+/json", "urbanpulse/+/+/lpp", "v3/+/devices/+/up"]
+INGEST_FILTERS = SUPPORTED_TOPIC_FILTERS  # the ingestor's default subscription
 
 
 @dataclass(frozen=True, kw_only=True)
