@@ -6,12 +6,14 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
-from api.influx_store import InfluxStore
+from api.store import Store
 from urbanpulse.settings import Settings
+from urbanpulse.supervisor_status import SupervisionHealth, supervision_health
 
 TIMEOUT_S = 2.0
 
@@ -25,10 +27,16 @@ class DependencyStatus(BaseModel):
 
 
 class Health(BaseModel):
-    """The status of every dependency; ``ok`` only when all of them are."""
+    """The status of every dependency; ``ok`` only when all of them are.
+
+    ``supervisor`` (under ``urbanpulse up``) tells which components run, restart or
+    crash-loop. It does not change ``status``: the API serves what is stored while ingest or
+    the worker are down, and a load balancer must keep sending it requests.
+    """
 
     status: str
     dependencies: dict[str, DependencyStatus]
+    supervisor: SupervisionHealth | None = None
 
 
 def _mqtt(settings: Settings) -> str:
@@ -42,13 +50,13 @@ def _kafka(settings: Settings) -> str:
     return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
 
 
-def _influx(store: InfluxStore) -> str:
+def _influx(store: Store) -> str:
     if not store.ping():
         raise ConnectionError("no answer to /ping")
     return "answers /ping"
 
 
-async def check_all(settings: Settings, store: InfluxStore) -> Health:
+async def check_all(settings: Settings, store: Store) -> Health:
     """Check every dependency concurrently."""
     checks: dict[str, Callable[[], str]] = {
         "mqtt": lambda: _mqtt(settings),
@@ -58,7 +66,8 @@ async def check_all(settings: Settings, store: InfluxStore) -> Health:
     results = await asyncio.gather(*(asyncio.to_thread(_run, c) for c in checks.values()))
     dependencies = dict(zip(checks, results, strict=True))
     status = "ok" if all(d.ok for d in dependencies.values()) else "unavailable"
-    return Health(status=status, dependencies=dependencies)
+    supervisor = supervision_health(settings.supervisor.run_dir, datetime.now(UTC))
+    return Health(status=status, dependencies=dependencies, supervisor=supervisor)
 
 
 def _run(check: Callable[[], str]) -> DependencyStatus:

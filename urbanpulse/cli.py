@@ -16,6 +16,8 @@ from ingest.cli import ingest
 from simulators.cli import simulate
 from streams.cli import worker
 from urbanpulse.commands import credentials, influx_setup, up
+from urbanpulse.service_cli import app as service
+from urbanpulse.version import global_options
 
 app = typer.Typer(
     help="UrbanPulse: an open-data IoT platform for city sensor pilots. "
@@ -23,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.callback()(global_options)
 app.command()(up)
 app.command()(ingest)
 app.command()(worker)
@@ -31,6 +34,7 @@ app.command()(api)
 app.command()(credentials)
 app.command()(simulate)
 app.add_typer(dashboards, name="dashboards")
+app.add_typer(service, name="service")
 
 if __name__ == "__main__":
     app()

@@ -18,16 +18,27 @@ log = logging.getLogger("urbanpulse")
 
 def up(
     simulate: Annotated[bool, typer.Option(help="also run the bundled simulator")] = True,
+    watch_service: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a local service started by deploy/local/services.sh to watch and restart "
+            "(mosquitto, kafka, influxdb, prometheus); repeatable. `make up` names those it "
+            "started"
+        ),
+    ] = None,
 ) -> None:
-    """Run ingest, worker, API and a simulator together, with their logs in one stream.
+    """Run ingest, worker, API and a simulator together, keep them up, one log stream.
 
-    Expects the local services to be running (``make up`` starts them first). Stops every
-    process cleanly on Ctrl-C or SIGTERM.
+    A component that stops is restarted after a back-off (1 s, doubling up to 60 s); one that
+    keeps stopping is reported as crash-looping while the others go on. The status of every
+    component is in .local/run/supervisor.json (URBANPULSE_SUPERVISOR__RUN_DIR), its metrics
+    on port 9103. The URLs are printed once the API answers. Expects the local services to be
+    running (``make up`` starts them first). Stops every component on Ctrl-C or SIGTERM.
     """
     from urbanpulse.startup import start_component
     from urbanpulse.supervisor import run_platform
 
-    raise typer.Exit(run_platform(start_component("up"), simulate))
+    raise typer.Exit(run_platform(start_component("up"), simulate, watch_service or []))
 
 
 def influx_setup() -> None:

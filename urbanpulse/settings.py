@@ -385,6 +385,56 @@ class MetricsSettings(BaseModel):
     worker_port: int = Field(
         9102, ge=0, description="stream worker's /metrics and /health port; 0 turns it off"
     )
+    supervisor_port: int = Field(
+        9103,
+        ge=0,
+        description="`urbanpulse up`'s /metrics port (restarts, up and crash-looping per "
+        "component); 0 turns it off",
+    )
+
+
+class SupervisorSettings(BaseModel):
+    """``urbanpulse up``: how it restarts components that stop, and where it reports."""
+
+    run_dir: str = Field(
+        ".local/run",
+        description="folder of the status file supervisor.json (docs/production.md); the API "
+        "reads it for /health",
+    )
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="wait before restarting a component that stopped, seconds"
+    )
+    backoff_max_s: float = Field(
+        60.0, gt=0, description="longest wait before a restart (the wait doubles per exit in a row)"
+    )
+    stable_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="a component that ran this long is healthy again: its next wait is the "
+        "shortest",
+    )
+    crash_loop_restarts: int = Field(
+        5, ge=1, description="this many exits within crash_loop_window_s: crash-looping"
+    )
+    crash_loop_window_s: float = Field(
+        600.0, gt=0, description="the window of crash_loop_restarts, seconds"
+    )
+    stop_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="on Ctrl-C or SIGTERM, how long components may take to stop before they "
+        "are killed, seconds",
+    )
+    api_ready_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long to wait for the API to answer before saying it did not come up",
+    )
+    services_script: str = Field(
+        "deploy/local/services.sh",
+        description="`make up`: the script that restarts a local service it watches "
+        "(`<script> start <service>`)",
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -426,4 +476,5 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
     dashboards: DashboardSettings = DashboardSettings()

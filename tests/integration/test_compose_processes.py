@@ -5,7 +5,7 @@ No Docker engine runs here, so instead of containers this test starts exactly wh
 ``ingest-2``, ``worker`` times its ``deploy.replicas``, ``api``, and ``simulator`` of the
 ``simulator`` profile) the image's entrypoint (``urbanpulse``, deploy/docker/Dockerfile) with the
 service's ``command``, and the environment Compose would give the container: the image's
-``ENV``, then the ``env_file`` (``urbanpulse.env``, here ``urbanpulse.env.example`` as shipped),
+``ENV``, then the ``env_file`` (``components.env``, here ``components.env.example`` as shipped),
 then the service's ``environment``, with ``${VAR:-default}`` resolved from ``.env.example`` (what
 Compose reads itself) as Compose does.
 
@@ -166,7 +166,7 @@ class Stack:
         variables = self.compose_variables()
         compose = interpolate(yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text()), variables)
         env_file = {
-            k: v or "" for k, v in dotenv_values(COMPOSE_DIR / "urbanpulse.env.example").items()
+            k: v or "" for k, v in dotenv_values(COMPOSE_DIR / "components.env.example").items()
         }
         secrets = tmp / "secrets"
         secrets.mkdir(parents=True, exist_ok=True)
@@ -180,8 +180,8 @@ class Stack:
             spec = compose["services"][name]
             if spec.get("profiles") and not simulator:
                 continue
-            # what urbanpulse.env.example stands in for
-            assert spec["env_file"][0]["path"] == "urbanpulse.env"
+            # what components.env.example stands in for
+            assert spec["env_file"][0]["path"] == "components.env"
             replicas = int(spec.get("deploy", {}).get("replicas", 1))
             for n in range(replicas):
                 env = os.environ | image_env() | env_file | spec.get("environment", {})

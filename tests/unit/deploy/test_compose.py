@@ -24,7 +24,7 @@ from urbanpulse.settings import MqttSettings, Settings
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"  # Compose's own variables: secrets, images, ports
-PLATFORM_ENV_EXAMPLE = COMPOSE_DIR / "urbanpulse.env.example"  # the components' settings
+PLATFORM_ENV_EXAMPLE = COMPOSE_DIR / "components.env.example"  # the components' settings
 VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?[^}]*\}")
 ENV_LINE = re.compile(r"^(?P<comment>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 APP_SERVICES = ["ingest-1", "ingest-2", "worker", "api", "simulator"]
@@ -223,7 +223,7 @@ def test_the_simulator_runs_only_in_its_profile(compose: dict[str, Any]) -> None
 def test_secrets_come_from_env_never_from_the_compose_file(compose: dict[str, Any]) -> None:
     for name in [*APP_SERVICES, "mqtt-credentials"]:
         service = compose["services"][name]
-        assert service["env_file"] == [{"path": "urbanpulse.env", "required": True}], name
+        assert service["env_file"] == [{"path": "components.env", "required": True}], name
     for name, service in compose["services"].items():
         for key in service.get("environment", {}):
             secret = any(word in key for word in SECRET_WORDS)
@@ -291,14 +291,14 @@ def test_the_broker_accounts_are_the_services_accounts(compose: dict[str, Any]) 
     assert options["--shared-group"] == ["${URBANPULSE_MQTT__SHARED_GROUP:-ingest}"]
 
 
-def test_urbanpulse_env_holds_no_secret() -> None:
+def test_components_env_holds_no_secret() -> None:
     _, named = env_lines(PLATFORM_ENV_EXAMPLE)
     secret = {n for n in named if any(w in n for w in SECRET_WORDS) and not n.endswith("_FILE")}
     assert secret == set(), f"{PLATFORM_ENV_EXAMPLE.name} must not hold {secret}"
     assert "CHANGE-ME" not in PLATFORM_ENV_EXAMPLE.read_text()
 
 
-def test_urbanpulse_env_sets_nothing_compose_overrides(compose: dict[str, Any]) -> None:
+def test_components_env_sets_nothing_compose_overrides(compose: dict[str, Any]) -> None:
     assigned, _ = env_lines(PLATFORM_ENV_EXAMPLE)
     overridden = set(compose["x-addresses"])
     for service in compose["services"].values():
@@ -345,8 +345,12 @@ def test_mosquitto_queues_like_the_local_broker() -> None:
 
 @pytest.mark.parametrize(
     "conf",
-    [COMPOSE_DIR / "mosquitto" / "mosquitto.conf", REPO / "deploy" / "local" / "mosquitto.conf"],
-    ids=["compose", "local"],
+    [
+        COMPOSE_DIR / "mosquitto" / "mosquitto.conf",
+        REPO / "deploy" / "local" / "mosquitto.conf",
+        REPO / "deploy" / "systemd" / "mosquitto.conf",
+    ],
+    ids=["compose", "local", "systemd"],
 )
 def test_every_broker_refuses_what_the_ingestor_would_refuse(conf: Path) -> None:
     # Both limits equal the ingestor's: the packet limit acts, the payload limit never exceeds it

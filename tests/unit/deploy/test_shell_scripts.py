@@ -11,6 +11,8 @@ from tests.unit.deploy.support import DEPLOY, run
 
 SCRIPTS = [
     DEPLOY / "tools" / "install.sh",
+    DEPLOY / "tools" / "backup.sh",
+    DEPLOY / "tools" / "restore.sh",
     DEPLOY / "compose" / "influxdb" / "create-buckets.sh",
     # InfluxDB 2.x cannot run here: ShellCheck and test_influxdb_tokens.py's stand-in are all the
     # checking the token script gets.
