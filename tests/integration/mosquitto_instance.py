@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.test_pipeline import free_port
-from tests.support import REPO, port_open, wait_for
+from tests.support import REPO, free_port, port_open, wait_for
 
 LOCAL_CONF = REPO / "deploy" / "local" / "mosquitto.conf"
 COMPOSE_CONF = REPO / "deploy" / "compose" / "mosquitto" / "mosquitto.conf"

@@ -67,9 +67,13 @@ class Probe:
             return [topic for topic, _ in self.messages]
 
     def close(self) -> None:
-        """Disconnect and stop the network loop (no reconnect afterwards)."""
+        """Disconnect, stop the network loop (no reconnect afterwards) and close every socket."""
         self.client.disconnect()
         self.client.loop_stop()
+        # paho 2.2 closes its wake-up socket pair only in Client.__del__, which the garbage
+        # collector may run after the sockets' own finalizers (a ResourceWarning, which our
+        # tests treat as an error): close them now.
+        self.client._reset_sockets()
 
 
 def _code(reason: Any) -> int:

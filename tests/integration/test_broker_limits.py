@@ -50,7 +50,7 @@ def test_an_800_kB_message_is_refused_and_never_delivered(broker: Broker, protoc
         assert subscriber.messages == [(topic, b"after")]
         assert "disconnected due to oversize packet" in broker.log_text()
     finally:
-        sender.client.disconnect()
+        sender.close()
         subscriber.close()
 
 
