@@ -9,7 +9,6 @@ the list of :class:`Device` the simulator runs; the same scenario always gives t
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from simulators.models import KINDS, City, SensorKind, Site, make_site
 from simulators.noise import uniform
+from urbanpulse.durations import parse_duration
 from urbanpulse.model import ID_PATTERN
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -41,26 +41,9 @@ FAULTS = (
     "malformed",
     "low_battery",
 )
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _JSON_ONLY: dict[Format, float] = {"json": 1.0}
 # A ChirpStack application id is a UUID; ours are derived from the tenant and application name.
 _CHIRPSTACK_NAMESPACE = uuid.UUID("6f0c4b9e-3c1e-4a53-9d55-7a0b5b2b1e61")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as ``30s``, ``5m``, ``1.5h``, ``2d``."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like 5m")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (found := _DURATION.match(value)):
-        seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h, 2d)")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
