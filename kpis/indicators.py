@@ -29,7 +29,9 @@ from statistics import median
 
 from kpis.periods import PeriodSpan
 from kpis.sketch import LatencySketch, nearest_rank
+from urbanpulse.flags import STUCK
 from urbanpulse.kpi import Indicators, IntervalSource, Scope
+from urbanpulse.quantities import DEVICE_QUANTITIES, STEADY_QUANTITIES
 from urbanpulse.registry import SensorInfo
 from urbanpulse.scorecard import ScoreRules, pooled_score, sensor_score
 
@@ -57,22 +59,26 @@ class SensorObservations:
     sensor_id: str
     report_us: set[int] = field(default_factory=set)
     readings: int = 0
+    data_readings: int = 0  # readings of what it measures (not of device health or radio)
     latencies_s: list[float] = field(default_factory=list)
     flag_counts: Counter[str] = field(default_factory=Counter)
-    flagged: int = 0
+    flagged: int = 0  # data readings with a scored flag
     battery: tuple[int, float] | None = None  # (observed µs, level) of the latest
 
-    def add_reading(self, observed_us: int, received_us: int) -> None:
-        """One stored reading: its observation and receipt times."""
+    def add_reading(self, observed_us: int, received_us: int, quantity: str) -> None:
+        """One stored reading: its observation and receipt times, and its quantity."""
         self.report_us.add(observed_us)
         self.readings += 1
+        self.data_readings += quantity not in DEVICE_QUANTITIES
         self.latencies_s.append((received_us - observed_us) / US)
 
-    def add_flags(self, flags: Iterable[str], scored: frozenset[str]) -> None:
+    def add_flags(self, flags: Iterable[str], scored: frozenset[str], quantity: str) -> None:
         """The quality flags of one stored reading (each counted once)."""
         names = set(flags)
         self.flag_counts.update(names)
-        if names & scored:
+        if quantity in STEADY_QUANTITIES:
+            names.discard(STUCK)  # holding still is what such a value may do
+        if names & scored and quantity not in DEVICE_QUANTITIES:
             self.flagged += 1
 
     def add_battery(self, observed_us: int, level: float) -> None:
@@ -222,6 +228,7 @@ def sensor_indicators(
         reports=len(reports),
         slots=grid.with_data,
         readings=obs.readings,
+        data_readings=obs.data_readings,
         completeness=round(len(reports) / grid.expected, 6),
         uptime=round(grid.with_data / grid.expected, 6),
         latency_p50_s=p50,
@@ -308,6 +315,7 @@ def pooled_indicators(
             reports=reports,
             slots=with_data,
             readings=readings,
+            data_readings=sum(i.data_readings for i in inds),
             completeness=round(reports / expected, 6) if expected else 0.0,
             uptime=round(with_data / expected, 6) if expected else 0.0,
             latency_p50_s=None if p50 is None else round(p50, 3),
@@ -369,6 +377,7 @@ def week_of_days(
         reports=reports,
         slots=with_data,
         readings=readings,
+        data_readings=sum(i.data_readings for i in inds),
         completeness=round(reports / expected, 6) if expected else 0.0,
         uptime=round(with_data / expected, 6) if expected else 0.0,
         latency_p50_s=None if p50 is None else round(p50, 3),

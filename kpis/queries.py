@@ -28,13 +28,13 @@ def _range(start: datetime, stop: datetime) -> str:
 
 
 def received_query(bucket: str, start: datetime, stop: datetime, tenant: str | None) -> str:
-    """Every stored reading's receipt time: (``_time`` = observation, tenant, sensor_id)."""
+    """Every stored reading's receipt time (``_time``: its observation), by sensor and quantity."""
     return (
         f"from(bucket: {literal(bucket)})\n"
         f"  |> {_range(start, stop)}\n"
         f"  |> filter(fn: (r) => r._measurement == {literal(READING_MEASUREMENT)} and "
         f'r._field == "received_at"{_tenant(tenant)})\n'
-        '  |> keep(columns: ["_time", "tenant", "sensor_id", "_value"])\n'
+        '  |> keep(columns: ["_time", "tenant", "sensor_id", "quantity", "_value"])\n'
     )
 
 
@@ -46,7 +46,7 @@ def flags_query(bucket: str, start: datetime, stop: datetime, tenant: str | None
         f"  |> filter(fn: (r) => r._measurement == {literal(READING_MEASUREMENT)} and "
         f'r._field == "quality_flags"{_tenant(tenant)})\n'
         '  |> filter(fn: (r) => r._value != "")\n'
-        '  |> keep(columns: ["_time", "tenant", "sensor_id", "_value"])\n'
+        '  |> keep(columns: ["_time", "tenant", "sensor_id", "quantity", "_value"])\n'
     )
 
 

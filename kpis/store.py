@@ -66,10 +66,10 @@ class KpiStore:
 
         for row in self._rows(received_query(raw, start, stop, tenant)):
             if (obs := of(row)) is not None:
-                obs.add_reading(_us(row["_time"]), _us(row["_value"]))
+                obs.add_reading(_us(row["_time"]), _us(row["_value"]), row["quantity"])
         for row in self._rows(flags_query(raw, start, stop, tenant)):
             if (obs := of(row)) is not None:
-                obs.add_flags(row["_value"].split(","), scored)
+                obs.add_flags(row["_value"].split(","), scored, row["quantity"])
         for row in self._rows(battery_query(raw, start, stop, tenant)):
             if (obs := of(row)) is not None:
                 obs.add_battery(_us(row["_time"]), float(row["_value"]))

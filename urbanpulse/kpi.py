@@ -50,6 +50,9 @@ class Indicators(BaseModel):
     reports: int = Field(ge=0, description="reports received: distinct observation times")
     slots: int = Field(ge=0, description="expected intervals with at least one report")
     readings: int = Field(ge=0, description="readings stored (one per quantity of a report)")
+    data_readings: int = Field(
+        0, ge=0, description="of which of what it measures (not device health or radio)"
+    )
     completeness: float = Field(ge=0, description="reports / expected (may exceed 1)")
     uptime: float = Field(ge=0, le=1, description="slots / expected")
     latency_p50_s: float | None = Field(None, description="median of received_at - observed_at")
@@ -60,7 +63,7 @@ class Indicators(BaseModel):
     flag_shares: dict[str, float] = Field(
         default_factory=dict, description="flag_counts / readings, per flag"
     )
-    flagged: int = Field(0, ge=0, description="readings with at least one scored flag")
+    flagged: int = Field(0, ge=0, description="data readings with at least one scored flag")
     dead_letters: int = Field(0, ge=0, description="messages or readings refused (dead letters)")
     dead_letter_reasons: dict[str, int] = Field(default_factory=dict)
     first_seen: UtcDatetime | None = Field(

@@ -5,7 +5,10 @@ Each sensor's indicators become *components*, each between 0 (bad) and 1 (good):
 ============  =====================================================================
 completeness  min(1, reports / expected)
 uptime        share of expected intervals with at least one report
-quality       1 - readings with a scored quality flag / readings
+quality       1 - data readings with a scored quality flag / data readings (those of
+              what it measures: device health and radio, urbanpulse.quantities
+              DEVICE_QUANTITIES, are judged by the battery component, not here;
+              ``stuck`` is not held against STEADY_QUANTITIES such as occupancy)
 latency       1 at a p95 delivery latency <= latency_good_s, 0 at >= latency_bad_s,
               linear in between
 dead_letters  1 - dead letters / (dead letters + reports)
@@ -78,8 +81,8 @@ def components(ind: Indicators, rules: ScoreRules) -> dict[str, float]:
     if ind.expected > 0:
         parts["completeness"] = min(1.0, ind.completeness)
         parts["uptime"] = ind.uptime
-    if ind.readings > 0:
-        parts["quality"] = 1.0 - ind.flagged / ind.readings
+    if ind.data_readings > 0:
+        parts["quality"] = 1.0 - ind.flagged / ind.data_readings
     if ind.latency_p95_s is not None:
         parts["latency"] = _ramp(ind.latency_p95_s, rules.latency_bad_s, rules.latency_good_s)
     if ind.dead_letters + ind.reports > 0:

@@ -429,9 +429,9 @@ class ScoreWeights(BaseModel):
         0.20, ge=0, description="scorecard weight of uptime (share of intervals with data)"
     )
     quality: float = Field(
-        0.15, ge=0, description="scorecard weight of readings without a scored quality flag"
+        0.20, ge=0, description="scorecard weight of readings without a scored quality flag"
     )
-    latency: float = Field(0.10, ge=0, description="scorecard weight of delivery latency (p95)")
+    latency: float = Field(0.05, ge=0, description="scorecard weight of delivery latency (p95)")
     dead_letters: float = Field(
         0.10, ge=0, description="scorecard weight of messages not refused as dead letters"
     )

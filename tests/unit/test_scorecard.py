@@ -35,6 +35,7 @@ def sensor(subject: str = "s", **values: object) -> Indicators:
         "reports": 288,
         "slots": 288,
         "readings": 576,
+        "data_readings": 288,
         "completeness": 1.0,
         "uptime": 1.0,
         "latency_p50_s": 1.0,

@@ -33,7 +33,7 @@ def on_grid(
     interval_s: float,
     count: int,
     skip: set[int] = frozenset(),  # type: ignore[assignment]
-    quantities: int = 1,
+    quantities: tuple[str, ...] = ("noise_level",),
     latency_s: float = 0.0,
     tenant: str = "t",
     sensor_id: str = "s",
@@ -44,6 +44,6 @@ def on_grid(
         if k in skip:
             continue
         moment = to_us(first + timedelta(seconds=k * interval_s))
-        for _ in range(quantities):
-            obs.add_reading(moment, moment + round(latency_s * 1_000_000))
+        for quantity in quantities:
+            obs.add_reading(moment, moment + round(latency_s * 1_000_000), quantity)
     return obs

@@ -26,6 +26,7 @@ from urbanpulse.kpi import Indicators
 from urbanpulse.registry import SensorInfo
 
 NOW = at(11)  # 11:00 on the day
+AIR = ("pm2_5", "pm10", "no2", "o3")
 REGISTERED = SensorInfo(tenant="t", sensor_id="s", district="centre", interval_s=300)
 
 
@@ -50,7 +51,7 @@ def indicators(
 
 def test_a_sensor_that_reports_every_interval_since_its_first_report_is_complete() -> None:
     # 08:02, 08:07, ... up to 10:57: 36 reports before 11:00
-    ind = indicators(on_grid(first=at(8 + 2 / 60), interval_s=300, count=36, quantities=4))
+    ind = indicators(on_grid(first=at(8 + 2 / 60), interval_s=300, count=36, quantities=AIR))
     assert (ind.expected, ind.reports, ind.slots, ind.readings) == (36, 36, 36, 144)
     assert ind.completeness == ind.uptime == 1.0
     assert ind.interval_source == "registry" and not ind.interval_inferred
@@ -65,9 +66,9 @@ def test_a_sensor_that_stops_loses_completeness_uptime_and_freshness() -> None:
     assert ind.completeness == pytest.approx(10 / 36, abs=1e-6)
     assert ind.since_last_s == (NOW - at(8 + 47 / 60)).total_seconds()
     assert ind.components["freshness"] == 0.0
-    # weights 0.3 completeness, 0.2 uptime, 0.15 quality, 0.1 latency, 0.1 dead letters, 0.1
+    # weights 0.3 completeness, 0.2 uptime, 0.2 quality, 0.05 latency, 0.1 dead letters, 0.1
     # freshness; no battery: its 0.05 drops out of the denominator
-    expected_score = 100 * (0.5 * 10 / 36 + 0.15 + 0.1 + 0.1 + 0.0) / 0.95
+    expected_score = 100 * (0.5 * 10 / 36 + 0.2 + 0.05 + 0.1 + 0.0) / 0.95
     assert ind.score == pytest.approx(expected_score, abs=0.01)
 
 
@@ -95,7 +96,7 @@ def test_a_registered_sensor_that_never_reported_is_expected_all_day_and_scores_
 def test_reporting_twice_per_interval_is_complete_twice_over_but_up_once() -> None:
     first = on_grid(first=at(8 + 2 / 60), interval_s=300, count=36)
     for t in list(first.report_us):
-        first.add_reading(t + 10_000_000, t + 10_000_000)
+        first.add_reading(t + 10_000_000, t + 10_000_000, "noise_level")
     ind = indicators(first)
     assert (ind.reports, ind.slots, ind.completeness, ind.uptime) == (72, 36, 2.0, 1.0)
     assert ind.components["completeness"] == 1.0  # the scorecard caps it
@@ -122,21 +123,38 @@ def test_too_few_reports_to_infer_from_fall_back_to_the_carried_or_default_inter
 def test_latency_percentiles_are_exact_by_nearest_rank() -> None:
     observed = SensorObservations(tenant="t", sensor_id="s")
     for k in range(100):
-        observed.add_reading(to_us(at(9)) + k * 300_000_000, to_us(at(9)) + k * 301_000_000)
+        observed.add_reading(
+            to_us(at(9)) + k * 300_000_000, to_us(at(9)) + k * 301_000_000, "noise_level"
+        )
     ind = indicators(observed)  # latencies 0, 1, ..., 99 s
     assert (ind.latency_p50_s, ind.latency_p95_s) == (49.0, 94.0)
 
 
 def test_flag_shares_count_each_flag_and_the_score_counts_scored_flags_once() -> None:
-    observed = on_grid(first=at(9), interval_s=300, count=10, quantities=2)  # 20 readings
+    observed = on_grid(
+        first=at(9), interval_s=300, count=10, quantities=("noise_level", "occupancy", "rssi")
+    )
     scored = frozenset({"stuck", "gap"})
-    for flags in (["stuck"], ["stuck", "gap"], ["unregistered"], ["gap", "gap"]):
-        observed.add_flags(flags, scored)
+    for flags, quantity in (
+        (["stuck"], "noise_level"),
+        (["stuck", "gap"], "noise_level"),
+        (["unregistered"], "noise_level"),
+        (["gap", "gap"], "noise_level"),
+        (["stuck"], "rssi"),  # the radio: counted in the shares, not against the data
+        (["stuck"], "occupancy"),  # a free parking space may well hold still
+        (["stuck", "gap"], "occupancy"),  # but not skip reports
+    ):
+        observed.add_flags(flags, scored, quantity)
     ind = indicators(observed)
-    assert ind.flag_counts == {"gap": 2, "stuck": 2, "unregistered": 1}
-    assert ind.flag_shares == {"gap": 0.1, "stuck": 0.1, "unregistered": 0.05}
-    assert ind.flagged == 3
-    assert ind.components["quality"] == pytest.approx(1 - 3 / 20)
+    assert (ind.readings, ind.data_readings) == (30, 20)
+    assert ind.flag_counts == {"gap": 3, "stuck": 5, "unregistered": 1}
+    assert ind.flag_shares == {
+        "gap": 0.1,
+        "stuck": round(5 / 30, 6),
+        "unregistered": round(1 / 30, 6),
+    }
+    assert ind.flagged == 4
+    assert ind.components["quality"] == pytest.approx(1 - 4 / 20)
 
 
 def test_dead_letters_and_battery() -> None:

@@ -26,4 +26,4 @@ def test_every_tenant_when_none_is_named() -> None:
     query = received_query("urbanpulse/raw", START, STOP, None)
     assert "r.tenant" not in query
     assert "range(start: 2026-11-25T00:00:00.000000Z, stop: 2026-11-26T00:00:00.000000Z)" in query
-    assert 'keep(columns: ["_time", "tenant", "sensor_id", "_value"])' in query
+    assert 'keep(columns: ["_time", "tenant", "sensor_id", "quantity", "_value"])' in query
