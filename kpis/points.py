@@ -2,8 +2,9 @@
 
 Tags ``tenant``, ``scope``, ``subject``, ``period`` and the period's start as time: one point
 per subject and period, so every recomputation overwrites it. Fields: the whole
-:class:`~urbanpulse.kpi.Indicators` as JSON (``indicators``), the headline numbers again for
-Flux and Grafana, the district, and the latency sketch. A field is written only with a value
+:class:`~urbanpulse.kpi.Indicators` as JSON (``indicators``), its headline part as a small
+JSON (``summary``, for lists), the headline numbers again for Flux and Grafana, the district,
+and the latency sketch. A field is written only with a value
 (InfluxDB has no null); the document always holds every indicator, nulls included.
 """
 
@@ -21,6 +22,7 @@ from urbanpulse.influx_layout import (
     KPI_MEASUREMENT,
     KPI_NUMBER_FIELDS,
     KPI_SKETCH_FIELD,
+    KPI_SUMMARY_FIELD,
 )
 from urbanpulse.kpi import Indicators
 
@@ -37,6 +39,7 @@ def kpi_point(result: Result) -> Point:
         .tag("subject", ind.subject)
         .tag("period", ind.period)
         .field(KPI_DOCUMENT_FIELD, ind.to_json())
+        .field(KPI_SUMMARY_FIELD, ind.summary_json())
         .field(KPI_SKETCH_FIELD, result.sketch.to_json())
         .time(ind.start, WritePrecision.S)
     )

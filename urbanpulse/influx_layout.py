@@ -51,8 +51,11 @@ KPI_TAGS = ("tenant", "scope", "subject", "period")
 about; ``period`` day or week. With the period's start as time: one point per subject and
 period, so the indicator job's recomputations overwrite."""
 KPI_DOCUMENT_FIELD = "indicators"
-"""The field that holds every indicator of the point as one JSON document
-(:class:`urbanpulse.kpi.Indicators`): what the API reads, one field per point."""
+"""Every indicator of the point as one JSON document (:class:`urbanpulse.kpi.Indicators`):
+what a detail view, the monthly report and the job itself read."""
+KPI_SUMMARY_FIELD = "summary"
+"""The headline indicators as a small JSON document (``Indicators.summary_json``): what a list
+of many subjects and periods reads, one field per point (docs/kpis.md, "Reading them fast")."""
 KPI_NUMBER_FIELDS = (
     "score",
     "completeness",
@@ -70,4 +73,10 @@ latencies only when known)."""
 KPI_SKETCH_FIELD = "latency_sketch"
 """The delivery latencies as a mergeable sketch (JSON), from which weeks, districts and
 tenants get their percentiles; read by the indicator job only."""
-KPI_FIELDS = (KPI_DOCUMENT_FIELD, *KPI_NUMBER_FIELDS, "district", KPI_SKETCH_FIELD)
+KPI_FIELDS = (
+    KPI_DOCUMENT_FIELD,
+    KPI_SUMMARY_FIELD,
+    *KPI_NUMBER_FIELDS,
+    "district",
+    KPI_SKETCH_FIELD,
+)

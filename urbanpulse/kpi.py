@@ -88,10 +88,36 @@ class Indicators(BaseModel):
     )
 
     def to_json(self) -> str:
-        """The document stored in the point's ``indicators`` field."""
-        return self.model_dump_json(exclude_defaults=False)
+        """The whole document, stored in the point's ``indicators`` field."""
+        return self.model_dump_json()
+
+    def summary_json(self) -> str:
+        """The headline indicators (:data:`SUMMARY_FIELDS`, nulls left out), stored in the
+        point's ``summary`` field: what a list of many subjects and periods reads."""
+        return self.model_dump_json(include=set(SUMMARY_FIELDS), exclude_none=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Indicators:
         """Read a stored ``indicators`` document back."""
         return cls.model_validate_json(text)
+
+
+SUMMARY_FIELDS = (
+    "complete",
+    "district",
+    "interval_inferred",
+    "expected",
+    "reports",
+    "readings",
+    "completeness",
+    "uptime",
+    "latency_p50_s",
+    "latency_p95_s",
+    "flag_shares",
+    "dead_letters",
+    "since_last_s",
+    "battery_pct",
+    "score",
+)
+"""What :meth:`Indicators.summary_json` keeps: the indicators a council reads in a table, about
+a third of the whole document (the subject, period and start are the point's tags and time)."""

@@ -99,3 +99,13 @@ def test_the_worst_sensors_come_first_with_what_hurts_most() -> None:
     assert [(r.rank, r.sensor_id) for r in ranked] == [(1, "silent"), (2, "flagged")]
     assert ranked[0].weakest == "completeness" and ranked[1].weakest == "quality"
     assert len(rank_sensors([fine, silent, flagged], limit=None)) == 3
+
+
+def test_the_weights_table_of_the_docs_is_the_settings() -> None:
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "kpis.md").read_text()
+    block = text[text.index("| component | value | default weight |") :].split("\n\n", 1)[0]
+    rows = [line.strip("|").split("|") for line in block.splitlines()[2:]]
+    documented = {r[0].strip().replace(" ", "_"): float(r[-1]) for r in rows}
+    assert documented == ScoreWeights().model_dump()
