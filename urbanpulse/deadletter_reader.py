@@ -82,7 +82,8 @@ def _scan(
                 letters.append(parse_letter(message.value(), message.timestamp()[1]))
                 if message.offset() + 1 >= remaining[partition]:
                     del remaining[partition]
-    return LetterScan(letters=letters[:limit], truncated=bool(remaining))
+    # one consume may return more than the limit: what it cuts off is left unread too
+    return LetterScan(letters=letters[:limit], truncated=bool(remaining) or len(letters) > limit)
 
 
 def parse_letter(value: bytes | None, timestamp_ms: int) -> DeadLetter:
