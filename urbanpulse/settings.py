@@ -7,13 +7,23 @@ Settings are built in each command's entry point, never at import time.
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
+
+
+def read_secret_file(path: str) -> str:
+    """The secret a file holds (a Docker or Kubernetes secret), without a trailing newline."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot read the secret file {path}: {err.strerror or err}") from err
+    return text.rstrip("\r\n")
 
 
 class MqttSettings(BaseModel):
@@ -23,6 +33,11 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, description="MQTT broker port")
     username: str | None = Field(None, description="MQTT user name, if the broker wants one")
     password: SecretStr | None = Field(None, description="MQTT password")
+    password_file: str | None = Field(
+        None,
+        description="file holding the MQTT password (a Docker/Kubernetes secret), read at start; "
+        "wins over the password",
+    )
     client_id: str = Field(
         "urbanpulse-ingest",
         description="fixed, so the broker keeps the persistent session across restarts",
@@ -37,7 +52,12 @@ class MqttSettings(BaseModel):
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="messages received but not yet acked (receive maximum)"
     )
-    max_payload_bytes: int = Field(256 * 1024, ge=1, description="larger messages are refused")
+    max_payload_bytes: int = Field(
+        256 * 1024,
+        ge=1,
+        description="larger messages are refused; the shipped Mosquitto configs refuse them too "
+        "(max_packet_size, message_size_limit): keep those equal to this",
+    )
     keepalive_s: int = Field(30, description="MQTT keep-alive, seconds")
     tls: bool = Field(False, description="connect with TLS (e.g. to a network server's broker)")
     ca_file: str | None = Field(
@@ -45,6 +65,12 @@ class MqttSettings(BaseModel):
     )
     cert_file: str | None = Field(None, description="client certificate, for brokers that want one")
     key_file: str | None = Field(None, description="the client certificate's private key")
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> Self:
+        if self.password_file:
+            self.password = SecretStr(read_secret_file(self.password_file))
+        return self
 
 
 class KafkaSettings(BaseModel):
@@ -70,6 +96,11 @@ class InfluxSettings(BaseModel):
     token: SecretStr = Field(
         SecretStr(""), description="2.x API token; 1.8: user:password or empty"
     )
+    token_file: str | None = Field(
+        None,
+        description="file holding the token (a Docker/Kubernetes secret), read at start; wins "
+        "over the token",
+    )
     org: str = Field("-", description="2.x organisation; '-' for InfluxDB 1.8")
     raw_bucket: str = Field("urbanpulse/raw", description="2.x bucket, or 1.8 database/policy")
     aggregate_bucket: str = Field(
@@ -87,6 +118,12 @@ class InfluxSettings(BaseModel):
     aggregate_retention_days: int = Field(
         0, ge=0, description="2.x: retention of the aggregate bucket, days (0: kept for good)"
     )
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Self:
+        if self.token_file:
+            self.token = SecretStr(read_secret_file(self.token_file))
+        return self
 
 
 class WorkerSettings(BaseModel):
