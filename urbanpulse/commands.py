@@ -27,7 +27,7 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Run ingest, worker, API and a simulator together, keep them up, one log stream.
+    """Run ingest, worker, API, the indicator job and a simulator together, keep them up.
 
     A component that stops is restarted after a back-off (1 s, doubling up to 60 s); one that
     keeps stopping is reported as crash-looping while the others go on. The status of every

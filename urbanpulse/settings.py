@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
@@ -455,6 +456,98 @@ class DashboardSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0, description="Grafana HTTP request timeout, seconds")
 
 
+class ScoreWeights(BaseModel):
+    """How much each indicator counts in the pilot scorecard (docs/kpis.md); only ratios matter."""
+
+    completeness: float = Field(
+        0.30, ge=0, description="scorecard weight of completeness (readings received/expected)"
+    )
+    uptime: float = Field(
+        0.20, ge=0, description="scorecard weight of uptime (share of intervals with data)"
+    )
+    quality: float = Field(
+        0.20, ge=0, description="scorecard weight of readings without a scored quality flag"
+    )
+    latency: float = Field(0.05, ge=0, description="scorecard weight of delivery latency (p95)")
+    dead_letters: float = Field(
+        0.10, ge=0, description="scorecard weight of messages not refused as dead letters"
+    )
+    freshness: float = Field(
+        0.10, ge=0, description="scorecard weight of reporting at the end of the period"
+    )
+    battery: float = Field(
+        0.05, ge=0, description="scorecard weight of the battery level (where one is reported)"
+    )
+
+
+class KpiSettings(BaseModel):
+    """``urbanpulse kpis``: the indicators and pilot scorecard (docs/kpis.md)."""
+
+    enabled: bool = Field(
+        True, description="`urbanpulse up` runs the indicator job beside the other components"
+    )
+    every_s: float = Field(
+        600, gt=0, description="how often `urbanpulse up` recomputes today's and yesterday's"
+    )
+    timezone: str = Field(
+        "UTC", description="IANA time zone whose midnights and Mondays start days and weeks"
+    )
+    scored_flags: list[str] = Field(
+        default_factory=lambda: [
+            "spike",
+            "stuck",
+            "gap",
+            "future",
+            "too_old",
+            "late",
+            "unit_mismatch",
+            "unconverted_unit",
+        ],
+        description="quality flags that count against the scorecard's quality (JSON list)",
+    )
+    weights: ScoreWeights = ScoreWeights()
+    latency_good_s: float = Field(
+        60, ge=0, description="a p95 delivery latency up to this scores full marks, seconds"
+    )
+    latency_bad_s: float = Field(
+        3600, gt=0, description="a p95 delivery latency from this on scores nothing, seconds"
+    )
+    battery_low_pct: float = Field(
+        10, ge=0, le=100, description="a battery at or below this scores nothing, percent"
+    )
+    battery_ok_pct: float = Field(
+        30, ge=0, le=100, description="a battery at or above this scores full marks, percent"
+    )
+    forget_after_days: int = Field(
+        7,
+        ge=1,
+        description="an unregistered sensor silent this long no longer gets indicators "
+        "(registered ones always do, until retired)",
+    )
+    deadletter_scan_max: int = Field(
+        1_000_000, ge=1, description="most dead letters one run reads from Kafka"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> KpiSettings:
+        if self.latency_bad_s <= self.latency_good_s:
+            raise ValueError("kpis: latency_bad_s must be above latency_good_s")
+        if self.battery_ok_pct <= self.battery_low_pct:
+            raise ValueError("kpis: battery_ok_pct must be above battery_low_pct")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of every UrbanPulse component."""
 
@@ -478,3 +571,4 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     dashboards: DashboardSettings = DashboardSettings()
+    kpis: KpiSettings = KpiSettings()
