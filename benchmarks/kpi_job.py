@@ -24,9 +24,9 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from kpis.job import KpiJob
-from kpis.store import KpiStore
 from streams.influx_writer import InfluxWriter
+from streams.kpis.job import KpiJob
+from streams.kpis.store import KpiStore
 from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.influx_layout import KPI_MEASUREMENT, READING_MEASUREMENT
 from urbanpulse.model import Reading

@@ -32,9 +32,9 @@ from datetime import UTC, datetime, timedelta
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.dialect import Dialect
 
-from kpis.indicators import Result
-from kpis.points import kpi_point
-from kpis.sketch import LatencySketch
+from streams.kpis.indicators import Result
+from streams.kpis.points import kpi_point
+from streams.kpis.sketch import LatencySketch
 from urbanpulse.flux import literal
 from urbanpulse.influx import make_client
 from urbanpulse.influx_layout import (

@@ -1,9 +1,10 @@
 """The ``urbanpulse`` command: one entry point that gathers every component's commands.
 
-Each command lives with its part (``ingest/cli.py``, ``streams/cli.py``, ``api/cli.py``,
-``simulators/cli.py``, ``dashboards/cli.py``, ``kpis/cli.py``) or, if it needs only the shared
-core, in :mod:`urbanpulse.commands`. This module only registers them, in the order ``--help`` lists
-them; it is the one module of ``urbanpulse`` that may import a part (import-linter checks).
+Each command lives with its part (``ingest/cli.py``, ``streams/cli.py``,
+``streams/kpis/cli.py``, ``api/cli.py``, ``simulators/cli.py``, ``dashboards/cli.py``) or, if it
+needs only the shared core, in :mod:`urbanpulse.commands`. This module only registers them, in
+the order ``--help`` lists them; it is the one module of ``urbanpulse`` that may import a part
+(import-linter checks).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import typer
 from api.cli import api
 from dashboards.cli import app as dashboards
 from ingest.cli import ingest
-from kpis.cli import kpis
 from simulators.cli import simulate
 from streams.cli import worker
+from streams.kpis.cli import kpis
 from urbanpulse.commands import credentials, influx_setup, up
 from urbanpulse.service_cli import app as service
 from urbanpulse.version import global_options

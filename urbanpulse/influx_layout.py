@@ -12,7 +12,7 @@ Two buckets (``InfluxSettings.raw_bucket`` and ``aggregate_bucket``; InfluxDB 1.
 A reading's time is its observation time; an aggregate's the window start; an alert's the
 episode start; an indicator's the start of its day or week. Tags plus time identify a point,
 so a rewrite overwrites (docs/streams.md). The stream worker writes the first three
-(``streams.points``), the indicator job ``kpi`` (``kpis.points``); the API, the dashboards
+(``streams.points``), the indicator job ``kpi`` (``streams.kpis.points``); the API, the dashboards
 and the benchmarks read them by these names only.
 """
 

@@ -33,9 +33,6 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from kpis.job import KpiJob
-from kpis.sketch import nearest_rank
-from kpis.store import KpiStore
 from simulators.engine import ticks
 from simulators.faults import FaultRecord, Outgoing
 from simulators.outputs import registry_yaml, tenant_map
@@ -47,6 +44,9 @@ from simulators.scenario import (
     build_fleet,
     load_scenario,
 )
+from streams.kpis.job import KpiJob
+from streams.kpis.sketch import nearest_rank
+from streams.kpis.store import KpiStore
 from tests.integration.simulated_town import Delivered, deliver_town
 from tests.support import unique
 from urbanpulse.deadletter_reader import LetterScan, read_letters

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kpis.periods import day_span, days_to_compute, week_span, weeks_of
+from streams.kpis.periods import day_span, days_to_compute, week_span, weeks_of
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

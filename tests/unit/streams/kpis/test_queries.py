@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kpis.queries import battery_query, flags_query, received_query, stored_query
+from streams.kpis.queries import battery_query, flags_query, received_query, stored_query
 
 START = datetime(2026, 11, 25, tzinfo=UTC)
 STOP = datetime(2026, 11, 26, tzinfo=UTC)

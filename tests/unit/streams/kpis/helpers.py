@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kpis.indicators import Evaluation, SensorObservations, to_us
-from kpis.periods import PeriodSpan, day_span
+from streams.kpis.indicators import Evaluation, SensorObservations, to_us
+from streams.kpis.periods import PeriodSpan, day_span
 from urbanpulse.scorecard import ScoreRules
 
 DAY = date(2026, 11, 25)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from kpis.compute import Inputs, day_results, sensor_keys
-from kpis.letters import tally
-from tests.unit.kpis.helpers import at, evaluation, on_grid, span
+from streams.kpis.compute import Inputs, day_results, sensor_keys
+from streams.kpis.letters import tally
+from tests.unit.streams.kpis.helpers import at, evaluation, on_grid, span
 from urbanpulse.kpi import Indicators
 from urbanpulse.letter_subjects import LetterSubject
 from urbanpulse.registry import SensorInfo

@@ -15,8 +15,8 @@ from typing import Any
 
 from influxdb_client import Point, WritePrecision
 
-from kpis.indicators import Result
-from kpis.sketch import LatencySketch
+from streams.kpis.indicators import Result
+from streams.kpis.sketch import LatencySketch
 from urbanpulse.influx_layout import (
     KPI_DOCUMENT_FIELD,
     KPI_MEASUREMENT,

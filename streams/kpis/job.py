@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kpis.compute import Inputs, day_results, week_results
-from kpis.indicators import Evaluation
-from kpis.letters import SensorKey, tally
-from kpis.periods import PeriodSpan, day_span, days_to_compute, week_span, weeks_of
-from kpis.store import KpiStore
+from streams.kpis.compute import Inputs, day_results, week_results
+from streams.kpis.indicators import Evaluation
+from streams.kpis.letters import SensorKey, tally
+from streams.kpis.periods import PeriodSpan, day_span, days_to_compute, week_span, weeks_of
+from streams.kpis.store import KpiStore
 from urbanpulse.deadletter_reader import LetterScan
 from urbanpulse.kpi import Indicators
 from urbanpulse.letter_subjects import LetterSubject, letter_subject

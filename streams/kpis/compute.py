@@ -5,7 +5,7 @@ and get none), the sensors that delivered readings, those the day before had ind
 (so a sensor that fell silent stays visible, at completeness 0; an unregistered one only until
 it has been silent ``forget_after_days``), and sensors only dead letters name. A district
 pools its registered sensors; a tenant all of its sensors. A week is made of the computed
-days of its sensors (kpis/indicators.py :func:`~kpis.indicators.week_of_days`), pooled the
+days of its sensors (kpis/indicators.py :func:`~streams.kpis.indicators.week_of_days`), pooled the
 same way.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from kpis.indicators import (
+from streams.kpis.indicators import (
     Evaluation,
     Result,
     SensorObservations,
@@ -24,7 +24,7 @@ from kpis.indicators import (
     sensor_indicators,
     week_of_days,
 )
-from kpis.letters import LetterTally, SensorKey, device_district, is_device_of_channels
+from streams.kpis.letters import LetterTally, SensorKey, device_district, is_device_of_channels
 from urbanpulse.kpi import Indicators
 from urbanpulse.registry import SensorInfo
 

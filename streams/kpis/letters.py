@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from kpis.periods import PeriodSpan
+from streams.kpis.periods import PeriodSpan
 from urbanpulse.letter_subjects import PERSONAL_ONLY, LetterSubject
 from urbanpulse.registry import SensorInfo
 

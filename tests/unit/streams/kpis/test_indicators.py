@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpis.indicators import (
+from streams.kpis.indicators import (
     Evaluation,
     Result,
     SensorObservations,
@@ -20,8 +20,8 @@ from kpis.indicators import (
     to_us,
     week_of_days,
 )
-from kpis.periods import week_span
-from tests.unit.kpis.helpers import DAY, UTC_ZONE, at, evaluation, on_grid, span
+from streams.kpis.periods import week_span
+from tests.unit.streams.kpis.helpers import DAY, UTC_ZONE, at, evaluation, on_grid, span
 from urbanpulse.kpi import Indicators
 from urbanpulse.registry import SensorInfo
 

@@ -6,9 +6,9 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 
-from kpis.indicators import Result
-from kpis.points import kpi_point, results_from_rows
-from kpis.sketch import LatencySketch
+from streams.kpis.indicators import Result
+from streams.kpis.points import kpi_point, results_from_rows
+from streams.kpis.sketch import LatencySketch
 from tests.unit.test_scorecard import sensor
 
 

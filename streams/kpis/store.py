@@ -16,11 +16,11 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.dialect import Dialect
 from tenacity import before_sleep_log, retry, retry_if_exception, wait_exponential
 
-from kpis.indicators import Result, SensorObservations, to_us
-from kpis.letters import SensorKey
-from kpis.periods import PeriodSpan
-from kpis.points import SubjectKey, kpi_point, results_from_rows
-from kpis.queries import battery_query, flags_query, received_query, stored_query
+from streams.kpis.indicators import Result, SensorObservations, to_us
+from streams.kpis.letters import SensorKey
+from streams.kpis.periods import PeriodSpan
+from streams.kpis.points import SubjectKey, kpi_point, results_from_rows
+from streams.kpis.queries import battery_query, flags_query, received_query, stored_query
 from urbanpulse.influx import make_client
 from urbanpulse.kpi import Period, Scope
 from urbanpulse.settings import InfluxSettings

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from statistics import median
 
-from kpis.periods import PeriodSpan
-from kpis.sketch import LatencySketch, nearest_rank
+from streams.kpis.periods import PeriodSpan
+from streams.kpis.sketch import LatencySketch, nearest_rank
 from urbanpulse.flags import STUCK
 from urbanpulse.kpi import Indicators, IntervalSource, Scope
 from urbanpulse.quantities import DEVICE_QUANTITIES, STEADY_QUANTITIES

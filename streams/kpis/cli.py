@@ -39,7 +39,7 @@ def kpis(
     Recomputing a period overwrites its points. `urbanpulse up` runs this with
     --every URBANPULSE_KPIS__EVERY_S unless URBANPULSE_KPIS__ENABLED=false.
     """
-    from kpis.run import refuse_old_since, run_loop, run_once
+    from streams.kpis.run import refuse_old_since, run_loop, run_once
     from urbanpulse.durations import parse_duration
     from urbanpulse.startup import start_component
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpis.sketch import RELATIVE_ERROR, LatencySketch, nearest_rank
+from streams.kpis.sketch import RELATIVE_ERROR, LatencySketch, nearest_rank
 
 latencies = st.lists(
     st.one_of(

@@ -8,9 +8,9 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kpis.job import KpiJob, RunSummary
-from kpis.periods import local_day
-from kpis.store import KpiStore
+from streams.kpis.job import KpiJob, RunSummary
+from streams.kpis.periods import local_day
+from streams.kpis.store import KpiStore
 from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
