@@ -15,7 +15,7 @@ from dashboards.cli import app as dashboards
 from ingest.cli import ingest
 from simulators.cli import simulate
 from streams.cli import worker
-from urbanpulse.commands import credentials, influx_setup, up
+from urbanpulse.commands import credentials, influx_setup, status, up
 from urbanpulse.service_cli import app as service
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(up)
+app.command()(status)
 app.command()(ingest)
 app.command()(worker)
 app.command("influx-setup")(influx_setup)
