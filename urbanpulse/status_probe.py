@@ -99,7 +99,7 @@ def gather(settings: Settings, options: ProbeOptions, now: datetime) -> Facts:
     """Read every fact at once; one that cannot be read is None, with the reason in errors."""
     tasks: dict[str, Callable[[], Any]] = {
         "mqtt": lambda: _mqtt(settings, options.timeout_s),
-        "kafka": lambda: _kafka(settings, options.timeout_s, now),
+        "kafka": lambda: kafka_facts(settings, options.timeout_s, now),
         "influxdb": lambda: _influx_ping(settings, options.timeout_s),
         "last_minute": lambda: _counts(settings, options, now - timedelta(minutes=1)),
         "last_hour": lambda: _counts(settings, options, now - timedelta(hours=1)),
@@ -341,7 +341,8 @@ class KafkaFacts:
     errors: Mapping[str, str]
 
 
-def _kafka(settings: Settings, timeout_s: float, now: datetime) -> KafkaFacts:
+def kafka_facts(settings: Settings, timeout_s: float, now: datetime) -> KafkaFacts:
+    """Kafka answers, the worker group's lag, the dead letters of the hour: one admin client."""
     problems: list[KafkaError] = []
     admin = AdminClient(
         client_config(settings.kafka)

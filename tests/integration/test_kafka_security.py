@@ -31,7 +31,8 @@ from tests.integration.test_ingest_kafka import publish_all, publisher, running_
 from tests.support import REPO, unique, wait_for
 from urbanpulse.influx import make_client
 from urbanpulse.kafka import KafkaRefused, aiokafka_config, client_config, ensure_topics
-from urbanpulse.settings import KafkaSettings, MqttSettings, Settings, WebSettings
+from urbanpulse.settings import KafkaSettings, MqttSettings, Settings, WebSettings, WorkerSettings
+from urbanpulse.status_probe import KafkaFacts, kafka_facts
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +156,15 @@ def test_mutual_tls_without_a_client_certificate_is_not_let_in(broker: SecuredKa
         ensure_topics(anonymous, [anonymous.readings_topic], wait_s=5)
 
 
+APP_ID = "URBANPULSE_WORKER__APP_ID"
+
+
+def caught_up(settings: Settings) -> KafkaFacts | None:
+    """What ``urbanpulse status`` finds in Kafka, once the worker group has no lag."""
+    found = kafka_facts(settings, timeout_s=5, now=datetime.now(UTC))
+    return found if found.lag is not None and found.lag.lag == 0 else None
+
+
 def worker_env(kafka: KafkaSettings, tmp: Path) -> dict[str, str]:
     """``urbanpulse worker``'s environment for this Kafka section (the settings as variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("URBANPULSE_KAFKA__")}
@@ -163,7 +173,7 @@ def worker_env(kafka: KafkaSettings, tmp: Path) -> dict[str, str]:
             secret = getattr(value, "get_secret_value", None)
             env[f"URBANPULSE_KAFKA__{name.upper()}"] = str(secret() if secret else value)
     return env | {
-        "URBANPULSE_WORKER__APP_ID": unique("it-sec-worker"),
+        APP_ID: unique("it-sec-worker"),
         "URBANPULSE_WORKER__DATADIR": str(tmp / "worker"),
         "URBANPULSE_WORKER__BATCH_SECONDS": "0.2",
         "URBANPULSE_METRICS__WORKER_PORT": "0",
@@ -198,11 +208,12 @@ def test_the_platform_runs_on_a_sasl_ssl_kafka(broker: SecuredKafka, tmp_path: P
     )
     ensure_topics(kafka)  # so that the live feed finds the observations topic at once
     log = tmp_path / "worker.log"
+    env = worker_env(kafka, tmp_path)
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "urbanpulse.cli", "worker"],
             cwd=REPO,
-            env=worker_env(kafka, tmp_path),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -233,10 +244,15 @@ def test_the_platform_runs_on_a_sasl_ssl_kafka(broker: SecuredKafka, tmp_path: P
                     await feed.close()
 
             event = asyncio.run(live())
+            # urbanpulse status reads the group's lag and the dead letters over SASL_SSL too
+            watched = Settings(kafka=kafka, worker=WorkerSettings(app_id=env[APP_ID]))
+            status = wait_for(lambda: caught_up(watched), 60, "no lag in urbanpulse status")
     finally:
         worker.terminate()
         worker.wait(60)
     assert (event.observation.sensor_id, event.observation.value) == ("t-1", 19.25)
+    assert status.service.up and status.lag is not None and status.lag.members == 1
+    assert status.deadletters == 1
 
     stored = (
         make_client(settings.influx)
