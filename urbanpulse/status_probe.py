@@ -1,9 +1,10 @@
 """``urbanpulse status``'s adapter: gathers the :class:`~urbanpulse.status_verdict.Facts`.
 
 Every fact is read at the same time, in its own (daemon) thread, with ``timeout_s`` for each
-request, and the whole gathering waits at most ``2 x timeout_s + 1`` seconds: a service that
-answers nothing makes the command slower by seconds, never hang (a cron job or monitoring check
-must get an answer). What each fact is read from:
+request. The first round waits at most ``2 x timeout_s + 1`` seconds, the best-effort second
+(the newest reading of quiet tenants) ``timeout_s + 0.5``: a service that answers nothing makes
+the command slower by seconds, never hang (a cron job or monitoring check must get an answer).
+What each fact is read from:
 
 * services: a TCP connection to the MQTT broker, Kafka's metadata (admin API), InfluxDB's
   ``/ping``;
@@ -14,8 +15,11 @@ must get an answer). What each fact is read from:
 * dead letters of the last hour: offsets of the dead-letter topic by time (the first offset at
   or after an hour ago, to the end). Its producers are idempotent, not transactional, so
   offsets are records; nothing is read, so it costs the same for a million letters;
-* readings: counts per tenant of the raw bucket in the last minute and hour, and each tenant's
-  newest reading within the look-back, by observation time (the point's time);
+* readings: counts per tenant of the raw bucket in the last minute and hour and each tenant's
+  newest reading of the recent window (an hour, or the quiet limit if longer), by observation
+  time (the point's time); the tenants known within the look-back from the series index
+  (``v1.tagValues``: cheap), and for those quiet in the recent window their newest reading over
+  the look-back;
 * alerts: episodes of the aggregate bucket that began within :data:`ALERT_LOOKBACK`, with
   their state; open ``stale`` ones are the stale sensors;
 * registered sensors: the registry file (``URBANPULSE_STREAMS__REGISTRY_PATH``), if any.
@@ -31,7 +35,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,17 +97,28 @@ class ProbeOptions:
     timeout_s: float = 3.0
     tenant: str | None = None
     lookback: timedelta = timedelta(hours=24)
+    recent: timedelta = timedelta(hours=1)
+
+
+MAX_QUIET_TENANTS = 20  # quiet tenants whose newest reading is looked for over the look-back
 
 
 def gather(settings: Settings, options: ProbeOptions, now: datetime) -> Facts:
-    """Read every fact at once; one that cannot be read is None, with the reason in errors."""
+    """Read every fact at once; one that cannot be read is None, with the reason in errors.
+
+    Then, for the tenants known (stored within the look-back, or registered) but quiet within
+    ``options.recent``, look for their newest reading over the whole look-back, best effort:
+    that scan is the one that grows with the data (InfluxDB 1.8 reads every point of it).
+    """
+    mine = (options.tenant,) if options.tenant else ()
     tasks: dict[str, Callable[[], Any]] = {
         "mqtt": lambda: _mqtt(settings, options.timeout_s),
         "kafka": lambda: kafka_facts(settings, options.timeout_s, now),
         "influxdb": lambda: _influx_ping(settings, options.timeout_s),
         "last_minute": lambda: _counts(settings, options, now - timedelta(minutes=1)),
         "last_hour": lambda: _counts(settings, options, now - timedelta(hours=1)),
-        "newest": lambda: _newest(settings, options, now - options.lookback),
+        "newest": lambda: _newest(settings, options, now - options.recent, mine),
+        "known": lambda: _known(settings, options),
         "alerts": lambda: _alerts(settings, options, now - ALERT_LOOKBACK),
     }
     found = run_all(tasks, deadline_s=2 * options.timeout_s + 1)
@@ -120,8 +135,15 @@ def gather(settings: Settings, options: ProbeOptions, now: datetime) -> Facts:
     kafka_service = kafka.service if kafka else _down(settings, "kafka", found["kafka"])
     errors |= kafka.errors if kafka else {}
     minute, hour = value("last_minute", "activity"), value("last_hour", "activity")
-    newest = value("newest", "activity")
+    newest, known = value("newest", "activity"), value("known", "activity")
     registered = _registered(settings, options.tenant, errors)
+    activity = None
+    if None not in (minute, hour, newest, known):
+        activity = _activity(
+            Stored(minute=minute, hour=hour, newest=newest, since=now - options.recent),
+            known | set(registered),
+        )
+        activity = _older(settings, options, now, activity)
     return Facts(
         at=now,
         tenant=options.tenant,
@@ -133,7 +155,7 @@ def gather(settings: Settings, options: ProbeOptions, now: datetime) -> Facts:
         supervisor=_supervisor(settings, now),
         lag=kafka.lag if kafka else None,
         deadletters_last_hour=kafka.deadletters if kafka else None,
-        activity=None if None in (minute, hour, newest) else _activity(minute, hour, newest),
+        activity=activity,
         alerts=value("alerts", "alerts"),
         registered=registered,
         errors={k: v for k, v in errors.items() if k not in ("mqtt", "kafka", "influxdb")},
@@ -240,9 +262,27 @@ def _query(settings: Settings, timeout_s: float, flux: str) -> list[dict[str, An
     return [record.values for table in tables for record in table.records]
 
 
-def tenant_filter(tenant: str | None) -> str:
-    """The Flux condition that keeps one tenant's points, the tenant escaped (pure)."""
-    return f" and r.{TENANT} == {literal(tenant)}" if tenant else ""
+def tenant_filter(tenants: Sequence[str]) -> str:
+    """The Flux condition that keeps these tenants' points (all when none), escaped (pure)."""
+    if isinstance(tenants, str):  # a str is a Sequence[str] too: one tenant per character
+        raise TypeError("tenant_filter takes a sequence of tenants")
+    if not tenants:
+        return ""
+    return " and (" + " or ".join(f"r.{TENANT} == {literal(t)}" for t in tenants) + ")"
+
+
+def known_query(bucket: str, lookback: timedelta, tenant_filter: str) -> str:
+    """Flux: the tenants with readings within ``lookback``, from the series index (pure).
+
+    Cheap however much is stored; InfluxDB 1.8 answers for whole shards (a day each), so a
+    tenant may be listed up to a shard longer than asked.
+    """
+    return (
+        'import "influxdata/influxdb/v1"\n'
+        f'v1.tagValues(bucket: {literal(bucket)}, tag: "{TENANT}", '
+        f'predicate: (r) => r._measurement == "{READING_MEASUREMENT}"{tenant_filter}, '
+        f"start: -{int(lookback.total_seconds())}s)\n"
+    )
 
 
 def counts_query(bucket: str, since: datetime, tenant_filter: str) -> str:
@@ -285,18 +325,29 @@ def alerts_query(bucket: str, since: datetime, tenant_filter: str) -> str:
     )
 
 
+def _mine(options: ProbeOptions) -> str:
+    return tenant_filter((options.tenant,) if options.tenant else ())
+
+
 def _counts(settings: Settings, options: ProbeOptions, since: datetime) -> dict[str, int]:
-    flux = counts_query(settings.influx.raw_bucket, since, tenant_filter(options.tenant))
+    flux = counts_query(settings.influx.raw_bucket, since, _mine(options))
     return {row[TENANT]: int(row["_value"]) for row in _query(settings, options.timeout_s, flux)}
 
 
-def _newest(settings: Settings, options: ProbeOptions, since: datetime) -> list[dict[str, Any]]:
-    flux = newest_query(settings.influx.raw_bucket, since, tenant_filter(options.tenant))
-    return _query(settings, options.timeout_s, flux)
+def _newest(
+    settings: Settings, options: ProbeOptions, since: datetime, tenants: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    flux = newest_query(settings.influx.raw_bucket, since, tenant_filter(tenants))
+    return {row[TENANT]: row for row in _query(settings, options.timeout_s, flux)}
+
+
+def _known(settings: Settings, options: ProbeOptions) -> set[str]:
+    flux = known_query(settings.influx.raw_bucket, options.lookback, _mine(options))
+    return {row["_value"] for row in _query(settings, options.timeout_s, flux)}
 
 
 def _alerts(settings: Settings, options: ProbeOptions, since: datetime) -> tuple[AlertFact, ...]:
-    flux = alerts_query(settings.influx.aggregate_bucket, since, tenant_filter(options.tenant))
+    flux = alerts_query(settings.influx.aggregate_bucket, since, _mine(options))
     rows = _query(settings, options.timeout_s, flux)
     return tuple(
         AlertFact(
@@ -311,20 +362,60 @@ def _alerts(settings: Settings, options: ProbeOptions, since: datetime) -> tuple
     )
 
 
-def _activity(
-    minute: dict[str, int], hour: dict[str, int], newest: list[dict[str, Any]]
+@dataclass(frozen=True, kw_only=True)
+class Stored:
+    """The raw bucket's answers: counts per tenant, and the newest readings since ``since``."""
+
+    minute: dict[str, int]
+    hour: dict[str, int]
+    newest: dict[str, dict[str, Any]]
+    since: datetime
+
+
+def _activity(stored: Stored, tenants: set[str]) -> tuple[TenantActivity, ...]:
+    """One row per tenant that stored anything lately, is known or is registered."""
+    every = tenants | set(stored.minute) | set(stored.hour) | set(stored.newest)
+    return tuple(_tenant(t, stored, stored.newest.get(t), stored.since) for t in sorted(every))
+
+
+def _tenant(
+    tenant: str, stored: Stored, newest: dict[str, Any] | None, since: datetime
+) -> TenantActivity:
+    return TenantActivity(
+        tenant=tenant,
+        last_minute=stored.minute.get(tenant, 0),
+        last_hour=stored.hour.get(tenant, 0),
+        newest=newest["_time"] if newest else None,
+        newest_sensor=newest[SENSOR] if newest else None,
+        newest_quantity=newest[QUANTITY] if newest else None,
+        searched_since=since,
+    )
+
+
+def _older(
+    settings: Settings, options: ProbeOptions, now: datetime, rows: tuple[TenantActivity, ...]
 ) -> tuple[TenantActivity, ...]:
-    latest = {row[TENANT]: row for row in newest}
+    """The newest reading of quiet tenants over the look-back; when that takes too long, they
+    stay 'none since' the recent window (best effort, never an error)."""
+    quiet = [row.tenant for row in rows if row.newest is None][:MAX_QUIET_TENANTS]
+    if not quiet or options.lookback <= options.recent:
+        return rows
+    since = now - options.lookback
+    found = run_all(
+        {"older": lambda: _newest(settings, options, since, quiet)}, options.timeout_s + 0.5
+    )["older"]
+    if isinstance(found, Exception):
+        return rows
+    stored = Stored(minute={}, hour={}, newest=found, since=since)
     return tuple(
-        TenantActivity(
-            tenant=tenant,
-            last_minute=minute.get(tenant, 0),
-            last_hour=hour.get(tenant, 0),
-            newest=latest[tenant]["_time"] if tenant in latest else None,
-            newest_sensor=latest[tenant][SENSOR] if tenant in latest else None,
-            newest_quantity=latest[tenant][QUANTITY] if tenant in latest else None,
+        row.model_copy(
+            update=_tenant(row.tenant, stored, found.get(row.tenant), since).model_dump(
+                exclude={"tenant", "last_minute", "last_hour"}
+            )
         )
-        for tenant in sorted(set(minute) | set(hour) | set(latest))
+        if row.tenant in quiet
+        else row
+        for row in rows
     )
 
 

@@ -83,8 +83,11 @@ def _readings(facts: Facts) -> list[str]:
     if not facts.activity:
         return ["Readings stored: none within the look-back"]
     rows = [("tenant", "last minute", "last hour", "newest reading")]
-    for a in sorted(facts.activity, key=lambda a: a.newest or facts.at, reverse=True)[:MAX_ROWS]:
-        newest = f"{_time(a.newest)} {a.newest_sensor} {a.newest_quantity}" if a.newest else "-"
+    never = datetime.min.replace(tzinfo=UTC)
+    newest_first = sorted(facts.activity, key=lambda a: a.newest or never, reverse=True)
+    for a in newest_first[:MAX_ROWS]:
+        newest = f"{_time(a.newest)} {a.newest_sensor} {a.newest_quantity}" if a.newest else ""
+        newest = newest or (f"none since {_time(a.searched_since)}" if a.searched_since else "-")
         rows.append((a.tenant, f"{a.last_minute:,}", f"{a.last_hour:,}", newest))
     more = len(facts.activity) - MAX_ROWS
     tail = [f"  … and {more} more tenants (--json lists them)"] if more > 0 else []

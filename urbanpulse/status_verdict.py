@@ -90,6 +90,9 @@ class TenantActivity(_Fact):
     newest: datetime | None = None
     newest_sensor: str | None = None
     newest_quantity: str | None = None
+    searched_since: datetime | None = Field(
+        None, description="how far back the newest reading was looked for"
+    )
 
 
 class AlertFact(_Fact):
@@ -257,13 +260,15 @@ def _freshness(facts: Facts, thresholds: Thresholds) -> Findings:
     minutes = f"{thresholds.max_quiet.total_seconds() / 60:g} minutes"
     quiet = [a for a in facts.activity if _quiet(a, facts.at, thresholds)]
     problems: list[Problem] = []
-    newest = max((a.newest for a in facts.activity if a.newest), default=None)
-    if newest is None or facts.at - newest > thresholds.max_quiet:
+    never = datetime.min.replace(tzinfo=UTC)
+    latest = max(facts.activity, key=lambda a: a.newest or never, default=None)
+    if latest is None or _quiet(latest, facts.at, thresholds):
         who = f"for tenant {facts.tenant}" if facts.tenant else "at all"
+        last = _newest(latest) if latest else "none in the look-back"
         problems.append(
             Problem(
                 check="readings",
-                message=f"no reading stored {who} in the last {minutes} (newest: {_hms(newest)})",
+                message=f"no reading stored {who} in the last {minutes} (newest: {last})",
             )
         )
     if facts.tenant:
@@ -272,9 +277,7 @@ def _freshness(facts: Facts, thresholds: Thresholds) -> Findings:
     for tenant, count in sorted(facts.registered.items()):
         activity = seen.get(tenant)
         if activity is None or activity in quiet:
-            last = (
-                _hms(activity.newest) if activity and activity.newest else "none in the look-back"
-            )
+            last = _newest(activity) if activity else "none in the look-back"
             problems.append(
                 Problem(
                     check="readings",
@@ -288,6 +291,14 @@ def _freshness(facts: Facts, thresholds: Thresholds) -> Findings:
         note = f"{len(unregistered)} tenant(s) without registered sensors stored nothing in the "
         return problems, [note + f"last {minutes}: {shown}"]
     return problems, []
+
+
+def _newest(activity: TenantActivity) -> str:
+    if activity.newest:
+        return _hms(activity.newest)
+    if activity.searched_since:
+        return f"none since {_hms(activity.searched_since)}"
+    return "none in the look-back"
 
 
 def _quiet(activity: TenantActivity, now: datetime, thresholds: Thresholds) -> bool:

@@ -142,10 +142,10 @@ def town(tmp_path: Path) -> Iterator[Town]:
         worker.close()
 
 
-def store(tenant: str) -> None:
+def store(tenant: str, ago: timedelta = timedelta(seconds=30)) -> None:
     """Readings of two sensors half a minute ago; the third sensor silent (a stale alert)."""
     influx = Settings().influx
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) - ago + timedelta(seconds=30)
     readings = [
         Point(READING_MEASUREMENT)
         .tag("tenant", tenant)
@@ -253,3 +253,28 @@ def test_a_crash_looping_worker_and_a_quiet_town_are_reported(town: Town) -> Non
     assert messages[0] == "worker is crash-looping (6 restarts; last exit: unknown)"
     assert messages[1].startswith(f"no reading stored for tenant {town.tenant} in the last 0.1 min")
     assert len(messages) == 2
+
+
+def test_a_tenant_quiet_for_hours_is_reported_with_its_last_reading(town: Town) -> None:
+    """Its newest reading is older than the recent hour: found over the look-back."""
+    quiet = unique("status-quiet")
+    store(quiet, ago=timedelta(hours=3))
+    town.tenant = quiet
+    code, document, _ = town.status()
+    assert code == 1
+    [activity] = document["facts"]["activity"]
+    newest = datetime.fromisoformat(activity["newest"])
+    assert (
+        timedelta(hours=2, minutes=59) < datetime.now(UTC) - newest < timedelta(hours=3, minutes=5)
+    )
+    [problem] = document["problems"]
+    assert problem["message"].startswith(
+        f"no reading stored for tenant {quiet} in the last 10 minutes (newest: "
+        f"{newest.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+    )
+    # Looking back one hour only, it is still wrong, with no newest reading to show.
+    code, document, _ = town.status("--lookback-hours", "1")
+    assert code == 1
+    [problem] = document["problems"]
+    assert problem["message"].startswith(f"no reading stored for tenant {quiet} in the last 10 ")
+    assert "(newest: none" in problem["message"]

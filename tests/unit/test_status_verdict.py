@@ -13,6 +13,7 @@ import pytest
 from urbanpulse.status_probe import (
     alerts_query,
     counts_query,
+    known_query,
     newest_query,
     run_all,
     tenant_filter,
@@ -250,7 +251,7 @@ def test_a_fresh_installation_with_no_sensor_is_ok() -> None:
     )
     registered = verdict(healthy(activity=(), registered={"demo": 2}), THRESHOLDS)
     assert [p.message for p in registered.problems] == [
-        "no reading stored at all in the last 10 minutes (newest: never)",
+        "no reading stored at all in the last 10 minutes (newest: none in the look-back)",
         "tenant demo (2 registered sensors): no reading stored in the last 10 minutes "
         "(newest: none in the look-back)",
     ]
@@ -345,9 +346,12 @@ def test_gathering_answers_by_its_deadline_whatever_a_task_does() -> None:
 
 def test_queries_name_only_the_layout_and_escape_the_tenant() -> None:
     since = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
-    hostile = tenant_filter('x" or true or "')
-    assert hostile == ' and r.tenant == "x\\" or true or \\""'
-    assert tenant_filter(None) == ""
+    hostile = tenant_filter(['x" or true or "'])
+    assert hostile == ' and (r.tenant == "x\\" or true or \\"")'
+    assert tenant_filter(["a", "b"]) == ' and (r.tenant == "a" or r.tenant == "b")'
+    assert tenant_filter([]) == ""
+    with pytest.raises(TypeError):
+        tenant_filter("demo")
     for build in (counts_query, newest_query, alerts_query):
         text = build("urbanpulse/raw", since, hostile)
         assert 'from(bucket: "urbanpulse/raw")' in text
@@ -355,3 +359,24 @@ def test_queries_name_only_the_layout_and_escape_the_tenant() -> None:
         assert hostile + ")" in text
     assert 'r._measurement == "reading" and r._field == "value"' in counts_query("b", since, "")
     assert 'r._measurement == "alert" and r._field == "state"' in alerts_query("b", since, "")
+
+
+def test_a_quiet_tenant_whose_newest_reading_was_not_found_says_how_far_it_looked() -> None:
+    looked = TenantActivity(tenant="demo", searched_since=NOW - timedelta(hours=1))
+    assert messages(healthy(activity=(looked,), registered={"demo": 3})) == [
+        "no reading stored at all in the last 10 minutes (newest: none since 2026-12-05 "
+        "11:00:00 UTC)",
+        "tenant demo (3 registered sensors): no reading stored in the last 10 minutes "
+        "(newest: none since 2026-12-05 11:00:00 UTC)",
+    ]
+    screen = render(healthy(activity=(looked,)), verdict(healthy(activity=(looked,)), THRESHOLDS))
+    assert "  demo    0            0          none since 2026-12-05 11:00:00 UTC" in screen
+
+
+def test_known_tenants_come_from_the_series_index_with_a_duration() -> None:
+    text = known_query("urbanpulse/raw", timedelta(hours=24), tenant_filter(["demo"]))
+    assert text == (
+        'import "influxdata/influxdb/v1"\n'
+        'v1.tagValues(bucket: "urbanpulse/raw", tag: "tenant", predicate: (r) => '
+        'r._measurement == "reading" and (r.tenant == "demo"), start: -86400s)\n'
+    )
