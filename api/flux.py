@@ -1,26 +1,55 @@
-"""Flux query text and its parameters (pure).
+"""Flux query text and its parameters (pure): the filters of :mod:`api.filters` as Flux.
 
 User values never become Flux text. Every query refers to them as ``params.<name>``; the
 values travel either as the API's ``extern`` parameters (InfluxDB 2.x) or, because InfluxDB 1.8
 ignores ``extern`` (measured: "undefined identifier params"), as one ``params`` record of
-literals rendered by :func:`urbanpulse.flux.literal`, which escapes everything a Flux string can
-terminate or interpolate with.
+literals rendered by :func:`literal`, which escapes everything a Flux string can terminate or
+interpolate with.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-# Re-exported: the API's query modules and their tests name them from here.
-from urbanpulse.flux import ParamValue as ParamValue
-from urbanpulse.flux import literal as literal
+from api.filters import AggregateFilter, AlertFilter, DayCountFilter, ObservationFilter
 from urbanpulse.influx_layout import (
     AGGREGATE_MEASUREMENT,
     ALERT_MEASUREMENT,
     READING_MEASUREMENT,
 )
+
+ParamValue = str | int | float | bool | datetime | tuple[str, ...]
+
+
+def literal(value: ParamValue) -> str:
+    """Render a value as a Flux literal that can only ever be that one value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("Flux has no literal for NaN or infinity")
+        return repr(value) if "." in repr(value) or "e" in repr(value) else f"{value}.0"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("times given to Flux must be timezone-aware")
+        # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if isinstance(value, str):
+        # ``$`` as the byte escape ``\x24``: Flux 0.65 (InfluxDB 1.8) fails to parse ``\$``
+        # unless a ``{`` follows (measured: "expected RBRACE, got EOF"), and ``${`` would
+        # interpolate. ``\x24`` is always one literal dollar.
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\x24")
+        return f'"{escaped}"'
+    if isinstance(value, tuple):
+        if not value:
+            raise ValueError("Flux cannot type an empty array literal; pass a flag instead")
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    raise TypeError(f"no Flux literal for {type(value).__name__}")
 
 
 def params_record(params: dict[str, ParamValue]) -> str:
@@ -49,71 +78,6 @@ class FluxQuery:
 
 
 _PARAM_USE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)\b")
-
-
-@dataclass(frozen=True)
-class BBox:
-    """A WGS 84 bounding box: west, south, east, north (degrees), as in GeoJSON."""
-
-    min_lon: float
-    min_lat: float
-    max_lon: float
-    max_lat: float
-
-    def contains(self, lat: float, lon: float) -> bool:
-        """True when the point lies inside or on the edge of the box."""
-        return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
-
-
-Keyset = tuple[datetime, str, str, str]
-
-
-@dataclass(frozen=True)
-class ObservationFilter:
-    """What a client asked for: sensor(s), quantity, place, a time range, a page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    sensor_id: str | None = None
-    tenant: str | None = None
-    quantity: str | None = None
-    after: Keyset | None = None  # (time, tenant, sensor_id, quantity)
-    sensor_ids: tuple[str, ...] = ()
-    bbox: BBox | None = None
-    allowed: tuple[str, ...] = ()  # the quantities that may be published; empty: any
-
-
-@dataclass(frozen=True)
-class AggregateFilter:
-    """Window aggregates asked for: scope, window, keys (sensors or districts), range, page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    window: str
-    scope: str = "sensor"
-    tenant: str | None = None
-    keys: tuple[str, ...] = ()  # sensor ids (scope sensor) or districts (scope district)
-    quantity: str | None = None
-    after: Keyset | None = None  # (window start, tenant, sensor_id or district, quantity)
-    allowed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AlertFilter:
-    """Alert episodes asked for: by start time, sensor, quantity, rule, state, page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    tenant: str | None = None
-    sensor_id: str | None = None
-    quantity: str | None = None
-    rule: str | None = None
-    state: str | None = None
-    after: tuple[datetime, str, str, str, str] | None = None  # (time, tenant, sensor, rule, qty)
-    allowed: tuple[str, ...] = ()
 
 
 # The tag that names what an aggregate is about, per scope (constants: never user text).
@@ -320,14 +284,7 @@ from(bucket: params.bucket)
     return FluxQuery(text, where.params)
 
 
-def daily_counts_query(
-    bucket: str,
-    start: datetime,
-    stop: datetime,
-    tenant: str | None = None,
-    quantity: str | None = None,
-    allowed: tuple[str, ...] = (),
-) -> FluxQuery:
+def daily_counts_query(bucket: str, flt: DayCountFilter) -> FluxQuery:
     """Readings per UTC day, tenant and quantity in ``[start, stop)`` (the bulk listing).
 
     ``window(every: 1d)`` aligns to the epoch, so each window is one UTC day and its ``_start``
@@ -336,9 +293,9 @@ def daily_counts_query(
     lies exactly on a later midnight, counted again in its real day (measured); the caller
     drops those rows (a ``filter`` on ``_start``/``_stop`` here loses real rows on 1.8, measured).
     """
-    where = _Where({"bucket": bucket, "start": start, "stop": stop})
-    where.equal("tenant", tenant)
-    _published(where, quantity, allowed)
+    where = _Where({"bucket": bucket, "start": flt.start, "stop": flt.stop})
+    where.equal("tenant", flt.tenant)
+    _published(where, flt.quantity, flt.allowed)
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)

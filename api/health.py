@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
-from api.influx_store import InfluxStore
+from api.store import Store
 from urbanpulse.kafka import client_config
 from urbanpulse.settings import Settings
 from urbanpulse.supervisor_status import SupervisionHealth, supervision_health
@@ -51,13 +51,13 @@ def _kafka(settings: Settings) -> str:
     return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
 
 
-def _influx(store: InfluxStore) -> str:
+def _influx(store: Store) -> str:
     if not store.ping():
         raise ConnectionError("no answer to /ping")
     return "answers /ping"
 
 
-async def check_all(settings: Settings, store: InfluxStore) -> Health:
+async def check_all(settings: Settings, store: Store) -> Health:
     """Check every dependency concurrently."""
     checks: dict[str, Callable[[], str]] = {
         "mqtt": lambda: _mqtt(settings),

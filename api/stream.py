@@ -35,11 +35,11 @@ from pydantic import StringConstraints, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from api.flux import BBox
+from api.filters import BBox
 from api.formats import Observation, row_dict
 from api.http import PROBLEM_MEDIA_TYPE
-from api.params import BadQuery, id_list, parse_bbox
-from api.privacy import OPEN_QUANTITIES, is_open
+from api.params import id_list, parse_bbox
+from api.privacy import OPEN_QUANTITIES, require_open
 from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
@@ -56,7 +56,7 @@ SEP = "\n"  # SSE allows CR, LF or CRLF line ends; LF is what most servers send
 # --- what a client asked for (pure) ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StreamFilter:
     """The readings one client wants: every given condition must hold."""
 
@@ -79,26 +79,24 @@ class StreamFilter:
         if self.bbox is not None:  # the position the reading reported, as /v1/observations
             if obs.lat is None or obs.lon is None:
                 return False
-            return self.bbox.contains(obs.lat, obs.lon)
+            return self.bbox.contains(lat=obs.lat, lon=obs.lon)
         return True
 
 
 def stream_filter(
+    *,
     tenant: str | None,
     sensor_ids: Iterable[str] | None,
     quantity: str | None,
     bbox: str | None,
     max_sensors: int,
 ) -> StreamFilter:
-    """Check a client's filters; :class:`BadQuery` says what is wrong."""
-    if quantity is not None and not is_open(quantity):
-        raise NotPublished(f"quantity {quantity!r} is not published as open data")
+    """Check a client's filters; :class:`BadQuery` (:class:`NotPublished`) says what is wrong."""
+    require_open(quantity)
     ids = id_list("sensor_id", list(sensor_ids or ()), max_sensors)
-    return StreamFilter(tenant, frozenset(ids), quantity, parse_bbox(bbox))
-
-
-class NotPublished(BadQuery):
-    """The client asked for a quantity that is not open data (a 404, as elsewhere)."""
+    return StreamFilter(
+        tenant=tenant, sensor_ids=frozenset(ids), quantity=quantity, bbox=parse_bbox(bbox)
+    )
 
 
 def observation_of(reading: Reading) -> Observation:
@@ -438,12 +436,14 @@ def stream_router(feed: KafkaFeed, api: ApiSettings) -> APIRouter:
         comment every `URBANPULSE_API__STREAM_HEARTBEAT_S` seconds. Reconnecting does not
         replay what was missed: ask `/v1/observations` with `from` for the gap.
         """
-        try:
-            flt = stream_filter(tenant, sensor_id, quantity, bbox, api.max_sensors_per_query)
-        except NotPublished as err:
-            raise HTTPException(404, str(err)) from None
-        except BadQuery as err:
-            raise HTTPException(400, str(err)) from None
+        # A bad filter raises BadQuery (a 400 problem; NotPublished a 404) before any stream.
+        flt = stream_filter(
+            tenant=tenant,
+            sensor_ids=sensor_id,
+            quantity=quantity,
+            bbox=bbox,
+            max_sensors=api.max_sensors_per_query,
+        )
         try:
             sub = feed.hub.subscribe(flt)
         except HubFull as err:

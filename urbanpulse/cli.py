@@ -1,8 +1,8 @@
 """The ``urbanpulse`` command: one entry point that gathers every component's commands.
 
 Each command lives with its part (``ingest/cli.py``, ``streams/cli.py``, ``api/cli.py``,
-``simulators/cli.py``, ``dashboards/cli.py``) or, if it needs only the shared core, in
-:mod:`urbanpulse.commands`. This module only registers them, in the order ``--help`` lists
+``simulators/cli.py``, ``dashboards/cli.py``, ``kpis/cli.py``) or, if it needs only the shared
+core, in :mod:`urbanpulse.commands`. This module only registers them, in the order ``--help`` lists
 them; it is the one module of ``urbanpulse`` that may import a part (import-linter checks).
 """
 
@@ -13,10 +13,12 @@ import typer
 from api.cli import api
 from dashboards.cli import app as dashboards
 from ingest.cli import ingest
+from kpis.cli import kpis
 from simulators.cli import simulate
 from streams.cli import worker
 from urbanpulse.commands import credentials, influx_setup, status, up
 from urbanpulse.service_cli import app as service
+from urbanpulse.version import global_options
 
 app = typer.Typer(
     help="UrbanPulse: an open-data IoT platform for city sensor pilots. "
@@ -24,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.callback()(global_options)
 app.command()(up)
 app.command()(status)
 app.command()(ingest)
@@ -32,6 +35,7 @@ app.command("influx-setup")(influx_setup)
 app.command()(api)
 app.command()(credentials)
 app.command()(simulate)
+app.command()(kpis)
 app.add_typer(dashboards, name="dashboards")
 app.add_typer(service, name="service")
 

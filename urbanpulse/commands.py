@@ -28,7 +28,7 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Run ingest, worker, API and a simulator together, keep them up, one log stream.
+    """Run ingest, worker, API, the indicator job and a simulator together, keep them up.
 
     A component that stops is restarted after a back-off (1 s, doubling up to 60 s); one that
     keeps stopping is reported as crash-looping while the others go on. The status of every
@@ -129,28 +129,131 @@ def influx_setup() -> None:
     ensure_buckets(settings.influx)  # logs each change
 
 
-def credentials(
-    registry: Annotated[
-        Path, typer.Option(help="sensor registry (.yaml or .csv, docs/registry.md)")
-    ],
-    out: Annotated[Path, typer.Option(help="folder for passwords, acl and secrets.csv")],
-) -> None:
-    """Write Mosquitto password and ACL files from the sensor registry.
+def _pairs(items: list[str] | None, option: str) -> list[tuple[str, str]]:
+    """``NAME=VALUE`` option values as pairs; a value without ``=`` is refused."""
+    pairs = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise typer.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint=option)
+        pairs.append((name, value))
+    return pairs
 
-    Each registered sensor may publish only on its own topics; re-running keeps the passwords
-    of known devices (read back from secrets.csv, which stays private: mode 0600).
+
+def credentials(
+    out: Annotated[
+        Path,
+        typer.Option(help="folder for dynamic-security.json, passwords and acl (the broker's)"),
+    ],
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            help="sensor registry (.yaml or .csv, docs/registry.md) [default: "
+            "URBANPULSE_STREAMS__REGISTRY_PATH; neither: no device accounts]"
+        ),
+    ] = None,
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            help="the generated plain passwords (CSV, mode 0600) [default: OUT/secrets.csv]"
+        ),
+    ] = None,
+    ingest: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="an ingestor's account, named like its MQTT client id; repeat for each "
+            "[default: urbanpulse-ingest]"
+        ),
+    ] = None,
+    shared_group: Annotated[
+        str, typer.Option(help="the ingestors' shared-subscription group ($share/GROUP/...)")
+    ] = "ingest",
+    publisher: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=TOPIC_FILTER: an account that may only publish there (a network "
+            "server's MQTT integration, a bridge, the simulator); repeat to add filters"
+        ),
+    ] = None,
+    monitor: Annotated[
+        list[str] | None,
+        typer.Option(help="an account that may only read $SYS/# (e.g. the broker's health check)"),
+    ] = None,
+    password_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=FILE: take this account's password from FILE (e.g. a Docker secret) "
+            "instead of generating one; it is not written to the secrets CSV"
+        ),
+    ] = None,
+) -> None:
+    """Write the broker's MQTT accounts: one per device of the registry, plus the platform's.
+
+    A device may only publish on its own topics; an ingest account may read every device and
+    network-server topic, alone or in its shared-subscription group; publishers may publish
+    only where told; monitors only read $SYS. dynamic-security.json is for Mosquitto 2's
+    dynamic security plugin (it also refuses forbidden subscriptions); passwords and acl for a
+    plain password_file/acl_file broker. Re-running keeps the passwords of known accounts (read
+    back from the secrets CSV, which stays private: mode 0600). docs/production.md explains.
     """
-    from urbanpulse.credentials import credential_files
+    from urbanpulse.credentials import (
+        INGEST_USER,
+        Services,
+        credential_files,
+        registry_devices,
+    )
     from urbanpulse.registry import kind_of, parse_registry
+    from urbanpulse.settings import read_secret_file
     from urbanpulse.startup import start_component
 
-    start_component("credentials")
-    sensors = parse_registry(registry.read_text(), kind_of(registry))
-    secrets = out / "secrets.csv"
-    files = credential_files(sensors, secrets.read_text() if secrets.exists() else "")
+    settings = start_component("credentials")
+    registry = registry or (
+        Path(settings.streams.registry_path) if settings.streams.registry_path else None
+    )
+    sensors = parse_registry(registry.read_text(), kind_of(registry)) if registry else {}
+    publishers: dict[str, tuple[str, ...]] = {}
+    for name, topic in _pairs(publisher, "--publisher"):
+        publishers[name] = (*publishers.get(name, ()), topic)
+    passwords = {}
+    for name, path in _pairs(password_file, "--password-file"):
+        try:
+            passwords[name] = read_secret_file(path)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--password-file") from err
+        if not passwords[name]:
+            raise typer.BadParameter(f"{path} is empty", param_hint="--password-file")
+    services = Services(
+        ingest=tuple(ingest or [INGEST_USER]),
+        shared_group=shared_group,
+        publishers=publishers,
+        monitors=tuple(monitor or []),
+        passwords=passwords,
+    )
+    secrets = secrets or out / "secrets.csv"
+    known = secrets.read_text() if secrets.exists() else ""
+    try:
+        files = credential_files(registry_devices(sensors), known, services=services)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        path = out / name
-        path.touch(mode=0o600 if name == "secrets.csv" else 0o644)  # hashes only elsewhere
-        path.write_text(text)
-    log.info("wrote %s for %d sensors (keep secrets.csv private)", ", ".join(files), len(sensors))
+        private = name == "secrets.csv"
+        _write_atomically(secrets if private else out / name, text, 0o600 if private else 0o644)
+    log.info(
+        "wrote %s for %d devices from %s (keep %s private)",
+        ", ".join(files),
+        len(registry_devices(sensors)),
+        registry or "no registry",
+        secrets,
+    )
+
+
+def _write_atomically(path: Path, text: str, mode: int) -> None:
+    """Replace the file in one step (a reader never sees half of it), with this mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.unlink(missing_ok=True)
+    temporary.touch(mode=mode)  # the mode before any byte is written: hashes only elsewhere
+    temporary.write_text(text)
+    temporary.chmod(mode)  # touch() applies the umask
+    temporary.replace(path)

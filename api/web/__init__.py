@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from api.influx_store import InfluxStore
 from api.sensors import Sensor
+from api.store import Store
 from api.web.deadletters import DeadLetterReader, deadletter_router
 from api.web.docs import OPENAPI_TAGS, add_examples, docs_router, package_version
 from api.web.pages import pages_router
@@ -25,7 +25,7 @@ __all__ = ["OPENAPI_TAGS", "add_examples", "package_version", "web_router"]
 
 def web_router(
     settings: Settings,
-    store: InfluxStore,
+    store: Store,
     recent_sensors: Callable[[str | None], list[Sensor]],
     *,
     title: str,

@@ -22,10 +22,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.cache import Rendered, render_json, respond
-from api.flux import AlertFilter
-from api.influx_store import InfluxStore
+from api.filters import AlertFilter
+from api.formats import Alert
 from api.privacy import OPEN_QUANTITIES
 from api.sensors import Sensor
+from api.store import Store
 from api.web import i18n
 from api.web.docs import package_version
 from api.web.mapdata import MapOptions, map_document
@@ -76,6 +77,10 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+
+    def tenant(self, asked: str | None) -> str:
+        """The tenant a page shows: the one asked for, else ``web.tenant``."""
+        return asked or self.settings.web.tenant
 
     def static(self, name: str) -> str:
         """The URL of a static file, versioned so a new release is fetched anew."""
@@ -132,14 +137,27 @@ class Pages:
 
 def pages_router(
     settings: Settings,
-    store: InfluxStore,
+    store: Store,
     recent_sensors: Callable[[str | None], list[Sensor]],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> APIRouter:
     """The pages (``/``, ``/sensors/{id}``, ``/overview``), their data and static files."""
     router = APIRouter(include_in_schema=False)
     pages = Pages(settings)
-    web, api = settings.web, settings.api
+    router.include_router(_map_routes(pages, recent_sensors, now))
+    router.include_router(_sensor_routes(pages, store, recent_sensors, now))
+    router.add_api_route("/web/static/{name:path}", static_file, methods=["GET"])
+    return router
+
+
+def _map_routes(
+    pages: Pages,
+    recent_sensors: Callable[[str | None], list[Sensor]],
+    now: Callable[[], datetime],
+) -> APIRouter:
+    """The city map (``/``) and its data (``/web/map.json``, ``/web/scales.json``)."""
+    router = APIRouter(include_in_schema=False)
+    web, api = pages.settings.web, pages.settings.api
     stale_after = timedelta(seconds=web.stale_after_s)
 
     def build_map(tenant: Hashable) -> Rendered:
@@ -148,9 +166,6 @@ def pages_router(
 
     map_cache = BackgroundRefresh(api.sensors_cache_s, build_map)
 
-    def tenant_or_default(tenant: str | None) -> str:
-        return tenant or web.tenant
-
     @router.get("/", response_class=HTMLResponse)
     def city_map(request: Request, tenant: TenantParam = None, lang: LangParam = None) -> Response:
         """The city map: every open sensor of the tenant, coloured by its latest value."""
@@ -158,7 +173,7 @@ def pages_router(
             request,
             "map.html",
             lang_query=lang,
-            tenant=tenant_or_default(tenant),
+            tenant=pages.tenant(tenant),
             page="map",
             tile_url=web.tile_url,
             tile_attribution=web.tile_attribution,
@@ -167,7 +182,7 @@ def pages_router(
     @router.get("/web/map.json")
     async def map_json(request: Request, tenant: TenantParam = None) -> Response:
         """The map page's data in one answer: sensors, latest readings, districts, scales."""
-        rendered = await map_cache.get(tenant_or_default(tenant))
+        rendered = await map_cache.get(pages.tenant(tenant))
         return respond(
             request, rendered, media_type="application/json", max_age=api.cache_max_age_s
         )
@@ -177,6 +192,20 @@ def pages_router(
         """The colour scales, units and domains of every quantity (also inside map.json)."""
         return scales_json()
 
+    return router
+
+
+def _sensor_routes(
+    pages: Pages,
+    store: Store,
+    recent_sensors: Callable[[str | None], list[Sensor]],
+    now: Callable[[], datetime],
+) -> APIRouter:
+    """A sensor's page (``/sensors/{id}``) and the staff overview (``/overview``)."""
+    router = APIRouter(include_in_schema=False)
+    web, api = pages.settings.web, pages.settings.api
+    stale_after = timedelta(seconds=web.stale_after_s)
+
     @router.get("/sensors/{sensor_id}", response_class=HTMLResponse)
     def sensor_page(
         request: Request,
@@ -185,7 +214,7 @@ def pages_router(
         lang: LangParam = None,
     ) -> Response:
         """One sensor: a chart of its last day and week, latest values, flags, licence."""
-        who = tenant_or_default(tenant)
+        who = pages.tenant(tenant)
         found = [s for s in recent_sensors(who) if s.id == sensor_id]
         if not found:
             return pages.render(
@@ -197,37 +226,14 @@ def pages_router(
                 page="sensor",
                 sensor_id=sensor_id,
             )
-        sensor = found[0]
         stop = now().replace(microsecond=0)
-        quantities = quantity_order({q.quantity for q in sensor.quantities})
-        by_name = {q.quantity: q for q in sensor.quantities}
-
-        def stale(name: str) -> bool:
-            last = by_name[name].last_time
-            return last is None or stop - last > stale_after
-
-        flags = sorted({f for q in sensor.quantities for f in q.last_quality_flags})
         return pages.render(
             request,
             "sensor.html",
             lang_query=lang,
             tenant=who,
             page="sensor",
-            sensor=sensor,
-            readings=[
-                {
-                    "quantity": name,
-                    "info": by_name[name],
-                    "shown": display(name),
-                    "stale": stale(name),
-                }
-                for name in quantities
-            ],
-            flags=flags,
-            all_flags=ALL_FLAGS,
-            day_from=(stop - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
-            week_from=(stop - timedelta(days=7)).isoformat().replace("+00:00", "Z"),
-            to=stop.isoformat().replace("+00:00", "Z"),
+            **sensor_page_context(found[0], stop=stop, stale_after=stale_after),
         )
 
     @router.get("/overview", response_class=HTMLResponse)
@@ -235,25 +241,12 @@ def pages_router(
         request: Request, tenant: TenantParam = None, lang: LangParam = None
     ) -> Response:
         """Per domain: sensors reporting and silent, alerts; dead letters from the page."""
-        who = tenant_or_default(tenant)
+        who = pages.tenant(tenant)
         moment = now()
         span = timedelta(hours=web.overview_hours)
-        stop = moment + timedelta(seconds=1)
-        # Alerts that started in the span, and those still open that started before it.
-        recent = store.alerts(
-            AlertFilter(moment - span, stop, ALERT_LIMIT, tenant=who, allowed=OPEN_QUANTITIES)
+        alerts = overview_alerts(
+            store, tenant=who, now=moment, span=span, max_range_days=api.max_range_days
         )
-        still_open = store.alerts(
-            AlertFilter(
-                moment - timedelta(days=api.max_range_days),
-                moment - span,
-                ALERT_LIMIT,
-                tenant=who,
-                state="open",
-                allowed=OPEN_QUANTITIES,
-            )
-        )
-        alerts = still_open + recent
         options = OverviewOptions(tenant=who, now=moment, stale_after=stale_after, span=span)
         return pages.render(
             request,
@@ -265,17 +258,68 @@ def pages_router(
             hours=web.overview_hours,
         )
 
-    @router.get("/web/static/{name:path}")
-    def static_file(name: str) -> FileResponse:
-        """A file of ``api/web/static`` (and nothing outside it)."""
-        path = (STATIC / name).resolve()
-        if not path.is_relative_to(STATIC.resolve()) or not path.is_file():
-            raise HTTPException(404, "no such file")
-        media_type, _ = mimetypes.guess_type(path.name)
-        return FileResponse(
-            path,
-            media_type=media_type or "application/octet-stream",
-            headers={"Cache-Control": f"public, max-age={STATIC_MAX_AGE_S}"},
-        )
-
     return router
+
+
+def static_file(name: str) -> FileResponse:
+    """A file of ``api/web/static`` (and nothing outside it)."""
+    path = (STATIC / name).resolve()
+    if not path.is_relative_to(STATIC.resolve()) or not path.is_file():
+        raise HTTPException(404, "no such file")
+    media_type, _ = mimetypes.guess_type(path.name)
+    return FileResponse(
+        path,
+        media_type=media_type or "application/octet-stream",
+        headers={"Cache-Control": f"public, max-age={STATIC_MAX_AGE_S}"},
+    )
+
+
+def sensor_page_context(
+    sensor: Sensor, *, stop: datetime, stale_after: timedelta
+) -> dict[str, Any]:
+    """What the sensor page shows: its readings in display order, flags, chart ranges."""
+    quantities = quantity_order({q.quantity for q in sensor.quantities})
+    by_name = {q.quantity: q for q in sensor.quantities}
+
+    def stale(name: str) -> bool:
+        last = by_name[name].last_time
+        return last is None or stop - last > stale_after
+
+    return {
+        "sensor": sensor,
+        "readings": [
+            {"quantity": name, "info": by_name[name], "shown": display(name), "stale": stale(name)}
+            for name in quantities
+        ],
+        "flags": sorted({f for q in sensor.quantities for f in q.last_quality_flags}),
+        "all_flags": ALL_FLAGS,
+        "day_from": (stop - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        "week_from": (stop - timedelta(days=7)).isoformat().replace("+00:00", "Z"),
+        "to": stop.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def overview_alerts(
+    store: Store, *, tenant: str, now: datetime, span: timedelta, max_range_days: int
+) -> list[Alert]:
+    """Alerts that started in the last ``span``, and those still open that started before."""
+    recent = store.alerts(
+        AlertFilter(
+            start=now - span,
+            stop=now + timedelta(seconds=1),
+            limit=ALERT_LIMIT,
+            tenant=tenant,
+            allowed=OPEN_QUANTITIES,
+        )
+    )
+    still_open = store.alerts(
+        AlertFilter(
+            start=now - timedelta(days=max_range_days),
+            stop=now - span,
+            limit=ALERT_LIMIT,
+            tenant=tenant,
+            state="open",
+            allowed=OPEN_QUANTITIES,
+        )
+    )
+    return still_open + recent

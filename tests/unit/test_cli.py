@@ -12,7 +12,7 @@ import typer
 from tests.conftest import REPO
 from urbanpulse.cli import app
 
-PARTS = {"ingest", "streams", "api", "simulators", "dashboards"}
+PARTS = {"ingest", "streams", "api", "simulators", "dashboards", "kpis"}
 # Libraries that only a running command needs; `urbanpulse --help` must not pay for them.
 HEAVY = {
     "faust",
@@ -47,6 +47,7 @@ def test_commands_are_listed_in_the_documented_order() -> None:
             "api",
             "credentials",
             "simulate",
+            "kpis",
             "dashboards",
             "service",
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 
 import pytest
 from faust.auth import SASLCredentials, SSLCredentials
@@ -141,3 +142,18 @@ def test_the_section_comes_from_the_environment_and_hides_the_password(
     assert client_config(settings.kafka)["sasl.mechanism"] == "SCRAM-SHA-512"
     assert client_config(settings.kafka)["sasl.password"] == "s3cret"
     assert "s3cret" not in repr(settings)
+
+
+def test_the_password_may_come_from_a_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "kafka-password"
+    secret.write_text("from-a-file\n")
+    kafka = KafkaSettings(
+        security_protocol="SASL_SSL", sasl_username="town", sasl_password_file=str(secret)
+    )
+    assert client_config(kafka)["sasl.password"] == "from-a-file"
+    with pytest.raises(ValidationError, match="cannot read the secret file"):
+        KafkaSettings(
+            security_protocol="SASL_SSL",
+            sasl_username="town",
+            sasl_password_file=str(tmp_path / "missing"),
+        )

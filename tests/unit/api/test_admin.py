@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.admin import Conflict, RegistryStore, Unknown, add, change, render
 from api.app import create_app
-from api.sensors import Sensor
+from tests.unit.api.fakes import FakeStore
 from urbanpulse.registry import SensorInfo, parse_registry
 from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
@@ -137,17 +136,12 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the routes
 
 
-class NoStore:
-    def sensors(self, since: datetime, tenant: str | None, allowed: Any) -> list[Sensor]:
-        return []
-
-
 def _client(registry: Path | None) -> TestClient:
     settings = Settings(
         api=ApiSettings(api_keys=[KEY]),
         streams=StreamsSettings(registry_path=str(registry) if registry else ""),
     )
-    return TestClient(create_app(settings, store=NoStore()))  # type: ignore[arg-type]
+    return TestClient(create_app(settings, store=FakeStore()))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from api.ratelimit import (
     load_keys,
     policy_header,
 )
-from api.sensors import Sensor
+from tests.unit.api.fakes import FakeStore
 from urbanpulse.settings import ApiSettings, Settings
 
 KEY = "test-key-0123456789abcdef"
@@ -212,16 +211,10 @@ def test_middleware_leaves_health_metrics_and_docs_alone() -> None:
 # ---------------------------------------------------------------- wired into the app
 
 
-class NoStore:
-    """Stands in for InfluxDB: no sensors (these tests are about the limits, not the data)."""
-
-    def sensors(self, since: datetime, tenant: str | None, allowed: Any) -> list[Sensor]:
-        return []
-
-
 def _client(**api: Any) -> TestClient:
     settings = Settings(api=ApiSettings(**api))
-    return TestClient(create_app(settings, store=NoStore()))  # type: ignore[arg-type]
+    # no data: these tests are about the limits
+    return TestClient(create_app(settings, store=FakeStore()))
 
 
 def test_anonymous_clients_get_429_after_the_burst() -> None:

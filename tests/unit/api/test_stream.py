@@ -14,14 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.flux import BBox
+from api.filters import BBox
 from api.formats import OBSERVATION_FIELDS, Observation
 from api.params import BadQuery
+from api.privacy import NotPublished
 from api.stream import (
     FeedEvent,
     Hub,
     HubFull,
-    NotPublished,
     Skipped,
     StreamFilter,
     Subscription,
@@ -79,6 +79,11 @@ def test_no_filter_passes_open_quantities_only() -> None:
     assert not everything.matches(obs(quantity="made_up_quantity"))  # unknown: restricted
 
 
+BOX = BBox(min_lon=5.0, min_lat=52.0, max_lon=5.2, max_lat=52.2)
+EDGE = BBox(min_lon=5.1, min_lat=52.1, max_lon=5.2, max_lat=52.2)
+BOX_5_52 = BBox(min_lon=5, min_lat=52, max_lon=5.2, max_lat=52.2)
+
+
 @pytest.mark.parametrize(
     ("flt", "reading", "expected"),
     [
@@ -88,10 +93,10 @@ def test_no_filter_passes_open_quantities_only() -> None:
         (StreamFilter(sensor_ids=frozenset({"air-1", "air-2"})), obs(sensor_id="air-3"), False),
         (StreamFilter(quantity="pm2_5"), obs(), True),
         (StreamFilter(quantity="pm2_5"), obs(quantity="pm10"), False),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(), True),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(lon=5.3), False),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(lat=None, lon=None), False),
-        (StreamFilter(bbox=BBox(5.1, 52.1, 5.2, 52.2)), obs(), True),  # on the edge
+        (StreamFilter(bbox=BOX), obs(), True),
+        (StreamFilter(bbox=BOX), obs(lon=5.3), False),
+        (StreamFilter(bbox=BOX), obs(lat=None, lon=None), False),
+        (StreamFilter(bbox=EDGE), obs(), True),  # on the edge
         (StreamFilter(tenant="town", quantity="pm10"), obs(), False),  # all must hold
     ],
 )
@@ -100,14 +105,26 @@ def test_filter(flt: StreamFilter, reading: Observation, expected: bool) -> None
 
 
 def test_stream_filter_checks_like_the_other_endpoints() -> None:
-    flt = stream_filter("town", ["b", "a", "a"], "pm2_5", "5,52,5.2,52.2", max_sensors=3)
-    assert flt == StreamFilter("town", frozenset({"a", "b"}), "pm2_5", BBox(5, 52, 5.2, 52.2))
+    flt = stream_filter(
+        tenant="town",
+        sensor_ids=["b", "a", "a"],
+        quantity="pm2_5",
+        bbox="5,52,5.2,52.2",
+        max_sensors=3,
+    )
+    assert flt == StreamFilter(
+        tenant="town", sensor_ids=frozenset({"a", "b"}), quantity="pm2_5", bbox=BOX_5_52
+    )
     with pytest.raises(NotPublished):
-        stream_filter(None, None, "battery_level", None, max_sensors=3)
+        stream_filter(
+            tenant=None, sensor_ids=None, quantity="battery_level", bbox=None, max_sensors=3
+        )
     with pytest.raises(BadQuery, match="bbox"):
-        stream_filter(None, None, None, "10,0,5,1", max_sensors=3)
+        stream_filter(tenant=None, sensor_ids=None, quantity=None, bbox="10,0,5,1", max_sensors=3)
     with pytest.raises(BadQuery, match="at most 2"):
-        stream_filter(None, ["a", "b", "c"], None, None, max_sensors=2)
+        stream_filter(
+            tenant=None, sensor_ids=["a", "b", "c"], quantity=None, bbox=None, max_sensors=2
+        )
 
 
 def test_observation_of_a_stored_reading_has_the_observations_fields() -> None:
