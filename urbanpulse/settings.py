@@ -87,6 +87,66 @@ class KafkaSettings(BaseModel):
     )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="how every Kafka client connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT "
+        "or SASL_SSL (a managed Kafka: usually SASL_SSL)",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    sasl_username: str | None = Field(None, description="SASL_*: the user (API key) name")
+    sasl_password: SecretStr | None = Field(None, description="SASL_*: its password (API secret)")
+    sasl_password_file: str | None = Field(
+        None,
+        description="file holding the SASL password (a Docker/Kubernetes secret), read at start; "
+        "wins over the password",
+    )
+    ssl_ca_file: str | None = Field(
+        None, description="SSL, SASL_SSL: CA bundle to verify the brokers; empty: system CAs"
+    )
+    ssl_cert_file: str | None = Field(
+        None, description="SSL, SASL_SSL: client certificate (PEM), for brokers that want one"
+    )
+    ssl_key_file: str | None = Field(
+        None, description="SSL, SASL_SSL: the client certificate's private key (PEM)"
+    )
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether clients authenticate with SASL (SASL_PLAINTEXT or SASL_SSL)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether clients connect with TLS (SSL or SASL_SSL)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        """Refuse a security section that would fail only at the first connection."""
+        if self.sasl_password_file:
+            self.sasl_password = SecretStr(read_secret_file(self.sasl_password_file))
+        prefix = "URBANPULSE_KAFKA__"
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"{prefix}SECURITY_PROTOCOL={self.security_protocol} needs "
+                f"{prefix}SASL_USERNAME and {prefix}SASL_PASSWORD"
+            )
+        if not self.uses_sasl and (self.sasl_username or self.sasl_password):
+            raise ValueError(
+                f"{prefix}SASL_USERNAME/PASSWORD are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        files = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file)
+        if not self.uses_tls and any(files):
+            raise ValueError(
+                f"{prefix}SSL_* files are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SSL or SASL_SSL"
+            )
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError(f"{prefix}SSL_CERT_FILE and {prefix}SSL_KEY_FILE go together")
+        return self
 
 
 class InfluxSettings(BaseModel):
