@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
 from api.store import Store
+from urbanpulse.kafka import client_config
 from urbanpulse.settings import Settings
 from urbanpulse.supervisor_status import SupervisionHealth, supervision_health
 
@@ -45,7 +46,7 @@ def _mqtt(settings: Settings) -> str:
 
 
 def _kafka(settings: Settings) -> str:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap, "socket.timeout.ms": 2000})
+    admin = AdminClient(client_config(settings.kafka) | {"socket.timeout.ms": 2000})
     metadata = admin.list_topics(timeout=TIMEOUT_S)
     return f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topics"
 
