@@ -275,3 +275,20 @@ def test_a_retired_sensor_raises_no_stale_alert(
         asyncio.set_event_loop(None)
         loop.close()
     assert sorted(key for key, _ in worker.topics["alerts"].sent) == alerted
+
+
+def test_a_registry_that_is_not_utf8_is_a_409_problem_and_stays_as_it_is(registry: Path) -> None:
+    latin1 = YAML.replace("centrum", "caf\xe9").encode("latin-1")
+    registry.write_bytes(latin1)
+    client = _client(registry)
+    new = {"tenant": "utrecht", "sensor_id": "noise-002"}
+    for answer in (
+        client.get("/v1/admin/sensors", headers=AUTH),
+        client.get("/v1/admin/sensors/utrecht/air-001", headers=AUTH),
+        client.post("/v1/admin/sensors", json=new, headers=AUTH),
+        client.post("/v1/admin/sensors/utrecht/air-001/retire", headers=AUTH),
+    ):
+        assert answer.status_code == 409, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "not UTF-8" in answer.json()["detail"]
+    assert registry.read_bytes() == latin1
