@@ -100,6 +100,7 @@ def _add_middlewares(app: FastAPI, ctx: ApiContext) -> None:
     app.add_middleware(
         CachedAnswers,
         path="/v1/latest",
+        params=latest.PARAMS,
         cache=ctx.latest,
         media_type=GEOJSON_MEDIA_TYPE,
         max_age=api.cache_max_age_s,

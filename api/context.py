@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 
 from api.admin import RegistryStore
 from api.bulk import DailyCounts
-from api.cache import Rendered, TtlCache
+from api.cache import Rendered, TtlCache, answer_cache
 from api.params import RAW_GRACE
 from api.privacy import OPEN_QUANTITIES
 from api.ratelimit import ApiKeys, load_keys
@@ -44,7 +44,9 @@ class RecentSensors:
         self._store = store
         self._lookback = timedelta(days=api.sensors_lookback_days)
         self._clock = clock
-        self._cache: TtlCache[list[Sensor]] = TtlCache(api.sensors_cache_s)
+        self._cache: TtlCache[list[Sensor]] = TtlCache(
+            api.sensors_cache_s, max_entries=api.cache_max_entries
+        )
 
     def __call__(self, tenant: str | None) -> list[Sensor]:
         """The recent sensors of ``tenant`` (None: of every tenant)."""
@@ -91,7 +93,7 @@ def build_context(settings: Settings, store: Store, clock: Clock = utc_now) -> A
         store=store,
         clock=clock,
         recent_sensors=RecentSensors(store, api, clock),
-        latest=TtlCache(api.sensors_cache_s),
+        latest=answer_cache(api.sensors_cache_s, api),
         daily=DailyCounts(
             store, days=api.bulk_days, ttl_s=api.catalog_cache_s, grace=RAW_GRACE, clock=clock
         ),

@@ -203,6 +203,18 @@ class ApiSettings(BaseModel):
     sensors_cache_s: float = Field(
         5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
     )
+    cache_max_entries: int = Field(
+        1024,
+        ge=1,
+        description="answers each answer cache keeps (/v1/latest, /v1/sensors, catalogue, map "
+        "page, dead letters); when full, the least recently used is forgotten",
+    )
+    cache_max_mb: float = Field(
+        32,
+        gt=0,
+        description="megabytes of rendered answers each of the /v1/latest, catalogue and map "
+        "page caches keeps at most; the least recently used go first",
+    )
     public_base_url: str = Field(
         "",
         description="the API's public URL (e.g. https://data.example.org), used in the "
