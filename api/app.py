@@ -77,7 +77,7 @@ def create_app(
         observations.router,
         aggregates.router,
         alerts.router,
-        stream_router(ctx.feed, ctx.api),
+        *([stream_router(ctx.feed, ctx.api)] if ctx.api.stream_enabled else []),
         admin.router,
         sta_router(settings, ctx.recent_sensors),
         bulk.router,

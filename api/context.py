@@ -17,9 +17,10 @@ from fastapi import Depends, Request
 from api.admin import RegistryStore
 from api.bulk import DailyCounts
 from api.cache import Rendered, TtlCache, answer_cache
+from api.health import Readiness
+from api.keys import ApiKeys, load_keys
 from api.params import RAW_GRACE
 from api.privacy import OPEN_QUANTITIES
-from api.ratelimit import ApiKeys, load_keys
 from api.sensors import Sensor
 from api.store import Store
 from api.stream import Hub, KafkaFeed
@@ -70,6 +71,7 @@ class ApiContext:
     keys: ApiKeys
     registry: RegistryStore
     feed: KafkaFeed  # the live feed; its Kafka consumer starts with the first client
+    readiness: Readiness  # /readyz and /health: cached checks of InfluxDB (and Kafka)
 
     @property
     def api(self) -> ApiSettings:
@@ -99,7 +101,11 @@ def build_context(settings: Settings, store: Store, clock: Clock = utc_now) -> A
         ),
         keys=ApiKeys(load_keys(api)),
         registry=RegistryStore(settings.streams.registry_path),
-        feed=KafkaFeed(settings.kafka, Hub(api.stream_max_clients, api.stream_buffer)),
+        feed=KafkaFeed(
+            settings.kafka,
+            Hub(api.stream_max_clients, api.stream_buffer),
+        ),
+        readiness=Readiness.of(settings, store),
     )
 
 

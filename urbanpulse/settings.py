@@ -245,6 +245,11 @@ class ApiSettings(BaseModel):
     bulk_cache_dir: str = Field(
         "", description="folder that keeps generated bulk files of past days; empty: no cache"
     )
+    stream_enabled: bool = Field(
+        True,
+        description="serve the live feed /v1/stream (read from Kafka); false: no /v1/stream, "
+        "and readiness no longer checks Kafka",
+    )
     stream_max_clients: int = Field(
         100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
     )
@@ -282,6 +287,12 @@ class ApiSettings(BaseModel):
         ge=0,
         description="proxies in front of the API whose X-Forwarded-For is trusted: the client "
         "is the address this many entries from the right; 0: the TCP peer",
+    )
+    ready_cache_s: float = Field(
+        5,
+        ge=0,
+        description="seconds one readiness answer (/readyz, /health) is reused: InfluxDB and "
+        "Kafka are asked at most once per period",
     )
     sta_default_top: int = Field(
         100, ge=1, description="SensorThings (/sta/v1.1): entities per page when $top is not given"

@@ -135,6 +135,16 @@ def test_the_components_and_their_safety_nets(helm: Path) -> None:
         assert workload["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
+def test_the_api_probes_liveness_and_readiness_apart(helm: Path) -> None:
+    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    (api,) = [d for d in by_kind(documents, "Deployment") if d["metadata"]["name"].endswith("api")]
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    # Liveness without I/O (a store outage must not restart pods); readiness without MQTT.
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
 def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> None:
     documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
     (ingest,) = by_kind(documents, "StatefulSet")
