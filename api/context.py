@@ -103,7 +103,7 @@ def build_context(settings: Settings, store: Store, clock: Clock = utc_now) -> A
         registry=RegistryStore(settings.streams.registry_path),
         feed=KafkaFeed(
             settings.kafka,
-            Hub(api.stream_max_clients, api.stream_buffer),
+            Hub(api.stream_max_clients, api.stream_buffer, per_client=api.stream_max_per_client),
         ),
         readiness=Readiness.of(settings, store),
     )

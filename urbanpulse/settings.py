@@ -253,6 +253,12 @@ class ApiSettings(BaseModel):
     stream_max_clients: int = Field(
         100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
     )
+    stream_max_per_client: int = Field(
+        4,
+        ge=1,
+        description="most /v1/stream connections one client (address or API key) may hold at "
+        "once; more: 429",
+    )
     stream_heartbeat_s: float = Field(
         15, gt=0, description="seconds between heartbeat comments on an idle /v1/stream"
     )
