@@ -227,4 +227,5 @@ API_KEY = APIKeyHeader(
     auto_error=False,
 )
 ApiKeyHeader = Annotated[str | None, Security(API_KEY)]
-"""``X-API-Key`` as sent (None without); the rate limiter has already refused invalid keys."""
+"""``X-API-Key`` as sent (None without), for routes that need a key (a security requirement
+in the OpenAPI document); the rate limiter has already refused invalid keys."""
