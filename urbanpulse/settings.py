@@ -270,11 +270,13 @@ class ApiSettings(BaseModel):
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="API keys (JSON list): a key raises the client's rate limit and opens "
-        "/v1/admin; empty: no keys",
+        description="API keys (JSON list), each KEY (scope read: the keyed rate limit) or "
+        "KEY:admin (also /v1/admin and readiness details); empty: no keys",
     )
     api_keys_file: str = Field(
-        "", description="file of more API keys, one per line ('#' comments), e.g. a secret mount"
+        "",
+        description="file of more API keys, one KEY or KEY:admin per line ('#' comments), "
+        "e.g. a secret mount",
     )
     rate_anonymous_per_s: float = Field(
         20, ge=0, description="requests/s each client address may make without a key; 0: no limit"
@@ -391,7 +393,7 @@ class SupervisorSettings(BaseModel):
     run_dir: str = Field(
         ".local/run",
         description="folder of the status file supervisor.json (docs/production.md); the API "
-        "reads it for /health",
+        "reads it for /health and /readyz (shown to admin keys)",
     )
     backoff_initial_s: float = Field(
         1.0, gt=0, description="wait before restarting a component that stopped, seconds"
