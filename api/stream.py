@@ -40,6 +40,7 @@ from api.formats import Observation, row_dict
 from api.http import PROBLEM_MEDIA_TYPE
 from api.params import id_list, parse_bbox
 from api.privacy import OPEN_QUANTITIES, require_open
+from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
 
@@ -318,7 +319,7 @@ class KafkaFeed:
                 return
             await self._stop()  # a consumer whose task ended (should not happen) is replaced
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.bootstrap,
+                **aiokafka_config(self._settings),
                 group_id=None,
                 auto_offset_reset="latest",
                 enable_auto_commit=False,

@@ -589,16 +589,27 @@ def build_units(settings: Settings, simulate: bool, services: list[str]) -> list
     """The components of the platform, and the services to watch, as supervised units."""
     ingest_env, worker_env = _simulator_setup(settings) if simulate else ({}, {})
     fmt = settings.log_format
-    components = [("ingest", ingest_env), ("worker", worker_env), ("api", {})]
+    components: list[tuple[str, dict[str, str], list[str]]] = [
+        ("ingest", ingest_env, []),
+        ("worker", worker_env, []),
+        ("api", {}, []),
+    ]
+    if settings.kpis.enabled:
+        # the registry (intervals, districts) as the worker reads it, and the tenant map as
+        # ingest reads it (whom a network server's dead letter concerns)
+        every = f"{settings.kpis.every_s:g}s"
+        components.append(("kpis", ingest_env | worker_env, ["--every", every]))
     if simulate:
-        components.append(("simulate", {}))
+        components.append(("simulate", {}, []))
     units = [
         Unit(
             name=name,
             kind="component",
-            runner=ChildRunner(name=name, command=urbanpulse_command(name), env=env, fmt=fmt),
+            runner=ChildRunner(
+                name=name, command=urbanpulse_command(name, *args), env=env, fmt=fmt
+            ),
         )
-        for name, env in components
+        for name, env, args in components
     ]
     pid_dir = services_run_dir()
     for name in services:

@@ -38,6 +38,7 @@ from api.cache import TtlCache
 from api.formats import rfc3339
 from api.http import PROBLEM_MEDIA_TYPE
 from urbanpulse.display import display
+from urbanpulse.kafka import client_config
 from urbanpulse.model import ID_PATTERN, DeadLetter
 from urbanpulse.settings import KafkaSettings, WebSettings
 
@@ -133,8 +134,8 @@ class DeadLetterReader:
     def read(self, since: datetime) -> Scan:
         """Every letter received since ``since``, at most ``deadletter_scan_max``."""
         consumer = Consumer(
-            {
-                "bootstrap.servers": self._kafka.bootstrap,
+            client_config(self._kafka)
+            | {
                 "group.id": "urbanpulse-api-deadletters",  # required; never committed
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -72,6 +72,9 @@ class Platform:
             "URBANPULSE_METRICS__SUPERVISOR_PORT": str(self.ports["supervisor"]),
             "URBANPULSE_SUPERVISOR__RUN_DIR": str(self.run_dir),
             "URBANPULSE_SUPERVISOR__BACKOFF_INITIAL_S": "1",
+            # the indicator job would compute every tenant of the shared InfluxDB; this test is
+            # about restarts (test_supervisor_units.py checks that `up` runs the job)
+            "URBANPULSE_KPIS__ENABLED": "false",
         }
         self.log = self.tmp / "up.log"
         self.influx = InfluxDBClient(url=Settings().influx.url, token="", org="-", timeout=60_000)

@@ -22,6 +22,13 @@ from tests.unit.deploy.support import DEPLOY, REPO, run
 CHART = DEPLOY / "k8s" / "urbanpulse"
 # The chart's oldest supported Kubernetes (Chart.yaml kubeVersion) and the newest with schemas.
 KUBE_VERSIONS = ["1.25.0", "1.37.0"]
+TOKENS = ["--set", "secrets.influxReadToken=r", "--set", "secrets.influxWriteToken=w"]
+# Least privilege: each workload → the Secret keys it gets, and as which variable (issue 15).
+ALLOWED_SECRETS = {
+    "city-urbanpulse-ingest": {"URBANPULSE_MQTT__PASSWORD": "mqtt-password"},
+    "city-urbanpulse-worker": {"URBANPULSE_INFLUX__TOKEN": "influx-write-token"},
+    "city-urbanpulse-api": {"URBANPULSE_INFLUX__TOKEN": "influx-read-token"},
+}
 EVERYTHING_ON = [
     "--set", "secrets.existingSecret=city-secrets",
     "--set", "api.ingress.enabled=true",
@@ -38,7 +45,7 @@ GRAFANA_ON = [
     "--set", "grafana.ingress.tlsSecretName=grafana-tls",
 ]  # fmt: skip
 VALUES = {
-    "defaults": ["--set", "secrets.influxToken=t"],
+    "defaults": TOKENS,
     "everything-on": EVERYTHING_ON,
     "grafana": GRAFANA_ON,
 }
@@ -96,7 +103,7 @@ def test_rendered_manifests_validate(
 def test_kubeconform_rejects_a_broken_manifest(
     helm: Path, kubeconform: Path, k8s_schemas: Path, tmp_path: Path
 ) -> None:
-    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    documents = render(helm, "1.37.0", *TOKENS)
     by_kind(documents, "PodDisruptionBudget")[0]["spec"]["minAvailabel"] = 1  # a typo
     by_kind(documents, "Deployment")[0]["spec"]["replicas"] = "two"
     output = kubeconform_check(kubeconform, k8s_schemas, "1.37.0", documents, tmp_path)
@@ -136,7 +143,7 @@ def test_the_components_and_their_safety_nets(helm: Path) -> None:
 
 
 def test_the_api_probes_liveness_and_readiness_apart(helm: Path) -> None:
-    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    documents = render(helm, "1.37.0", *TOKENS)
     (api,) = [d for d in by_kind(documents, "Deployment") if d["metadata"]["name"].endswith("api")]
     (container,) = api["spec"]["template"]["spec"]["containers"]
     # Liveness without I/O (a store outage must not restart pods); readiness without MQTT.
@@ -146,7 +153,7 @@ def test_the_api_probes_liveness_and_readiness_apart(helm: Path) -> None:
 
 
 def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> None:
-    documents = render(helm, "1.37.0", "--set", "secrets.influxToken=t")
+    documents = render(helm, "1.37.0", *TOKENS)
     (ingest,) = by_kind(documents, "StatefulSet")
     env = {e["name"]: e for e in ingest["spec"]["template"]["spec"]["containers"][0]["env"]}
     client_id = env["URBANPULSE_MQTT__CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
@@ -154,26 +161,47 @@ def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> Non
     assert env["URBANPULSE_MQTT__SHARED_GROUP"]["value"]
 
 
+def secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each variable a workload takes from a Secret: (secret name, key)."""
+    pod = workload["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "envFrom" not in container or all("secretRef" not in e for e in container["envFrom"])
+    assert all("secret" not in volume for volume in pod.get("volumes", []))
+    return {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+@pytest.mark.parametrize("values", ["created", "existing"])
+def test_each_component_gets_only_its_own_secret(helm: Path, values: str) -> None:
+    documents = render(helm, "1.37.0", *(TOKENS if values == "created" else EVERYTHING_ON))
+    name = "city-secrets" if values == "existing" else "city-urbanpulse-secrets"
+    workloads = by_kind(documents, "Deployment") + by_kind(documents, "StatefulSet")
+    got = {w["metadata"]["name"]: secret_refs(w) for w in workloads}
+    assert got == {
+        workload: {variable: (name, key) for variable, key in refs.items()}
+        for workload, refs in ALLOWED_SECRETS.items()
+    }
+
+
 def test_secrets_are_referenced_not_rendered_into_pods(helm: Path) -> None:
     documents = render(helm, "1.37.0", *EVERYTHING_ON)
     assert by_kind(documents, "Secret") == []  # existingSecret: the chart makes none
-    for workload in by_kind(documents, "Deployment") + by_kind(documents, "StatefulSet"):
-        env = workload["spec"]["template"]["spec"]["containers"][0]["env"]
-        refs = {
-            e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
-            for e in env
-            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
-        }
-        assert refs == {
-            "URBANPULSE_MQTT__PASSWORD": "city-secrets",
-            "URBANPULSE_INFLUX__TOKEN": "city-secrets",
-        }
+    (secret,) = by_kind(render(helm, "1.37.0", *TOKENS), "Secret")
+    assert set(secret["stringData"]) == {"mqtt-password", "influx-write-token", "influx-read-token"}
+    used = {key for refs in ALLOWED_SECRETS.values() for key in refs.values()}
+    assert used == set(secret["stringData"])  # no key that nobody, or everybody, reads
 
 
-def test_a_missing_token_stops_the_install(helm: Path) -> None:
-    result = run(helm, "template", "city", CHART, "--kube-version", "1.37.0")
+@pytest.mark.parametrize("missing", ["influxReadToken", "influxWriteToken"])
+def test_a_missing_token_stops_the_install(helm: Path, missing: str) -> None:
+    given = [a for a in TOKENS if a != "--set" and not a.startswith(f"secrets.{missing}=")]
+    args = [x for value in given for x in ("--set", value)]
+    result = run(helm, "template", "city", CHART, "--kube-version", "1.37.0", *args)
     assert result.returncode != 0
-    assert "secrets.influxToken is required" in result.stderr
+    assert f"secrets.{missing} is required" in result.stderr
 
 
 def test_strimzi_topics_follow_the_settings(helm: Path) -> None:
@@ -290,12 +318,19 @@ def test_grafana_data_sources_get_their_variables_and_a_read_only_token(helm: Pa
     wanted = set(re.findall(r"\$\{(\w+)\}", datasources))
     assert wanted >= {"URBANPULSE_INFLUX__URL", "URBANPULSE_DASHBOARDS__PROMETHEUS_URL"}
     assert wanted <= env
-    # The token file they read comes from the read-only token's Secret, not the platform's.
+    # The token file they read is the read-only token, and only that key of its Secret.
     (token_file,) = set(re.findall(r"\$__file\{([^}]+)\}", datasources))
     folder, _, name = token_file.rpartition("/")
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["secret"]["secretName"] == "city-influx-read"
+    assert volume["secret"]["items"] == [{"key": "influx-read-token", "path": name}]
+    # Without a Secret of its own, the platform's: still only its read-only key.
+    pod = grafana_pod(
+        render(helm, "1.37.0", *GRAFANA_ON, "--set", "grafana.influxTokenSecret.name=")
+    )
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "city-secrets"
     assert volume["secret"]["items"] == [{"key": "influx-read-token", "path": name}]
     # Staff sign in with the admin Secret; the pod runs as Grafana's user, read-only root.
     admin = {
@@ -325,7 +360,6 @@ def test_grafana_keeps_its_database_and_has_its_own_ingress(helm: Path) -> None:
 @pytest.mark.parametrize(
     ("missing", "message"),
     [
-        ("grafana.influxTokenSecret.name=", "grafana.influxTokenSecret.name is required"),
         ("grafana.admin.password=", "grafana.admin.password is required"),
     ],
 )

@@ -8,6 +8,7 @@ from ingest.routing import Decoded, RoutingConfig, decode_message
 from simulators.engine import fleet_stream
 from simulators.faults import FaultInjector, Outgoing
 from simulators.formats import Message, Wire
+from simulators.interventions import plan_all
 from simulators.scenario import FAULTS, Scenario, build_fleet, load_scenario, scenario_path
 
 START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday
@@ -25,7 +26,11 @@ def run(
 ) -> list[Outgoing]:
     fleet = build_fleet(scenario)
     injector = FaultInjector(
-        scenario.city(), Wire.of(scenario, timestamps=timestamps), scenario.faults
+        scenario.city(),
+        Wire.of(scenario, timestamps=timestamps),
+        scenario.faults,
+        interventions=plan_all(scenario, fleet),
+        run_start=start,
     )
     return list(fleet_stream(fleet, injector, start, start + timedelta(hours=hours)))
 

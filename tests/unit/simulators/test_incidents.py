@@ -26,9 +26,7 @@ def with_incidents(**incidents: object) -> Scenario:
 def test_the_default_town_has_a_flat_battery_and_a_silent_sensor() -> None:
     fleet = build_fleet(load_scenario(DEFAULT_SCENARIO))
     assert [d.device_id for d in fleet if d.flat_battery] == ["bin-002"]
-    assert [(d.device_id, d.silent_after_s) for d in fleet if d.silent_after_s] == [
-        ("noise-004", 1200.0)
-    ]
+    assert [(d.device_id, d.silent_from) for d in fleet if d.silent_from] == [("noise-004", 1200.0)]
 
 
 def test_a_flat_battery_reads_low_in_every_message_and_the_log_expects_an_alert() -> None:

@@ -20,11 +20,11 @@ from simulators.scenario import (
     apportion,
     build_fleet,
     load_scenario,
-    parse_duration,
 )
 from tests.unit.simulators.helpers import run
 from urbanpulse.cli import app
 from urbanpulse.credentials import INGEST_USER, parse_secrets
+from urbanpulse.durations import parse_duration
 from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
 from urbanpulse.registry import parse_registry
 
