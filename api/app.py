@@ -77,7 +77,7 @@ def create_app(
         observations.router,
         aggregates.router,
         alerts.router,
-        stream_router(ctx.feed, ctx.api),
+        *([stream_router(ctx.feed, ctx.api)] if ctx.api.stream_enabled else []),
         admin.router,
         sta_router(settings, ctx.recent_sensors),
         bulk.router,
@@ -100,6 +100,7 @@ def _add_middlewares(app: FastAPI, ctx: ApiContext) -> None:
     app.add_middleware(
         CachedAnswers,
         path="/v1/latest",
+        params=latest.PARAMS,
         cache=ctx.latest,
         media_type=GEOJSON_MEDIA_TYPE,
         max_age=api.cache_max_age_s,

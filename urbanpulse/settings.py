@@ -301,6 +301,18 @@ class ApiSettings(BaseModel):
     sensors_cache_s: float = Field(
         5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
     )
+    cache_max_entries: int = Field(
+        1024,
+        ge=1,
+        description="answers each answer cache keeps (/v1/latest, /v1/sensors, catalogue, map "
+        "page, dead letters); when full, the least recently used is forgotten",
+    )
+    cache_max_mb: float = Field(
+        32,
+        gt=0,
+        description="megabytes of rendered answers each of the /v1/latest, catalogue and map "
+        "page caches keeps at most; the least recently used go first",
+    )
     public_base_url: str = Field(
         "",
         description="the API's public URL (e.g. https://data.example.org), used in the "
@@ -331,8 +343,19 @@ class ApiSettings(BaseModel):
     bulk_cache_dir: str = Field(
         "", description="folder that keeps generated bulk files of past days; empty: no cache"
     )
+    stream_enabled: bool = Field(
+        True,
+        description="serve the live feed /v1/stream (read from Kafka); false: no /v1/stream, "
+        "and readiness no longer checks Kafka",
+    )
     stream_max_clients: int = Field(
         100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
+    )
+    stream_max_per_client: int = Field(
+        4,
+        ge=1,
+        description="most /v1/stream connections one client (address or API key) may hold at "
+        "once; more: 429",
     )
     stream_heartbeat_s: float = Field(
         15, gt=0, description="seconds between heartbeat comments on an idle /v1/stream"
@@ -345,11 +368,13 @@ class ApiSettings(BaseModel):
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="API keys (JSON list): a key raises the client's rate limit and opens "
-        "/v1/admin; empty: no keys",
+        description="API keys (JSON list), each KEY (scope read: the keyed rate limit) or "
+        "KEY:admin (also /v1/admin and readiness details); empty: no keys",
     )
     api_keys_file: str = Field(
-        "", description="file of more API keys, one per line ('#' comments), e.g. a secret mount"
+        "",
+        description="file of more API keys, one KEY or KEY:admin per line ('#' comments), "
+        "e.g. a secret mount",
     )
     rate_anonymous_per_s: float = Field(
         20, ge=0, description="requests/s each client address may make without a key; 0: no limit"
@@ -368,6 +393,12 @@ class ApiSettings(BaseModel):
         ge=0,
         description="proxies in front of the API whose X-Forwarded-For is trusted: the client "
         "is the address this many entries from the right; 0: the TCP peer",
+    )
+    ready_cache_s: float = Field(
+        5,
+        ge=0,
+        description="seconds one readiness answer (/readyz, /health) is reused: InfluxDB and "
+        "Kafka are asked at most once per period",
     )
     sta_default_top: int = Field(
         100, ge=1, description="SensorThings (/sta/v1.1): entities per page when $top is not given"
@@ -460,7 +491,7 @@ class SupervisorSettings(BaseModel):
     run_dir: str = Field(
         ".local/run",
         description="folder of the status file supervisor.json (docs/production.md); the API "
-        "reads it for /health",
+        "reads it for /health and /readyz (shown to admin keys)",
     )
     backoff_initial_s: float = Field(
         1.0, gt=0, description="wait before restarting a component that stopped, seconds"

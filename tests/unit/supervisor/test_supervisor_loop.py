@@ -58,7 +58,7 @@ import http.server, json, pathlib, time
 time.sleep(1.5)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps({{"status": "ok", "dependencies": {{}}}}).encode()
+        body = json.dumps({{"status": "ok"}}).encode()
         self.send_response(200); self.end_headers(); self.wfile.write(body)
 server = http.server.HTTPServer(("127.0.0.1", {config.api.port}), H)
 pathlib.Path({str(tmp / "listening")!r}).write_text(repr(time.time()))
