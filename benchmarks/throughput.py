@@ -40,7 +40,10 @@ What each figure means:
   worker, Mosquitto, Kafka and InfluxDB (found by their listening ports), the publisher and
   this script (probes, counting); "machine" is every core's busy time (/proc/stat: all -
   idle - iowait, as the peer kit counts it), so it includes whatever else runs on the machine
-  (look at the load average printed with it). % core: CPU seconds / window seconds.
+  (look at the load average printed with it). % core: CPU seconds / window seconds. The
+  services are shared: their CPU includes other people's work. So the same is measured for
+  ``--idle`` seconds before the load starts ("idle % core"), and "net" CPU-s per 1,000
+  subtracts that rate from the window's (an estimate: other work does not stay constant).
 * RSS: the largest resident set of each process sampled every second in the window; peak:
   the kernel's high-water mark (``VmHWM``) over the process's life.
 * readings per process (from its /metrics, in the window): what an ingestor wrote to Kafka and
@@ -63,6 +66,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -328,6 +332,21 @@ def snapshot(
     return Snapshot(at, ticks, machine, stored, feeder.sent, taken, handled)
 
 
+def idle_rates(tracked: list[Tracked], seconds: float) -> dict[str, float]:
+    """Cores each process uses with no load (``machine``: the whole machine), over ``seconds``."""
+    if seconds <= 0:
+        return {}
+    hz = PROC.ticks_per_second()
+    start = time.monotonic()
+    before = {t.name: PROC.ticks(t.pids()) for t in tracked}
+    machine = PROC.machine_busy()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - start
+    rates = {t.name: (PROC.ticks(t.pids()) - before[t.name]) / hz / elapsed for t in tracked}
+    rates["machine"] = (PROC.machine_busy() - machine) / hz / elapsed
+    return rates
+
+
 class RssSampler:
     """The largest resident set of each tracked process, sampled every second."""
 
@@ -416,6 +435,8 @@ class ProcessFigures:
     core_pct: float
     rss_max_mb: float | None
     rss_peak_mb: float | None
+    idle_core_pct: float | None = None  # before the load: the process's (or others') own work
+    net_cpu_s_per_1k: float | None = None  # CPU-s per 1,000 minus the idle rate's share
     handled: float | None = None  # readings an ingestor wrote / a worker took, in the window
 
 
@@ -449,6 +470,7 @@ class Report:
     processes: list[ProcessFigures] = field(default_factory=list)
     machine_cpu_s: float = 0.0
     machine_cpu_s_per_1k: float | None = None
+    machine_idle_core_pct: float | None = None
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -463,14 +485,20 @@ def load_average() -> list[float]:
 
 
 def process_figures(
-    tracked: list[Tracked], a: Snapshot, b: Snapshot, stored: int, rss: RssSampler
+    tracked: list[Tracked],
+    a: Snapshot,
+    b: Snapshot,
+    stored: int,
+    rss: RssSampler,
+    idle: dict[str, float],
 ) -> list[ProcessFigures]:
-    """CPU and memory of each tracked process over the window."""
+    """CPU and memory of each tracked process over the window (``idle``: cores used before)."""
     hz, seconds = PROC.ticks_per_second(), b.at - a.at
     out = []
     for t in tracked:
         cpu = (b.ticks[t.name] - a.ticks[t.name]) / hz
         peak = PROC.rss(t.pid, "VmHWM")
+        net = None if t.name not in idle else max(0.0, cpu - idle[t.name] * seconds)
         out.append(
             ProcessFigures(
                 name=t.name,
@@ -481,6 +509,8 @@ def process_figures(
                 rss_max_mb=_round(rss.max_kb.get(t.name, 0) / 1024 or None, 1),
                 rss_peak_mb=_round(peak / 1024 or None, 1),
                 handled=_delta(a.handled.get(t.name), b.handled.get(t.name)),
+                idle_core_pct=_round(idle[t.name] * 100, 1) if t.name in idle else None,
+                net_cpu_s_per_1k=_round(None if net is None else cpu_per_thousand(net, stored), 4),
             )
         )
     return out
@@ -581,6 +611,7 @@ class Run:
         )
         self.publisher: subprocess.Popen[bytes] | None = None
         self.feeder: Feeder | None = None
+        self.idle: dict[str, float] = {}
 
     def execute(self) -> Report:
         """Start the components, load them, measure the window, drain, verify, clean up."""
@@ -617,6 +648,8 @@ class Run:
                 Tracked("this script", os.getpid()),
             ]
         )
+        log.info("measuring the processes without load for %.0f s", args.idle)
+        self.idle = idle_rates(tracked, args.idle)
         base = stack.worker_taken() or 0.0
         self.feeder = Feeder(
             shape, args.rate, args.max_backlog, lambda: (stack.worker_taken() or 0.0) - base
@@ -644,7 +677,7 @@ class Run:
         report.load_average["window_end"] = load_average()
         report.held_back_s = round(feeder.held_s - held, 1)
         rss.stop()
-        window(report, feeder.shape, a, b, tracked, rss)
+        window(report, feeder.shape, a, b, tracked, rss, self.idle)
         for spy in profilers:
             spy.wait(timeout=120)
         if args.profile:
@@ -701,6 +734,7 @@ def window(
     b: Snapshot,
     tracked: list[Tracked],
     rss: RssSampler,
+    idle: dict[str, float],
 ) -> None:
     """The window's rates, backlog and CPU figures."""
     seconds = b.at - a.at
@@ -713,9 +747,11 @@ def window(
     if a.taken is not None and b.taken is not None:
         report.backlog_start = a.sent_messages * shape.per_message - a.taken
         report.backlog_end = b.sent_messages * shape.per_message - b.taken
-    report.processes = process_figures(tracked, a, b, stored, rss)
+    report.processes = process_figures(tracked, a, b, stored, rss, idle)
     machine = (b.machine - a.machine) / PROC.ticks_per_second()
     report.machine_cpu_s = round(machine, 2)
+    if "machine" in idle:
+        report.machine_idle_core_pct = round(idle["machine"] * 100, 1)
     report.machine_cpu_s_per_1k = _round(cpu_per_thousand(machine, stored), 4)
 
 
@@ -759,19 +795,20 @@ def print_report(report: Report) -> None:
     )
     print(f"publisher               {report.publisher.get('text', '')}")
     print(
-        f"\n{'process':<20} {'pid':>8} {'CPU-s':>8} {'% core':>7} {'CPU-s/1k':>9} "
-        f"{'RSS max MB':>11} {'peak MB':>8} {'readings':>9}"
+        f"\n{'process':<20} {'pid':>8} {'CPU-s':>7} {'% core':>7} {'idle %':>7} {'CPU-s/1k':>9}"
+        f" {'net/1k':>8} {'RSS max MB':>11} {'peak MB':>8} {'readings':>9}"
     )
     for p in report.processes:
         print(
-            f"{p.name:<20} {p.pid:>8} {p.cpu_s:>8.2f} {p.core_pct:>7.1f} "
-            f"{_num(p.cpu_s_per_1k, 4):>9} {_num(p.rss_max_mb, 1):>11} {_num(p.rss_peak_mb, 1):>8}"
-            f" {'' if p.handled is None else f'{p.handled:9,.0f}'}"
+            f"{p.name:<20} {p.pid:>8} {p.cpu_s:>7.2f} {p.core_pct:>7.1f} "
+            f"{_num(p.idle_core_pct, 1):>7} {_num(p.cpu_s_per_1k, 4):>9} "
+            f"{_num(p.net_cpu_s_per_1k, 4):>8} {_num(p.rss_max_mb, 1):>11} "
+            f"{_num(p.rss_peak_mb, 1):>8} {'' if p.handled is None else f'{p.handled:9,.0f}'}"
         )
+    machine_pct = report.machine_cpu_s / max(report.window_s, 1e-9) * 100
     print(
-        f"{'machine (all cores)':<20} {'':>8} {report.machine_cpu_s:>8.2f} "
-        f"{report.machine_cpu_s / max(report.window_s, 1e-9) * 100:>7.1f} "
-        f"{_num(report.machine_cpu_s_per_1k, 4):>9}"
+        f"{'machine (all cores)':<20} {'':>8} {report.machine_cpu_s:>7.2f} {machine_pct:>7.1f} "
+        f"{_num(report.machine_idle_core_pct, 1):>7} {_num(report.machine_cpu_s_per_1k, 4):>9}"
     )
     for name, prof in report.profiles.items():
         print(f"\nprofile of {name}: {prof['samples']} samples holding the GIL")
@@ -836,7 +873,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--probe-every", type=float, default=0.5, help="seconds between latency probes")
     p.add_argument(
-        "--probe-timeout", type=float, default=60, help="a probe not countable by then is missing"
+        "--probe-timeout", type=float, default=300, help="a probe not countable by then is missing"
+    )
+    p.add_argument(
+        "--idle", type=float, default=10, help="seconds the processes are measured before the load"
     )
     p.add_argument(
         "--stall", type=float, default=90, help="stop waiting for the drain after no progress, s"
@@ -854,9 +894,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, print; exit 1 unless every published reading was stored exactly once."""
     args = parse_args(argv)
+    # Stopped from outside (a job runner, or kill): still stop the components and clean up.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)-7s %(message)s", stream=sys.stderr
     )
