@@ -50,8 +50,9 @@ What each figure means:
   what a worker took from it, to see how the shared subscription and the partitions split
   the load between several ingestors and workers.
 
-``--profile DIR`` records each ingestor and worker with py-spy (``pip install py-spy``) over
-the window and prints the functions with the largest share of samples; it costs a few % CPU.
+``--profile DIR`` samples each ingestor and worker with py-spy (in the dev extras) over the
+window, while they hold the GIL, and prints the shares of the known hot spots, by package and
+the top functions; the sampling costs a few % of a core, so profile in a run of its own.
 
     .venv/bin/python -m benchmarks.throughput --rate 1500 --seconds 60
     .venv/bin/python -m benchmarks.throughput --per-message 50 --rate 5000 --json
