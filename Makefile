@@ -28,10 +28,11 @@ test: install  ## lint, type-check and run unit, integration and end-to-end test
 test-unit: $(STAMP)  ## unit tests only: no services, a few seconds
 	@$(VENV)/bin/pytest tests/unit -q
 
-check: $(STAMP)  ## lint and type-check (also part of make test)
+check: $(STAMP)  ## lint, type-check and check the import contracts (also part of make test)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-logo
 
 bench-micro: $(STAMP)  ## hot-path micro-benchmarks against their budgets (no services; not part of make test)
 	@$(VENV)/bin/python -m benchmarks.micro $(BENCH_ARGS)

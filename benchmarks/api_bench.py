@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from influxdb_client import InfluxDBClient, Point, WritePrecision
+from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from streams.influx_writer import InfluxWriter
+from urbanpulse.influx import make_client
 from urbanpulse.model import Location, Reading
 from urbanpulse.settings import Settings
 
@@ -90,11 +91,7 @@ def fill(settings: Settings, sensors: int) -> None:
         ]
         writer.write(readings)
     writer.close()
-    client = InfluxDBClient(
-        url=settings.influx.url,
-        token=settings.influx.token.get_secret_value(),
-        org=settings.influx.org,
-    )
+    client = make_client(settings.influx)
     points = [
         Point("aggregate")
         .tag("tenant", TENANT)

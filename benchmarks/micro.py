@@ -55,8 +55,8 @@ from streams.app import StreamWorker, TableState
 from streams.batches import parse_values
 from streams.pipeline import Outcome, SensorState, StreamsConfig, process_sensor
 from streams.points import aggregate_point, to_point
-from streams.registry import RegistryFile
 from urbanpulse.model import Reading
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)

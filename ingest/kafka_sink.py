@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, Producer
 
+from urbanpulse.kafka import client_config
 from urbanpulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,8 @@ class KafkaSink:
     def __init__(self, settings: KafkaSettings, client_id: str) -> None:
         self._settings = settings
         self._producer = Producer(
-            {
-                "bootstrap.servers": settings.bootstrap,
+            client_config(settings)
+            | {
                 "client.id": client_id,
                 "enable.idempotence": True,
                 "acks": "all",
@@ -41,20 +40,6 @@ class KafkaSink:
                 "error_cb": _log_client_error,
             }
         )
-
-    def ensure_topics(self, topics: list[str], timeout_s: float = 60.0) -> None:
-        """Create the topics the platform writes to, waiting for Kafka if it is still starting."""
-        admin = AdminClient({"bootstrap.servers": self._settings.bootstrap})
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                _create_missing(admin, topics, self._settings)
-                return
-            except KafkaException as err:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kafka at {self._settings.bootstrap}: {err}") from err
-                log.warning("waiting for Kafka at %s: %s", self._settings.bootstrap, err)
-                time.sleep(2)
 
     def send(self, topic: str, key: bytes | None, value: bytes, done: DeliveryCallback) -> None:
         """Queue one message; ``done`` is called from a later :meth:`poll`."""
@@ -76,24 +61,6 @@ class KafkaSink:
     def flush(self, timeout_s: float) -> int:
         """Wait for outstanding writes; return how many are still not confirmed."""
         return int(self._producer.flush(timeout_s))
-
-
-def _create_missing(admin: AdminClient, topics: list[str], settings: KafkaSettings) -> None:
-    existing = set(admin.list_topics(timeout=5).topics)
-    wanted = [
-        NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication)
-        for name in topics
-        if name not in existing
-    ]
-    if not wanted:
-        return
-    for name, future in admin.create_topics(wanted, operation_timeout=10).items():
-        try:
-            future.result()
-            log.info("created Kafka topic %s (%d partitions)", name, settings.partitions)
-        except KafkaException as err:
-            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
 
 
 def _log_client_error(err: KafkaError) -> None:

@@ -27,6 +27,7 @@ from ingest.kafka_sink import DeliveryCallback, KafkaSink
 from ingest.metrics import IngestMetrics
 from ingest.routing import Decoded, RoutingConfig, dead_letter, decode_message
 from ingest.stats import Stats
+from urbanpulse.kafka import ensure_topics
 from urbanpulse.mqtt import make_client
 from urbanpulse.settings import Settings
 
@@ -277,7 +278,7 @@ class MqttIngestor:
 def run(settings: Settings) -> int:
     """Run an ingestor until SIGINT/SIGTERM; the entry point of ``urbanpulse ingest``."""
     sink = KafkaSink(settings.kafka, client_id=settings.mqtt.client_id)
-    sink.ensure_topics([settings.kafka.readings_topic, settings.kafka.deadletter_topic])
+    ensure_topics(settings.kafka, [settings.kafka.readings_topic, settings.kafka.deadletter_topic])
     ingestor = MqttIngestor(settings, sink)
     ingestor.metrics.serve(settings.metrics.host, settings.metrics.ingest_port)
     for sig in (signal.SIGINT, signal.SIGTERM):

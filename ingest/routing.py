@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from ingest.aliases import DEFAULT_TABLE, QuantityTable, drop_personal
 from ingest.decoders import (
     DecodeContext,
     DecodeError,
@@ -38,8 +39,8 @@ from ingest.decoders import (
     sensor_community,
     tts_v3,
 )
-from ingest.quantities import DEFAULT_TABLE, QuantityTable, drop_personal
 from urbanpulse.model import ID_PATTERN, DeadLetter, Reading
+from urbanpulse.mqtt_topics import ROOT
 from urbanpulse.settings import Settings
 
 # Decoders by the last level of ``urbanpulse/{tenant}/{sensor_id}/{format}``.
@@ -56,12 +57,6 @@ NETWORK_SERVER_DECODERS: dict[str, Decoder] = {
     CHIRPSTACK_V4: chirpstack_v4.decode,
 }
 
-SUPPORTED_TOPIC_FILTERS: tuple[str, ...] = (
-    *(f"urbanpulse/+/+/{fmt}" for fmt in DECODERS),
-    "v3/+/devices/+/up",
-    "application/+/device/+/event/up",
-)
-"""Every MQTT topic filter a decoder exists for (``mqtt.topics`` subscribes to a subset)."""
 
 DEFAULT_TENANT = "default"
 _ID = re.compile(ID_PATTERN)
@@ -127,7 +122,7 @@ class Decoded:
 def route(topic: str, config: RoutingConfig = DEFAULT_CONFIG) -> Route:
     """Read tenant, sensor and format from a supported topic, or raise DecodeError."""
     levels = topic.split("/")
-    if levels[0] == "urbanpulse" and len(levels) == 4:
+    if levels[0] == ROOT and len(levels) == 4:
         _, tenant, sensor_id, fmt = levels
         _check_ids(("tenant", tenant), ("sensor id", sensor_id))
         if fmt not in DECODERS:
@@ -191,7 +186,7 @@ def _decode(
             raise DecodeError("empty", "the message holds no readings")
     except DecodeError as err:
         return Decoded(dead_letter=dead_letter(topic, payload, received_at, err.reason, err.detail))
-    kept = drop_personal(readings, config.quantities)
+    kept = drop_personal(readings)
     if not kept.kept:
         # Only personal data: the raw bytes are not kept either, only the fact and the count.
         letter = dead_letter(

@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ingest.quantities import DEFAULT_TABLE
 from simulators.models import quantity_model
 from simulators.noise import uniform
 from simulators.scenario import Device, Format, Scenario, lpp_channels
+from urbanpulse.quantities import privacy_of
 
 
 @dataclass(frozen=True)
@@ -464,8 +464,8 @@ def _message(
     device: Device,
     points: Sequence[Point],
 ) -> Message:
-    kept = tuple(r for r in intended if DEFAULT_TABLE.privacy(r.quantity) != "personal")
-    personal = tuple(r for r in intended if DEFAULT_TABLE.privacy(r.quantity) == "personal")
+    kept = tuple(r for r in intended if privacy_of(r.quantity) != "personal")
+    personal = tuple(r for r in intended if privacy_of(r.quantity) == "personal")
     return Message(
         topic=topic,
         payload=payload,

@@ -1,22 +1,22 @@
 """What a simulated fleet needs the platform to know: registry, MQTT credentials, tenant map.
 
 Pure functions build the file contents; :func:`write_setup` is the thin adapter that writes
-them. The registry follows docs/registry.md (``streams.registry.parse_registry`` reads it
-back); the credentials come from ``ingest.credentials``; the tenant map is the JSON the
+them. The registry follows docs/registry.md (``urbanpulse.registry.parse_registry`` reads it
+back); the credentials come from ``urbanpulse.credentials``; the tenant map is the JSON the
 ingestor reads from ``URBANPULSE_DECODERS__TENANT_BY_APPLICATION``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ingest.credentials import credential_files as ingest_credential_files
 from simulators.scenario import Device, Scenario
+from urbanpulse.credentials import credential_files as ingest_credential_files
 
 # Devices that publish to our broker themselves; the others reach it through a network server.
 DIRECT_FORMATS = frozenset({"json", "senml", "lpp", "sensorcommunity"})
@@ -58,6 +58,11 @@ def registry_yaml(scenario: Scenario, fleet: Iterable[Device]) -> str:
 def tenant_map(scenario: Scenario, fleet: Iterable[Device]) -> dict[str, str]:
     """Network-server application → tenant, for the formats the fleet actually uses."""
     return scenario.tenant_by_application({d.format for d in fleet})
+
+
+def unmapped_applications(mapping: Mapping[str, str], configured: Mapping[str, str]) -> list[str]:
+    """The applications of ``mapping`` that ``configured`` sends to no or another tenant."""
+    return sorted(app for app, tenant in mapping.items() if configured.get(app) != tenant)
 
 
 def credential_files(

@@ -57,12 +57,12 @@ from streams.pipeline import (
 )
 from streams.points import SensorLabels, aggregate_point, alert_point
 from streams.quality import epoch_us
-from streams.registry import RegistryFile
-from streams.topics import ensure_output_topics
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
 from urbanpulse.influx_setup import ensure_buckets
+from urbanpulse.kafka import ensure_topics, faust_credentials
 from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> faust.App:
     app = _App(
         settings.worker.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
+        broker_credentials=faust_credentials(settings.kafka),
         store="memory://",
         datadir=settings.worker.datadir,
         topic_partitions=settings.kafka.partitions,
@@ -358,7 +359,7 @@ class StreamWorker:
         return {r.key: self._labels(r.tenant, r.sensor_id) for r in readings}
 
     async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
-        """Send to an output topic (created at start-up, see ``streams.topics``)."""
+        """Send to an output topic (created at start-up, see ``urbanpulse.kafka``)."""
         self._unconfirmed.add(await self.topics[name].send(key=key, value=value))
 
     async def _confirm_sends(self) -> None:
@@ -401,7 +402,8 @@ class StreamWorker:
 def run(settings: Settings) -> int:
     """Run the worker until SIGINT/SIGTERM; the entry point of ``urbanpulse worker``."""
     ensure_buckets(settings.influx)  # InfluxDB 2.x: buckets and retention; 1.8: nothing
-    ensure_output_topics(settings.kafka)
+    kafka = settings.kafka
+    ensure_topics(kafka, [kafka.deadletter_topic, kafka.alerts_topic, kafka.observations_topic])
     app = create_app(settings)
     app.urbanpulse_worker.metrics.serve(settings.metrics.host, settings.metrics.worker_port)
     worker = _BoundedStopWorker(

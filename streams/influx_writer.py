@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from influxdb_client import InfluxDBClient, Point
+from influxdb_client import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from tenacity import before_sleep_log, retry, retry_if_exception, wait_exponential
 
 from streams.points import OPEN, SensorLabels, to_point
+from urbanpulse.influx import make_client
 from urbanpulse.model import Reading
 from urbanpulse.settings import InfluxSettings
 
@@ -32,12 +33,7 @@ class InfluxWriter:
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
-        self._client = InfluxDBClient(
-            url=settings.url,
-            token=settings.token.get_secret_value(),
-            org=settings.org,
-            timeout=settings.timeout_ms,
-        )
+        self._client = make_client(settings)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
     @retry(

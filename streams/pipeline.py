@@ -28,13 +28,14 @@ from streams.alerts import (
     stale_event,
 )
 from streams.quality import QualityRules, SeriesMemory, epoch_us
-from streams.registry import SensorInfo
 from streams.windows import Aggregate, SeriesWindows, add, aggregate, parse_window
+from urbanpulse.flags import FUTURE, LATE, TOO_OLD, UNIT_MISMATCH, UNREGISTERED
 from urbanpulse.model import Reading
+from urbanpulse.registry import SensorInfo
 from urbanpulse.settings import StreamsSettings
 
 # Readings with these flags are stored but kept out of aggregates and alerts.
-NOT_AGGREGATED = frozenset({quality.FUTURE, quality.TOO_OLD, quality.UNIT_MISMATCH})
+NOT_AGGREGATED = frozenset({FUTURE, TOO_OLD, UNIT_MISMATCH})
 
 
 Head = tuple[str, Literal["sensor", "district"], str, str]  # tenant, scope, subject, quantity
@@ -235,7 +236,7 @@ def process_sensor(
                 (reading, "unregistered_sensor", f"{reading.key.decode()} is not in the registry")
             )
             continue
-        reason = quality.out_of_range(reading, config.quality)
+        reason = quality.out_of_range(reading)
         if reason is not None:
             outcome.dead_letters.append((reading, "out_of_range", reason))
             continue
@@ -256,7 +257,7 @@ def process_sensor(
 
         flags = list(reading.quality_flags)
         if info is None and registry_enabled:
-            flags.append(quality.UNREGISTERED)
+            flags.append(UNREGISTERED)
         clock = quality.clock_flags(reading, config.quality)
         flags += clock
         in_order = series.memory is None or t_us > series.memory.last_us
@@ -268,7 +269,7 @@ def process_sensor(
         if aggregated:
             touched = _window_all(series, (str(t_us), ""), t_us, reading.value, config)
             if any(start < 0 for _, start in touched):
-                flags.append(quality.LATE)
+                flags.append(LATE)
             head: Head = (reading.tenant, "sensor", reading.sensor_id, reading.quantity)
             _emit(outcome, series, touched, head)
             if in_order:

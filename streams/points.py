@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING
 from influxdb_client import Point, WritePrecision
 
 from streams.windows import as_datetime
+from urbanpulse.influx_layout import (
+    AGGREGATE_MEASUREMENT,
+    ALERT_MEASUREMENT,
+    READING_MEASUREMENT,
+)
 from urbanpulse.model import Reading
 
 if TYPE_CHECKING:
     from streams.alerts import AlertEvent
     from streams.pipeline import AggregateUpdate
-    from streams.registry import SensorInfo
-
-MEASUREMENT = "reading"
-TAGS = ("tenant", "sensor_id", "quantity")
-LABEL_TAGS = ("privacy", "licence", "sensor_type", "district")
+    from urbanpulse.registry import SensorInfo
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def to_point(reading: Reading, labels: SensorLabels = OPEN) -> Point:
     """The InfluxDB point of one reading, tagged with its sensor's registry labels."""
     point = (
         labels.tag(
-            Point(MEASUREMENT)
+            Point(READING_MEASUREMENT)
             .tag("tenant", reading.tenant)
             .tag("sensor_id", reading.sensor_id)
             .tag("quantity", reading.quantity)
@@ -86,10 +87,6 @@ def to_point(reading: Reading, labels: SensorLabels = OPEN) -> Point:
         if reading.location.alt is not None:
             point.field("alt", reading.location.alt)
     return point
-
-
-AGGREGATE_MEASUREMENT = "aggregate"
-ALERT_MEASUREMENT = "alert"
 
 
 def aggregate_point(update: AggregateUpdate, privacy: str = "open") -> Point:

@@ -114,10 +114,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_get(url: str, timeout_s: float = 30) -> tuple[int, bytes]:
+def http_get(
+    url: str, timeout_s: float = 30, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """Status and body of a GET; status 0 when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()

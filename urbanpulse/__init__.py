@@ -1,3 +1,3 @@
-"""UrbanPulse shared core: the canonical reading model, settings and the command line."""
+"""UrbanPulse shared core: what every part agrees on, and the command line that gathers them."""
 
 __version__ = "0.1.0"

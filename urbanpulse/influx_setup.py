@@ -26,6 +26,7 @@ from tenacity import (
 )
 from urllib3.exceptions import HTTPError
 
+from urbanpulse.influx import make_client
 from urbanpulse.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
@@ -167,12 +168,7 @@ def ensure_buckets(settings: InfluxSettings, wait_s: float = 60.0) -> list[Actio
         reraise=True,
     )
     def attempt() -> list[Action]:
-        with InfluxDBClient(
-            url=settings.url,
-            token=settings.token.get_secret_value(),
-            org=settings.org,
-            timeout=settings.timeout_ms,
-        ) as client:
+        with make_client(settings) as client:
             setup = BucketSetup(client, settings.org)
             org_id = setup.org_id()
             specs = wanted(settings)

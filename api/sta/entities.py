@@ -24,7 +24,7 @@ from api.formats import rfc3339
 from api.sensors import Sensor as PlatformSensor
 from api.sta.ids import ObservationKey, epoch_ns, join_id, key_literal
 from api.sta.store import StaReading
-from ingest.quantities import QUANTITIES
+from urbanpulse.quantities import QUANTITIES
 
 OM_MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 UCUM = "https://ucum.org/ucum"

@@ -16,7 +16,7 @@ from datetime import datetime
 from api.flux import FluxQuery, ParamValue, _Where
 from api.params import BadQuery
 from api.sta.query import Comparison, Expr, OrderKey
-from streams.points import MEASUREMENT
+from urbanpulse.influx_layout import READING_MEASUREMENT
 
 COLUMN = {"phenomenonTime": "_time", "result": "value"}
 FLUX_OP = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -76,7 +76,7 @@ def _selected(bucket: str, q: ObservationQuery, extra: dict[str, ParamValue]) ->
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)
-  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and
+  |> filter(fn: (r) => r._measurement == "{READING_MEASUREMENT}" and
        (r._field == "value" or r._field == "lat" or r._field == "lon" or
         r._field == "quality_flags"))
 {where.filter()}  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")

@@ -17,6 +17,7 @@ step "lint and types"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-logo
 
 step "deployment check tools (helm, kubeconform, hadolint, shellcheck)"
 deploy/tools/install.sh
@@ -24,6 +25,7 @@ deploy/tools/install.sh
 step "unit tests (no services)"
 .venv/bin/pytest tests/unit -q -p no:cacheprovider
 
+step "browser for the web tests (Debian chromium, chromium-driver)"; deploy/local/browser.sh
 step "starting local services"
 deploy/local/services.sh start --record "$started"
 

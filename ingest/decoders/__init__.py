@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.quantities import DEFAULT_TABLE, QuantityTable
+from ingest.aliases import DEFAULT_TABLE, QuantityTable
 from urbanpulse.model import Reading
 
 

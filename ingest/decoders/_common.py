@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ingest.aliases import QuantityTable, Resolved
 from ingest.decoders import DecodeContext, DecodeError
-from ingest.quantities import QuantityTable, Resolved
 from urbanpulse.model import ID_PATTERN, Location, Reading
 
 MAX_READINGS = 10_000

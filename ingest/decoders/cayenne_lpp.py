@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 
 from ingest.decoders import DecodeContext, DecodeError
 from ingest.decoders._common import channel_sensor, location_of, make_reading
+from urbanpulse import mqtt_topics
 from urbanpulse.model import Location, Reading
 
-FORMAT = "lpp"
+FORMAT = mqtt_topics.CAYENNE_LPP
 
 
 @dataclass(frozen=True)

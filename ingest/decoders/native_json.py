@@ -27,9 +27,10 @@ from pydantic import (
 )
 
 from ingest.decoders import DecodeContext, DecodeError
+from urbanpulse import mqtt_topics
 from urbanpulse.model import QUANTITY_PATTERN, UNIT_PATTERN, Location, Reading
 
-FORMAT = "json"
+FORMAT = mqtt_topics.NATIVE_JSON
 MAX_BATCH = 10_000
 
 # Epoch seconds from 1970 to 9999: a number outside is a mistake, not a time.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ingest.aliases import Resolved
 from ingest.decoders import DecodeContext, DecodeError
 from ingest.decoders._common import (
     MAX_READINGS,
@@ -38,10 +39,10 @@ from ingest.decoders._common import (
     number,
     parse_json,
 )
-from ingest.quantities import Resolved
+from urbanpulse import mqtt_topics
 from urbanpulse.model import Location, Reading
 
-FORMAT = "senml"
+FORMAT = mqtt_topics.SENML
 SUPPORTED_VERSION = 10
 RELATIVE_LIMIT = 2**28  # RFC 8428 section 4.5.3: smaller times are relative to now
 

@@ -35,9 +35,10 @@ from ingest.decoders._common import (
     parse_json,
     parse_time,
 )
+from urbanpulse import mqtt_topics
 from urbanpulse.model import Location, Reading
 
-FORMAT = "sensorcommunity"
+FORMAT = mqtt_topics.SENSOR_COMMUNITY
 
 # Units the airRohr firmware uses, by value_type suffix (after normalising to lower case).
 _UNIT_BY_SUFFIX = (

@@ -22,10 +22,10 @@ from api.app import create_app
 from api.flux import params_record
 from streams.app import StreamWorker, TableState
 from streams.influx_writer import InfluxWriter
-from streams.registry import RegistryFile
 from tests.support import unique
 from tests.unit.streams.helpers import FakeTopic
 from urbanpulse.model import Reading
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import AlertRuleSettings, Settings, StreamsSettings
 
 # Whole hour, two hours ago: inside the sensors look-back and the default query ranges.

@@ -12,9 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.credentials import INGEST_USER, acl_file, password_file, plan_accounts
 from tests.e2e.test_pipeline import free_port
 from tests.support import port_open, unique, wait_for
+from urbanpulse.credentials import INGEST_USER, acl_file, password_file, plan_accounts
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.kafka_sink import KafkaSink
 from ingest.mqtt_ingestor import MqttIngestor
 from tests.support import consume, isolated_settings, port_open, services, unique, wait_for
+from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import DeadLetter, Reading
 from urbanpulse.settings import Settings
 
@@ -22,7 +23,7 @@ from urbanpulse.settings import Settings
 @contextmanager
 def running_ingestor(settings: Settings) -> Iterator[MqttIngestor]:
     sink = KafkaSink(settings.kafka, client_id=settings.mqtt.client_id)
-    sink.ensure_topics([settings.kafka.readings_topic, settings.kafka.deadletter_topic])
+    ensure_topics(settings.kafka, [settings.kafka.readings_topic, settings.kafka.deadletter_topic])
     ingestor = MqttIngestor(settings, sink)
     thread = threading.Thread(target=ingestor.run, daemon=True)
     thread.start()

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.credentials import INGEST_USER, acl_file, password_file, plan_accounts
 from tests.e2e.test_pipeline import free_port
 from tests.integration.test_ingest_kafka import running_ingestor
 from tests.support import consume, isolated_settings, port_open, unique, wait_for
+from urbanpulse.credentials import INGEST_USER, acl_file, password_file, plan_accounts
 from urbanpulse.model import Reading
 from urbanpulse.mqtt import make_client
 from urbanpulse.settings import MqttSettings

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.routing import SUPPORTED_TOPIC_FILTERS, RoutingConfig, decode_message, route
+from ingest.routing import DECODERS, RoutingConfig, decode_message, route
+from urbanpulse.mqtt_topics import DEVICE_FORMATS, SUPPORTED_TOPIC_FILTERS
 from urbanpulse.settings import DecoderSettings, Settings
 
 from ._vectors import raw
@@ -58,15 +59,14 @@ def test_unsupported_topics_are_dead_letters(topic: str, reason: str) -> None:
     assert out.dead_letter is not None and out.dead_letter.reason == reason
 
 
-def test_supported_filters_cover_every_route() -> None:
-    assert set(SUPPORTED_TOPIC_FILTERS) == {
-        "urbanpulse/+/+/json",
-        "urbanpulse/+/+/senml",
-        "urbanpulse/+/+/lpp",
-        "urbanpulse/+/+/sensorcommunity",
-        "v3/+/devices/+/up",
-        "application/+/device/+/event/up",
-    }
+def test_every_device_format_has_a_decoder() -> None:
+    assert set(DECODERS) == set(DEVICE_FORMATS)
+
+
+@pytest.mark.parametrize("topic_filter", SUPPORTED_TOPIC_FILTERS)
+def test_every_supported_filter_routes_to_a_decoder(topic_filter: str) -> None:
+    topic = topic_filter.replace("+", "x1")
+    assert route(topic, CONFIG).sensor_id == "x1"
 
 
 def test_tts_vector_end_to_end_with_tenant(shared_dir: Path) -> None:

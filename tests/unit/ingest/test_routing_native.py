@@ -37,10 +37,3 @@ def test_bad_messages_become_dead_letters_with_the_original_bytes(
     assert out.dead_letter.topic == topic
     assert base64.b64decode(out.dead_letter.payload_b64) == payload
     assert out.dead_letter.stage == "ingest"
-
-
-def test_the_default_subscriptions_cover_every_decoder() -> None:
-    from ingest.routing import SUPPORTED_TOPIC_FILTERS
-    from urbanpulse.settings import DEFAULT_TOPICS
-
-    assert DEFAULT_TOPICS == SUPPORTED_TOPIC_FILTERS

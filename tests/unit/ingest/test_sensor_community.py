@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.aliases import DEFAULT_TABLE, IGNORE
 from ingest.decoders import DecodeError
 from ingest.decoders.sensor_community import decode
-from ingest.quantities import DEFAULT_TABLE, IGNORE
 
 from ._vectors import RECEIVED, ctx, expected, raw
 

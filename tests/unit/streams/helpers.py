@@ -68,3 +68,13 @@ class FakeTopic:
         delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
         return delivered
+
+
+class MemoryTable:
+    """Stands in for a Faust table under ``streams.app.TableState``: ``data``, no changelog."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to log: the state lives only as long as the test."""

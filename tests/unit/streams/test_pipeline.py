@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from streams import quality
 from streams.alerts import AlertRule
 from streams.pipeline import (
     DistrictState,
@@ -11,9 +10,10 @@ from streams.pipeline import (
     process_sensor,
 )
 from streams.quality import epoch_us
-from streams.registry import SensorInfo
 from streams.windows import Aggregate
 from tests.unit.streams.helpers import T0, reading, series
+from urbanpulse import flags
+from urbanpulse.registry import SensorInfo
 from urbanpulse.settings import StreamsSettings
 
 CONFIG = StreamsConfig.from_settings(StreamsSettings())
@@ -41,7 +41,7 @@ def test_out_of_range_is_a_dead_letter() -> None:
 
 def test_unregistered_policy() -> None:
     _, accepted = process_sensor(SensorState(), [reading()], None, True, CONFIG)
-    assert accepted.stored[0].quality_flags == (quality.UNREGISTERED,)
+    assert accepted.stored[0].quality_flags == (flags.UNREGISTERED,)
     strict = StreamsConfig.from_settings(StreamsSettings(unknown_sensors="deadletter"))
     _, refused = process_sensor(SensorState(), [reading()], None, True, strict)
     assert refused.stored == [] and refused.dead_letters[0][1] == "unregistered_sensor"
@@ -81,13 +81,13 @@ def test_late_reading_is_stored_flagged_and_not_aggregated() -> None:
         CONFIG,
     )
     _, out = process_sensor(state, [reading(message_id="late")], None, False, CONFIG)
-    assert quality.LATE in out.stored[0].quality_flags and out.aggregates == {}
+    assert flags.LATE in out.stored[0].quality_flags and out.aggregates == {}
 
 
 def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
     _, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
-    assert out.stored[0].quality_flags == (quality.FUTURE,) and out.aggregates == {}
+    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates == {}
 
 
 def test_alert_episode_and_stale_sensor() -> None:

@@ -4,10 +4,10 @@ from datetime import timedelta
 from influxdb_client import WritePrecision
 
 from streams.points import SensorLabels, to_point
-from streams.registry import SensorInfo
 from tests.unit.streams import helpers
 from tests.unit.streams.helpers import T0
 from urbanpulse.model import Location, Reading
+from urbanpulse.registry import SensorInfo
 
 
 def reading(**changes: object) -> Reading:

@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.app import StreamWorker, TableState
-from streams.registry import RegistryFile
 from tests.unit.streams.helpers import FakeTopic, FakeWriter, reading
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings, StreamsSettings
 
 

@@ -5,8 +5,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from streams.app import StreamWorker
-from streams.registry import RegistryFile
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
 
 TP = ("readings", 0)
