@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up test test-unit check services-start services-stop services-status clean
+.PHONY: help install up test test-unit check bench-micro services-start services-stop services-status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ check: $(STAMP)  ## lint, type-check and check the import contracts (also part o
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/lint-imports --no-logo
+
+bench-micro: $(STAMP)  ## hot-path micro-benchmarks against their budgets (no services; not part of make test)
+	@$(VENV)/bin/python -m benchmarks.micro $(BENCH_ARGS)
 
 services-start: install  ## start Mosquitto, Kafka and InfluxDB on loopback
 	@deploy/local/services.sh start

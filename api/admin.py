@@ -1,4 +1,6 @@
-"""Sensor-registry administration under ``/v1/admin``, behind an API key.
+"""Sensor-registry administration: the changes (pure) and the locked registry file.
+
+The routes, ``/v1/admin`` behind an API key, are :mod:`api.routes.admin`.
 
 The registry file (``streams.registry_path``, YAML or CSV, docs/registry.md) stays the one
 source of truth: every change is a read-modify-write of that file under an exclusive lock
@@ -26,51 +28,23 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from fastapi import APIRouter, Body, Depends, HTTPException, Response, Security
-from fastapi import Path as PathParam
-from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.http import PROBLEM_MEDIA_TYPE
-from api.ratelimit import API_KEY_HEADER, ApiKeys
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.quantities import Privacy
-from urbanpulse.registry import RegistryError, SensorInfo, kind_of, parse_registry
+from urbanpulse.registry import (
+    RegistryError,
+    SensorInfo,
+    kind_of,
+    parse_registry,
+    read_registry,
+)
 
 Key = tuple[str, str]
 Sensors = dict[Key, SensorInfo]
-
-API_KEY = APIKeyHeader(
-    name=API_KEY_HEADER,
-    scheme_name="ApiKey",
-    description="an API key of `api.api_keys` / `api.api_keys_file` (docs/api.md)",
-    auto_error=False,
-)
-PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no API key, or not a valid one", "content": PROBLEM},
-    503: {
-        "description": "no registry file is configured (`streams.registry_path`), or it "
-        "cannot be read or written",
-        "content": PROBLEM,
-    },
-}
-EXAMPLE_SENSOR = {
-    "tenant": "utrecht",
-    "sensor_id": "air-001",
-    "district": "centrum",
-    "sensor_type": "SDS011",
-    "licence": "CC-BY-4.0",
-    "privacy": "open",
-    "lat": 52.0907,
-    "lon": 5.1214,
-    "interval_s": 60,
-}
-TenantPath = Annotated[str, PathParam(pattern=ID_PATTERN, examples=["utrecht"])]
-SensorPath = Annotated[str, PathParam(pattern=ID_PATTERN, examples=["air-001"])]
 
 
 class RegistryList(BaseModel):
@@ -196,15 +170,19 @@ class RegistryStore:
     @staticmethod
     def _text(path: Path) -> str:
         try:
-            return path.read_text(encoding="utf-8") if path.exists() else ""
+            return read_registry(path) if path.exists() else ""
         except OSError as err:
             raise NotConfigured(f"cannot read the sensor registry {path}: {err}") from None
+        except RegistryError as err:  # not UTF-8: a hand edit in another encoding
+            raise Conflict(
+                f"the registry file {path.name} is invalid, fix it first: {err}"
+            ) from None
 
     @staticmethod
     def _parse(path: Path, text: str) -> Sensors:
         try:
             return parse_registry(text, kind_of(path))
-        except (RegistryError, yaml.YAMLError) as err:
+        except RegistryError as err:
             raise Conflict(
                 f"the registry file {path.name} is invalid, fix it first: {err}"
             ) from None
@@ -242,125 +220,3 @@ class RegistryStore:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-
-
-# ---------------------------------------------------------------- HTTP: the routes
-
-
-def admin_router(registry_path: str, keys: ApiKeys) -> APIRouter:
-    """The ``/v1/admin`` routes over the registry file at ``registry_path``."""
-    store = RegistryStore(registry_path)
-
-    def client(key: Annotated[str | None, Security(API_KEY)] = None) -> str:
-        found = keys.identify(key) if key else None
-        if found is None:
-            raise HTTPException(
-                401,
-                f"administration needs a valid API key in the {API_KEY_HEADER} header",
-                headers={"WWW-Authenticate": f'APIKey header="{API_KEY_HEADER}"'},
-            )
-        return found
-
-    router = APIRouter(
-        prefix="/v1/admin", tags=["admin"], dependencies=[Depends(client)], responses=RESPONSES
-    )
-
-    @router.get("/sensors", response_model=RegistryList)
-    def list_sensors() -> RegistryList:
-        """Every sensor of the registry file, retired ones included."""
-        sensors = _run(store.read)
-        return RegistryList(data=[info for _, info in sorted(sensors.items())])
-
-    @router.get(
-        "/sensors/{tenant}/{sensor_id}",
-        response_model=SensorInfo,
-        responses={404: {"description": "not in the registry", "content": PROBLEM}},
-    )
-    def get_sensor(tenant: TenantPath, sensor_id: SensorPath) -> SensorInfo:
-        """One sensor of the registry."""
-        sensors = _run(store.read)
-        if (tenant, sensor_id) not in sensors:
-            raise HTTPException(404, f"{tenant}/{sensor_id} is not in the registry")
-        return sensors[(tenant, sensor_id)]
-
-    @router.post(
-        "/sensors",
-        status_code=201,
-        response_model=SensorInfo,
-        responses={
-            409: {"description": "already registered, or the file is invalid", "content": PROBLEM},
-            422: {"description": "the body is not a valid sensor", "content": PROBLEM},
-        },
-    )
-    def add_sensor(
-        response: Response,
-        info: Annotated[
-            SensorInfo,
-            Body(openapi_examples={"air quality sensor": {"value": EXAMPLE_SENSOR}}),
-        ],
-    ) -> SensorInfo:
-        """Register a sensor; the worker picks it up at its next registry reload."""
-        _run(lambda: store.update(lambda sensors: add(sensors, info)))
-        response.headers["Location"] = f"/v1/admin/sensors/{info.tenant}/{info.sensor_id}"
-        return info
-
-    @router.patch(
-        "/sensors/{tenant}/{sensor_id}",
-        response_model=SensorInfo,
-        responses={
-            404: {"description": "not in the registry", "content": PROBLEM},
-            409: {"description": "the registry file is invalid", "content": PROBLEM},
-            422: {"description": "the change makes the sensor invalid", "content": PROBLEM},
-        },
-    )
-    def change_sensor(
-        tenant: TenantPath,
-        sensor_id: SensorPath,
-        patch: Annotated[
-            SensorChange,
-            Body(
-                openapi_examples={
-                    "move to a district": {"value": {"district": "oost"}},
-                    "clear the position": {"value": {"lat": None, "lon": None}},
-                }
-            ),
-        ],
-    ) -> SensorInfo:
-        """Change some fields of a sensor (JSON merge patch: `null` clears a field)."""
-        key = (tenant, sensor_id)
-        fields = patch.model_dump(exclude_unset=True)
-        return _run(lambda: store.update(lambda sensors: change(sensors, key, fields)))[key]
-
-    @router.post(
-        "/sensors/{tenant}/{sensor_id}/retire",
-        response_model=SensorInfo,
-        responses={
-            404: {"description": "not in the registry", "content": PROBLEM},
-            409: {"description": "the registry file is invalid", "content": PROBLEM},
-        },
-    )
-    def retire_sensor(tenant: TenantPath, sensor_id: SensorPath) -> SensorInfo:
-        """Retire a sensor: it stays in the registry with `status: retired`; its data stays.
-
-        Idempotent. Undo with a PATCH of `{"status": "active"}`.
-        """
-        key = (tenant, sensor_id)
-        retired = {"status": "retired"}
-        return _run(lambda: store.update(lambda sensors: change(sensors, key, retired)))[key]
-
-    return router
-
-
-def _run(action: Callable[[], Sensors]) -> Sensors:
-    """Run a store action; its exceptions become problems with the right status."""
-    try:
-        return action()
-    except NotConfigured as err:
-        raise HTTPException(503, str(err)) from None
-    except Conflict as err:
-        raise HTTPException(409, str(err)) from None
-    except Unknown as err:
-        raise HTTPException(404, str(err)) from None
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise HTTPException(422, problems) from None

@@ -23,51 +23,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Protocol
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi import Request
 
 from api.cache import TtlCache
-from api.flux import ObservationFilter
-from api.formats import OBSERVATION_FIELDS, Observation, csv_lines
-from api.http import cache_control, etag_matches, json_response
+from api.filters import DayCountFilter, ObservationFilter
+from api.formats import Observation
 from api.params import BadQuery
-from api.privacy import OPEN_QUANTITIES, is_open
-from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN
+from api.privacy import OPEN_QUANTITIES
+from api.store import CountSource, RowSource
 from urbanpulse.settings import ApiSettings
 
 GZIP_MEDIA_TYPE = "application/gzip"
 FORMAT_VERSION = "1"  # part of every ETag: bump it when the file's columns change
 MAX_ROWS = 100_000_000  # a bound on one day's query; far above any town's day
-Day = date  # a field is named ``date`` below; pydantic needs the type under another name
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-class CountSource(Protocol):
-    """Where daily reading counts come from (:class:`api.influx_store.InfluxStore`)."""
-
-    def daily_counts(
-        self,
-        start: datetime,
-        stop: datetime,
-        tenant: str | None = None,
-        quantity: str | None = None,
-        allowed: tuple[str, ...] = (),
-    ) -> list[tuple[str, str, datetime, int]]:
-        """(tenant, quantity, UTC day start, readings) for every day with readings."""
-        ...
-
-
-class RowSource(CountSource, Protocol):
-    """Where a bulk file's rows come from."""
-
-    def observation_stream(self, flt: ObservationFilter) -> Iterator[Observation]:
-        """Raw readings matching the filter, read lazily."""
-        ...
 
 
 @dataclass(frozen=True, order=True)
@@ -166,6 +137,7 @@ class DailyCounts:
     def __init__(
         self,
         source: CountSource,
+        *,
         days: int,
         ttl_s: float,
         grace: timedelta,
@@ -219,172 +191,13 @@ class DailyCounts:
             return self._final[day]
 
     def _ask(self, start: datetime, stop: datetime) -> list[DayCount]:
-        rows = self._source.daily_counts(start, stop, allowed=OPEN_QUANTITIES)
+        rows = self._source.daily_counts(
+            DayCountFilter(start=start, stop=stop, allowed=OPEN_QUANTITIES)
+        )
         return [
             DayCount(tenant, quantity, moment.astimezone(UTC).date(), readings)
             for tenant, quantity, moment, readings in rows
         ]
-
-
-class BulkFile(BaseModel):
-    """One daily file: a tenant's readings of one quantity on one UTC day."""
-
-    tenant: str
-    quantity: str
-    date: Day = Field(description="the UTC day")
-    readings: int = Field(description="rows in the file (readings)")
-    final: bool = Field(description="true once the day is over: the file no longer changes")
-    url: str = Field(description="where to download it (gzip CSV)")
-    size_bytes: int | None = Field(None, description="file size, when the server knows it")
-
-
-class BulkListing(BaseModel):
-    """The daily files on offer, oldest day first."""
-
-    licence: str = Field(description="licence of the data in every file")
-    days: int = Field(description="how many days back files are offered (today included)")
-    columns: list[str] = Field(description="the CSV columns of every file")
-    data: list[BulkFile]
-
-
-BULK_EXAMPLE = {
-    "licence": "https://creativecommons.org/licenses/by/4.0/",
-    "days": 31,
-    "columns": list(OBSERVATION_FIELDS),
-    "data": [
-        {
-            "tenant": "demo",
-            "quantity": "pm2_5",
-            "date": "2026-11-26",
-            "readings": 14400,
-            "final": True,
-            "url": "https://data.example.org/v1/bulk/demo/pm2_5/2026-11-26.csv.gz",
-            "size_bytes": 201733,
-        }
-    ],
-}
-
-TenantPath = Annotated[
-    str, PathParam(pattern=ID_PATTERN, description="the tenant (municipality)", examples=["demo"])
-]
-QuantityPath = Annotated[
-    str, PathParam(pattern=QUANTITY_PATTERN, description="an open quantity", examples=["pm2_5"])
-]
-DayPath = Annotated[
-    str,
-    PathParam(description="the UTC day, YYYY-MM-DD", examples=["2026-11-26"], max_length=10),
-]
-
-
-def base_url(api: ApiSettings, request: Request) -> str:
-    """The public URL links start with: the setting, else the request's own."""
-    return (api.public_base_url or str(request.base_url)).rstrip("/")
-
-
-def bulk_router(api: ApiSettings, store: RowSource, counts: DailyCounts) -> APIRouter:
-    """The ``/v1/bulk`` routes."""
-    router = APIRouter(tags=["bulk"])
-    folder = Path(api.bulk_cache_dir) if api.bulk_cache_dir else None
-    columns = list(Observation.model_fields)
-
-    def size_of(count: DayCount) -> int | None:
-        if folder is None or not counts.is_final(count.day):
-            return None
-        kept = cache_file(folder, count.tenant, count.quantity, count.day)
-        return kept.stat().st_size if kept.is_file() else None
-
-    @router.get(
-        "/v1/bulk",
-        response_model=BulkListing,
-        responses={
-            200: {
-                "description": "the daily files, oldest day first",
-                "content": {"application/json": {"example": BULK_EXAMPLE}},
-            }
-        },
-    )
-    def listing(
-        request: Request,
-        tenant: Annotated[
-            str | None, Query(pattern=ID_PATTERN, description="only this tenant")
-        ] = None,
-        quantity: Annotated[
-            str | None, Query(pattern=QUANTITY_PATTERN, description="only this quantity")
-        ] = None,
-    ) -> Response:
-        """Daily bulk files of raw readings (gzip CSV), per tenant, open quantity and UTC day.
-
-        Lists the last `bulk_days` days that have readings, with row counts and links. Files
-        of past days never change (strong `ETag`, long `Cache-Control`); today's grows.
-        """
-        if quantity is not None and not is_open(quantity):
-            raise HTTPException(404, f"quantity {quantity!r} is not published as open data")
-        base = base_url(api, request)
-        files = [
-            BulkFile(
-                tenant=c.tenant,
-                quantity=c.quantity,
-                date=c.day,
-                readings=c.readings,
-                final=counts.is_final(c.day),
-                url=base + file_path(c.tenant, c.quantity, c.day),
-                size_bytes=size_of(c),
-            )
-            for c in sorted(counts.all(), key=lambda c: (c.day, c.tenant, c.quantity))
-            if tenant in (None, c.tenant) and quantity in (None, c.quantity)
-        ]
-        body = BulkListing(
-            licence=api.catalog_licence_url, days=api.bulk_days, columns=columns, data=files
-        )
-        return json_response(
-            request,
-            body.model_dump(mode="json"),
-            media_type="application/json",
-            max_age=api.cache_max_age_s,
-        )
-
-    @router.get(
-        "/v1/bulk/{tenant}/{quantity}/{day}.csv.gz",
-        response_model=None,
-        responses={
-            200: {
-                "description": "gzip-compressed CSV of the day's readings, oldest first; the "
-                "columns of `/v1/observations?format=csv`",
-                "content": {GZIP_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-            },
-            404: {
-                "description": "no readings that day, a day not offered, or a quantity "
-                "that is not published"
-            },
-        },
-    )
-    def bulk_file(
-        request: Request, tenant: TenantPath, quantity: QuantityPath, day: DayPath
-    ) -> Response:
-        """One day's raw readings of a tenant's quantity as a gzip CSV file (streamed)."""
-        try:
-            wanted = parse_day(day)
-        except BadQuery as err:
-            raise HTTPException(400, str(err)) from None
-        if not is_open(quantity):
-            raise HTTPException(404, f"quantity {quantity!r} is not published as open data")
-        count = counts.one(tenant, quantity, wanted)
-        if count is None:
-            raise HTTPException(
-                404,
-                f"no readings of {quantity!r} for tenant {tenant!r} on {wanted} "
-                f"(files are offered for the last {api.bulk_days} days)",
-            )
-        name = f"{tenant}_{quantity}_{wanted}.csv.gz"
-        headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
-        if counts.is_final(wanted):
-            return _final_file(request, store, count, folder, api, headers)
-        headers["Cache-Control"] = cache_control(api.cache_max_age_s)
-        rows = day_rows(store, count)
-        chunks = gzip_chunks(csv_lines(rows))
-        return StreamingResponse(chunks, media_type=GZIP_MEDIA_TYPE, headers=headers)
-
-    return router
 
 
 def day_rows(store: RowSource, count: DayCount) -> Iterator[Observation]:
@@ -396,9 +209,9 @@ def day_rows(store: RowSource, count: DayCount) -> Iterator[Observation]:
     start = day_start(count.day)
     stop = start + timedelta(days=1)
     flt = ObservationFilter(
-        start,
-        stop,
-        MAX_ROWS,
+        start=start,
+        stop=stop,
+        limit=MAX_ROWS,
         tenant=count.tenant,
         quantity=count.quantity,
         allowed=OPEN_QUANTITIES,
@@ -406,23 +219,6 @@ def day_rows(store: RowSource, count: DayCount) -> Iterator[Observation]:
     return (row for row in store.observation_stream(flt) if row.time < stop)
 
 
-def _final_file(
-    request: Request,
-    store: RowSource,
-    count: DayCount,
-    folder: Path | None,
-    api: ApiSettings,
-    headers: dict[str, str],
-) -> Response:
-    """A past day's file: 304 when the client has it, from disk when kept, else generated."""
-    etag = file_etag(count)
-    headers |= {"ETag": etag, "Cache-Control": cache_control(api.cache_closed_max_age_s)}
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    chunks: Iterator[bytes] = gzip_chunks(csv_lines(day_rows(store, count)))
-    if folder is not None:
-        kept = cache_file(folder, count.tenant, count.quantity, count.day)
-        if kept.is_file():
-            return FileResponse(kept, media_type=GZIP_MEDIA_TYPE, headers=headers)
-        chunks = kept_on_disk(chunks, kept)
-    return StreamingResponse(chunks, media_type=GZIP_MEDIA_TYPE, headers=headers)
+def base_url(api: ApiSettings, request: Request) -> str:
+    """The public URL links start with: the setting, else the request's own."""
+    return (api.public_base_url or str(request.base_url)).rstrip("/")

@@ -1,4 +1,4 @@
-"""Flux query text and its parameters (pure).
+"""Flux query text and its parameters (pure): the filters of :mod:`api.filters` as Flux.
 
 User values never become Flux text. Every query refers to them as ``params.<name>``; the
 values travel either as the API's ``extern`` parameters (InfluxDB 2.x) or, because InfluxDB 1.8
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from api.filters import AggregateFilter, AlertFilter, DayCountFilter, ObservationFilter
 from urbanpulse.influx_layout import (
     AGGREGATE_MEASUREMENT,
     ALERT_MEASUREMENT,
@@ -77,71 +78,6 @@ class FluxQuery:
 
 
 _PARAM_USE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)\b")
-
-
-@dataclass(frozen=True)
-class BBox:
-    """A WGS 84 bounding box: west, south, east, north (degrees), as in GeoJSON."""
-
-    min_lon: float
-    min_lat: float
-    max_lon: float
-    max_lat: float
-
-    def contains(self, lat: float, lon: float) -> bool:
-        """True when the point lies inside or on the edge of the box."""
-        return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
-
-
-Keyset = tuple[datetime, str, str, str]
-
-
-@dataclass(frozen=True)
-class ObservationFilter:
-    """What a client asked for: sensor(s), quantity, place, a time range, a page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    sensor_id: str | None = None
-    tenant: str | None = None
-    quantity: str | None = None
-    after: Keyset | None = None  # (time, tenant, sensor_id, quantity)
-    sensor_ids: tuple[str, ...] = ()
-    bbox: BBox | None = None
-    allowed: tuple[str, ...] = ()  # the quantities that may be published; empty: any
-
-
-@dataclass(frozen=True)
-class AggregateFilter:
-    """Window aggregates asked for: scope, window, keys (sensors or districts), range, page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    window: str
-    scope: str = "sensor"
-    tenant: str | None = None
-    keys: tuple[str, ...] = ()  # sensor ids (scope sensor) or districts (scope district)
-    quantity: str | None = None
-    after: Keyset | None = None  # (window start, tenant, sensor_id or district, quantity)
-    allowed: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AlertFilter:
-    """Alert episodes asked for: by start time, sensor, quantity, rule, state, page."""
-
-    start: datetime
-    stop: datetime
-    limit: int
-    tenant: str | None = None
-    sensor_id: str | None = None
-    quantity: str | None = None
-    rule: str | None = None
-    state: str | None = None
-    after: tuple[datetime, str, str, str, str] | None = None  # (time, tenant, sensor, rule, qty)
-    allowed: tuple[str, ...] = ()
 
 
 # The tag that names what an aggregate is about, per scope (constants: never user text).
@@ -348,14 +284,7 @@ from(bucket: params.bucket)
     return FluxQuery(text, where.params)
 
 
-def daily_counts_query(
-    bucket: str,
-    start: datetime,
-    stop: datetime,
-    tenant: str | None = None,
-    quantity: str | None = None,
-    allowed: tuple[str, ...] = (),
-) -> FluxQuery:
+def daily_counts_query(bucket: str, flt: DayCountFilter) -> FluxQuery:
     """Readings per UTC day, tenant and quantity in ``[start, stop)`` (the bulk listing).
 
     ``window(every: 1d)`` aligns to the epoch, so each window is one UTC day and its ``_start``
@@ -364,9 +293,9 @@ def daily_counts_query(
     lies exactly on a later midnight, counted again in its real day (measured); the caller
     drops those rows (a ``filter`` on ``_start``/``_stop`` here loses real rows on 1.8, measured).
     """
-    where = _Where({"bucket": bucket, "start": start, "stop": stop})
-    where.equal("tenant", tenant)
-    _published(where, quantity, allowed)
+    where = _Where({"bucket": bucket, "start": flt.start, "stop": flt.stop})
+    where.equal("tenant", flt.tenant)
+    _published(where, flt.quantity, flt.allowed)
     text = f"""
 from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)

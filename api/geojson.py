@@ -1,4 +1,4 @@
-"""GeoJSON (RFC 7946) forms of sensors, latest values, observations and aggregates (pure).
+"""GeoJSON (RFC 7946) forms of sensors, latest values, observations, aggregates, alerts (pure).
 
 Positions are ``[lon, lat]`` in WGS 84. A row without a known position is a Feature with a
 ``null`` geometry, which RFC 7946 allows, so no row is dropped for lack of a place.
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.formats import Aggregate, Observation, rfc3339, row_dict
+from api.formats import Aggregate, Alert, Observation, rfc3339, row_dict
 from api.sensors import Sensor
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
@@ -106,6 +106,17 @@ def aggregate_feature(
     return Feature(
         id=f"{agg.tenant}/{agg.scope}/{key}/{agg.quantity}/{agg.window}/{props['window_start']}",
         geometry=_point(*place) if place else None,
+        properties=props,
+    )
+
+
+def alert_feature(alert: Alert, locations: dict[tuple[str, str], tuple[float, float]]) -> Feature:
+    """One alert episode as a Feature at its sensor's last known position (if any)."""
+    place = locations.get((alert.tenant, alert.sensor_id))
+    props = row_dict(alert)
+    return Feature(
+        id=f"{alert.tenant}/{alert.sensor_id}/{alert.rule}/{alert.quantity}/{props['started_at']}",
+        geometry=PointGeometry(coordinates=(place[1], place[0])) if place else None,
         properties=props,
     )
 

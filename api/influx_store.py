@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from api.flux import (
+from api.filters import (
+    WINDOWS,
     AggregateFilter,
     AlertFilter,
-    FluxQuery,
+    DayCountFilter,
     ObservationFilter,
+)
+from api.flux import (
+    FluxQuery,
     aggregates_query,
     alerts_query,
     daily_counts_query,
@@ -19,6 +23,7 @@ from api.flux import (
 )
 from api.formats import Aggregate, Alert, Observation
 from api.sensors import Sensor, sensors_from_rows
+from api.store import DayCountRow
 from urbanpulse.influx import make_client
 from urbanpulse.settings import InfluxSettings
 
@@ -58,7 +63,7 @@ class FluxRunner:
 
 
 class InfluxStore:
-    """Runs the API's Flux queries."""
+    """Runs the API's Flux queries: the :class:`api.store.Store` of a deployment."""
 
     def __init__(self, settings: InfluxSettings) -> None:
         self._settings = settings
@@ -90,16 +95,9 @@ class InfluxStore:
         for row in self._flux.stream(observations_query(self._bucket, flt)):
             yield _observation(row)
 
-    def daily_counts(
-        self,
-        start: datetime,
-        stop: datetime,
-        tenant: str | None = None,
-        quantity: str | None = None,
-        allowed: tuple[str, ...] = (),
-    ) -> list[tuple[str, str, datetime, int]]:
+    def daily_counts(self, flt: DayCountFilter) -> list[DayCountRow]:
         """(tenant, quantity, UTC day start, readings) for every day with readings."""
-        query = daily_counts_query(self._bucket, start, stop, tenant, quantity, allowed)
+        query = daily_counts_query(self._bucket, flt)
         return [
             (row["tenant"], row["quantity"], row["_start"], int(row["_value"]))
             for row in self._rows(query)
@@ -136,9 +134,6 @@ def _observation(row: dict[str, Any]) -> Observation:
         lon=row.get("lon"),
         quality_flags=[f for f in flags.split(",") if f],
     )
-
-
-WINDOWS = {"1m": timedelta(minutes=1), "15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
 
 
 def _aggregate(row: dict[str, Any], window: str) -> Aggregate:

@@ -1,7 +1,7 @@
 """Checking and completing what a client asked for (pure): ranges, boxes, pages, formats.
 
 Every function raises :class:`BadQuery` with a message for a person; the app turns it into a
-400 problem. Nothing here talks to a server.
+400 problem (:mod:`api.problems`). Nothing here talks to a server.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from api.flux import BBox
+from api.filters import BBox
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
@@ -87,7 +87,7 @@ def parse_bbox(text: str | None) -> BBox | None:
         raise BadQuery("'bbox' numbers must be finite")
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise BadQuery("'bbox' needs -180 <= west <= east <= 180 and -90 <= south <= north <= 90")
-    return BBox(west, south, east, north)
+    return BBox(min_lon=west, min_lat=south, max_lon=east, max_lat=north)
 
 
 def page_size(limit: int | None, *, default: int, maximum: int) -> int:
@@ -104,6 +104,9 @@ def id_list(name: str, values: list[str] | None, maximum: int) -> tuple[str, ...
     if len(found) > maximum:
         raise BadQuery(f"at most {maximum} values of '{name}' per query")
     return found
+
+
+RAW_GRACE = timedelta(minutes=5)  # late readings may still land this long after they happen
 
 
 def is_closed(stop: datetime, now: datetime, grace: timedelta) -> bool:

@@ -15,11 +15,22 @@ published whatever its quantities.
 
 from __future__ import annotations
 
+from api.params import BadQuery
 from urbanpulse.quantities import OPEN_QUANTITIES, privacy_of
 
-__all__ = ["OPEN_QUANTITIES", "is_open"]
+__all__ = ["OPEN_QUANTITIES", "NotPublished", "is_open", "require_open"]
+
+
+class NotPublished(BadQuery):
+    """The client asked for a quantity that is not open data (a 404 problem, not a 400)."""
 
 
 def is_open(quantity: str) -> bool:
     """True when readings of ``quantity`` may be published on the open endpoints."""
     return privacy_of(quantity) == "open"
+
+
+def require_open(quantity: str | None) -> None:
+    """Refuse a quantity that is not published (:class:`NotPublished`); None asks for all."""
+    if quantity is not None and not is_open(quantity):
+        raise NotPublished(f"quantity {quantity!r} is not published as open data")

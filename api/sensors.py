@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.flux import BBox
+from api.filters import BBox
 
 
 class QuantityInfo(BaseModel):
@@ -84,6 +84,7 @@ def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation |
 
 def filter_sensors(
     sensors: Iterable[Sensor],
+    *,
     quantity: str | None = None,
     bbox: BBox | None = None,
     district: str | None = None,
@@ -104,7 +105,8 @@ def filter_sensors(
                 continue
             sensor = sensor.model_copy(update={"quantities": kept})
         if bbox is not None and (
-            sensor.location is None or not bbox.contains(sensor.location.lat, sensor.location.lon)
+            sensor.location is None
+            or not bbox.contains(lat=sensor.location.lat, lon=sensor.location.lon)
         ):
             continue
         found.append(sensor)

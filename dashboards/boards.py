@@ -15,7 +15,7 @@ from grafana_foundation_sdk.builders.dashboard import CustomVariable, Dashboard
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 
 from dashboards import flux
-from dashboards.flux import q
+from dashboards.flux import columns, quantity, window
 from dashboards.panels import (
     Flux,
     Step,
@@ -30,6 +30,9 @@ from dashboards.panels import (
     tenant_variable,
     timeseries,
 )
+from urbanpulse.influx_layout import AGGREGATE_MEASUREMENT as AGG
+from urbanpulse.influx_layout import ALERT_MEASUREMENT as ALERT
+from urbanpulse.influx_layout import READING_MEASUREMENT as READING
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ POLLUTANTS = (
     ("o3", "O₃"),
 )
 DISTRICTS = "r.district =~ /^${district:regex}$/"
+# Grafana's unit for a share stored as 0-1 (occupancy means), shown as a percentage.
+SHARE = "percentunit"
+PARKING_STEPS: list[Step] = [(0, "green"), (0.8, "orange"), (0.95, "red")]
 SENSORS = "r.sensor_id =~ /^${sensor:regex}$/"
 
 
@@ -90,27 +96,27 @@ def _base(
     return board.editable() if editable else board.readonly()
 
 
-def _district_series(quantity: str, window: str, field: str = "mean") -> Flux:
+def _district_series(name: str, size: str, field: str = "mean") -> Flux:
     return Flux(
-        flux.aggregate("district", q(quantity), q(window), (field,), DISTRICTS)
-        + '\n  |> keep(columns: ["_time", "_value", "district"])',
+        flux.aggregate("district", quantity(name), window(size), (field,), DISTRICTS)
+        + f"\n  |> keep(columns: {columns(AGG, '_time', '_value', 'district')})",
         agg=True,
     )
 
 
-def _sensor_last(quantity: str) -> Flux:
+def _sensor_last(name: str) -> Flux:
     return Flux(
-        flux.raw(q(quantity))
+        flux.raw(quantity(name))
         + "\n  |> last()"
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])'
+        + f"\n  |> keep(columns: {columns(READING, '_time', '_value', 'sensor_id')})"
     )
 
 
-def _per_sensor_window(quantity: str, fn: str) -> Flux:
+def _per_sensor_window(name: str, fn: str) -> Flux:
     return Flux(
-        flux.raw(q(quantity))
+        flux.raw(quantity(name))
         + f"\n  |> aggregateWindow(every: v.windowPeriod, fn: {fn}, createEmpty: false)"
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])'
+        + f"\n  |> keep(columns: {columns(READING, '_time', '_value', 'sensor_id')})"
     )
 
 
@@ -122,7 +128,9 @@ def city_overview() -> Dashboard:
         + '\n  |> pivot(rowKey: ["_start"], columnKey: ["_field"], valueColumn: "_value")'
         + "\n  |> filter(fn: (r) => exists r.lat and exists r.lon)"
         + "\n  |> group()"
-        + '\n  |> keep(columns: ["sensor_id", "quantity", "value", "lat", "lon"])'
+        + "\n  |> keep(columns: "
+        + columns(READING, "sensor_id", "quantity", "value", "lat", "lon")
+        + ")"
     )
     reporting = Flux(
         flux.raw(None)
@@ -134,14 +142,15 @@ def city_overview() -> Dashboard:
     alert_count = Flux(flux.open_alerts() + '\n  |> count(column: "state")', agg=True)
     alert_rows = Flux(
         flux.open_alerts()
-        + '\n  |> keep(columns: ["started_at", "sensor_id", "quantity", "rule", "value", '
-        + '"message"])'
+        + "\n  |> keep(columns: "
+        + columns(ALERT, "started_at", "sensor_id", "quantity", "rule", "value", "message")
+        + ")"
         + '\n  |> sort(columns: ["started_at"], desc: true)',
         agg=True,
     )
     per_quantity = Flux(
         flux.raw(None)
-        + '\n  |> group(columns: ["quantity"])'
+        + f"\n  |> group(columns: {columns(READING, 'quantity')})"
         + "\n  |> aggregateWindow(every: v.windowPeriod, fn: count, createEmpty: false)"
     )
     return (
@@ -220,12 +229,12 @@ def air_quality() -> Dashboard:
     )
     for pollutant, label in POLLUTANTS:
         last_24h = Flux(
-            flux.aggregate("district", q(pollutant), q("1h"), ("mean",), DISTRICTS).replace(
-                flux.RANGE, "|> range(start: -24h)"
-            )
-            + '\n  |> group(columns: ["district"])'
+            flux.aggregate(
+                "district", quantity(pollutant), window("1h"), ("mean",), DISTRICTS
+            ).replace(flux.RANGE, "|> range(start: -24h)")
+            + f"\n  |> group(columns: {columns(AGG, 'district')})"
             + "\n  |> mean()"
-            + '\n  |> keep(columns: ["_value", "district"])',
+            + f"\n  |> keep(columns: {columns(AGG, '_value', 'district')})",
             agg=True,
         )
         board = board.with_panel(
@@ -273,13 +282,24 @@ def air_quality() -> Dashboard:
 def mobility() -> Dashboard:
     """Traffic counts and parking occupancy."""
     vehicles_by_district = Flux(
-        flux.aggregate("district", q("vehicle_count"), q("1h"), ("mean", "count"), DISTRICTS)
+        flux.aggregate(
+            "district", quantity("vehicle_count"), window("1h"), ("mean", "count"), DISTRICTS
+        )
         + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
         + "\n  |> map(fn: (r) => ({_time: r._time, district: r.district, "
         + "_value: r.mean * float(v: r.count)}))",
         agg=True,
     )
-    vehicles_total = Flux(flux.raw(q("vehicle_count")) + "\n  |> group()" + "\n  |> sum()")
+    vehicles_total = Flux(flux.raw(quantity("vehicle_count")) + "\n  |> group()\n  |> sum()")
+    # A parking sensor watches one space: occupancy 1 (taken) or 0 (free). The share of spaces
+    # taken is the mean over sensors, shown as a percentage with Grafana's 0-1 unit.
+    spaces_taken_now = Flux(
+        flux.raw(quantity("occupancy"), ("value",), DISTRICTS)
+        + "\n  |> last()"
+        + f"\n  |> group(columns: {columns(READING, 'district')})"
+        + "\n  |> mean()"
+        + f"\n  |> keep(columns: {columns(READING, '_value', 'district')})"
+    )
     return (
         _base(
             "urbanpulse-mobility",
@@ -301,14 +321,15 @@ def mobility() -> Dashboard:
         )
         .with_panel(
             bargauge_panel(
-                "Parking occupancy now",
-                _sensor_last("parking_occupancy"),
-                unit="percent",
+                "Parking spaces taken now, by district",
+                spaces_taken_now,
+                unit=SHARE,
                 min_value=0,
-                max_value=100,
-                steps=[(0, "green"), (80, "orange"), (95, "red")],
-                display_name="${__field.labels.sensor_id}",
-                description="Latest reading of each parking sensor.",
+                max_value=1,
+                steps=PARKING_STEPS,
+                display_name="${__field.labels.district}",
+                description="Share of the district's parking spaces whose sensor last reported "
+                "them taken (each sensor watches one space: occupancy 1 taken, 0 free).",
             )
             .height(6)
             .span(18)
@@ -338,10 +359,12 @@ def mobility() -> Dashboard:
         .with_panel(
             timeseries(
                 "Parking occupancy by district (15-minute mean)",
-                [_district_series("parking_occupancy", "15m")],
-                unit="percent",
-                steps=[(0, "green"), (80, "orange"), (95, "red")],
+                [_district_series("occupancy", "15m")],
+                unit=SHARE,
+                steps=PARKING_STEPS,
                 display_name="${__field.labels.district}",
+                description="Share of the district's parking-space readings that said taken, "
+                "per 15 minutes (the mean of occupancy, 1 taken / 0 free).",
             )
             .height(8)
             .span(24)
@@ -351,14 +374,15 @@ def mobility() -> Dashboard:
 
 def environment() -> Dashboard:
     """Noise, weather, water levels and waste bins."""
-    rainfall = Flux(
-        flux.raw(q("rainfall"))
-        + '\n  |> group(columns: ["sensor_id"])'
+    # Weather stations report the precipitation of their reporting interval (mm): summed.
+    precipitation = Flux(
+        flux.raw(quantity("precipitation"))
+        + f"\n  |> group(columns: {columns(READING, 'sensor_id')})"
         + "\n  |> aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false)"
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])'
+        + f"\n  |> keep(columns: {columns(READING, '_time', '_value', 'sensor_id')})"
     )
     water = Flux(
-        flux.raw(q("water_level"), ("value", "unit"))
+        flux.raw(quantity("water_level"), ("value", "unit"))
         + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
         + '\n  |> map(fn: (r) => ({_time: r._time, sensor: r.sensor_id + " (" + r.unit + ")", '
         + "_value: r.value}))"
@@ -428,8 +452,8 @@ def environment() -> Dashboard:
         )
         .with_panel(
             timeseries(
-                "Rainfall per interval",
-                [rainfall],
+                "Precipitation per interval",
+                [precipitation],
                 unit="lengthmm",
                 bars=True,
                 display_name="${__field.labels.sensor_id}",
@@ -469,7 +493,7 @@ def sensor_health() -> Dashboard:
     last_seen = Flux(
         flux.raw(None)
         + "\n  |> last()"
-        + '\n  |> group(columns: ["sensor_id"])'
+        + f"\n  |> group(columns: {columns(READING, 'sensor_id')})"
         + '\n  |> max(column: "_time")'
         + "\n  |> group()"
         + "\n  |> map(fn: (r) => ({sensor_id: r.sensor_id, quantity: r.quantity, "
@@ -491,7 +515,9 @@ def sensor_health() -> Dashboard:
     stale = Flux(
         flux.open_alerts()
         + '\n  |> filter(fn: (r) => r.rule == "stale")'
-        + '\n  |> keep(columns: ["started_at", "sensor_id", "quantity", "message"])',
+        + "\n  |> keep(columns: "
+        + columns(ALERT, "started_at", "sensor_id", "quantity", "message")
+        + ")",
         agg=True,
     )
     return (
@@ -548,7 +574,7 @@ def sensor_health() -> Dashboard:
         .with_panel(
             bargauge_panel(
                 "Battery",
-                _sensor_last("battery"),
+                _sensor_last("battery_level"),
                 unit="percent",
                 min_value=0,
                 max_value=100,
@@ -592,8 +618,8 @@ def platform() -> Dashboard:
     """Ingest rate, consumer lag and write latency of the platform itself."""
     stored = Flux(
         f"from(bucket: {flux.BUCKET})\n  {flux.RANGE}"
-        '\n  |> filter(fn: (r) => r._measurement == "reading" and r._field == "value")'
-        '\n  |> group(columns: ["tenant"])'
+        f'\n  |> filter(fn: (r) => r._measurement == "{READING}" and r._field == "value")'
+        f"\n  |> group(columns: {columns(READING, 'tenant')})"
         "\n  |> aggregateWindow(every: v.windowPeriod, fn: count, createEmpty: false)"
     )
     ack_quantiles = [
@@ -738,41 +764,43 @@ def platform() -> Dashboard:
 
 def experiment() -> Dashboard:
     """The board a city copies to try an idea: every dimension is a variable."""
-    quantity = 'r.quantity == "${quantity}"'
+    # The quantity and window variables offer only stored values (tag values, WINDOWS).
+    chosen, size = '"${quantity}"', '"${window}"'
+    per_sensor = columns(READING, "_time", "_value", "sensor_id")
     sensor_aggregates = Flux(
-        flux.aggregate("sensor", '"${quantity}"', '"${window}"', ("mean",), SENSORS)
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])',
+        flux.aggregate("sensor", chosen, size, ("mean",), SENSORS)
+        + f"\n  |> keep(columns: {columns(AGG, '_time', '_value', 'sensor_id')})",
         agg=True,
     )
     district_band = Flux(
-        flux.aggregate(
-            "district", '"${quantity}"', '"${window}"', ("min", "mean", "max"), DISTRICTS
-        )
-        + '\n  |> keep(columns: ["_time", "_value", "_field", "district"])',
+        flux.aggregate("district", chosen, size, ("min", "mean", "max"), DISTRICTS)
+        + f"\n  |> keep(columns: {columns(AGG, '_time', '_value', '_field', 'district')})",
         agg=True,
     )
     raw_series = Flux(
-        flux.raw('"${quantity}"', ("value",), SENSORS)
+        flux.raw(chosen, ("value",), SENSORS)
         + "\n  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)"
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])'
+        + f"\n  |> keep(columns: {per_sensor})"
     )
     raw_rows = Flux(
-        flux.raw('"${quantity}"', ("value", "unit", "quality_flags"), SENSORS)
+        flux.raw(chosen, ("value", "unit", "quality_flags"), SENSORS)
         + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
         + "\n  |> group()"
-        + '\n  |> keep(columns: ["_time", "sensor_id", "value", "unit", "quality_flags"])'
+        + "\n  |> keep(columns: "
+        + columns(READING, "_time", "sensor_id", "value", "unit", "quality_flags")
+        + ")"
         + '\n  |> sort(columns: ["_time"], desc: true)'
         + "\n  |> limit(n: 200)"
     )
     latest = Flux(
-        flux.raw('"${quantity}"', ("value",), SENSORS)
+        flux.raw(chosen, ("value",), SENSORS)
         + "\n  |> last()"
-        + '\n  |> keep(columns: ["_time", "_value", "sensor_id"])'
+        + f"\n  |> keep(columns: {per_sensor})"
     )
-    window = (
+    window_variable = (
         CustomVariable("window")
         .label("Aggregation window")
-        .values("1m,15m,1h")
+        .values(",".join(flux.WINDOWS))
         .current(dashboard_models.VariableOption(selected=True, text="15m", value="15m"))
     )
     return (
@@ -790,7 +818,7 @@ def experiment() -> Dashboard:
                 "quantity",
                 "Quantity",
                 flux.tag_values(
-                    "reading",
+                    READING,
                     "quantity",
                     f'r.tenant == {flux.TENANT} and r._field == "value"',
                 ),
@@ -801,15 +829,15 @@ def experiment() -> Dashboard:
                 "sensor",
                 "Sensor",
                 flux.tag_values(
-                    "reading",
+                    READING,
                     "sensor_id",
-                    f'r.tenant == {flux.TENANT} and {quantity} and r._field == "value"',
+                    f'r.tenant == {flux.TENANT} and r.quantity == {chosen} and r._field == "value"',
                 ),
                 multi=True,
             )
         )
         .with_variable(district_variable())
-        .with_variable(window)
+        .with_variable(window_variable)
         .with_panel(
             timeseries(
                 "${quantity}: raw readings",

@@ -22,6 +22,7 @@ from grafana_foundation_sdk.models.common import DataSourceRef
 
 from dashboards import flux
 from dashboards.datasources import INFLUX, INFLUX_AGG, PROMETHEUS
+from urbanpulse.influx_layout import AGGREGATE_MEASUREMENT, READING_MEASUREMENT
 
 # (value, colour). The first step is the base colour: Grafana treats its value as -Infinity
 # whatever it says, and the shared schema wants a number there, so the boards write 0.
@@ -95,7 +96,7 @@ def tenant_variable() -> dashboard_builders.QueryVariable:
     return query_variable(
         "tenant",
         "Tenant",
-        flux.tag_values("reading", "tenant", 'r._field == "value"'),
+        flux.tag_values(READING_MEASUREMENT, "tenant", 'r._field == "value"'),
     )
 
 
@@ -105,7 +106,7 @@ def district_variable(multi: bool = True) -> dashboard_builders.QueryVariable:
         "district",
         "District",
         flux.tag_values(
-            "aggregate",
+            AGGREGATE_MEASUREMENT,
             "district",
             f'r.tenant == {flux.TENANT} and r.scope == "district" and r._field == "count"',
         ),

@@ -63,7 +63,7 @@ def _influx_yaml(uid: str, name: str, bucket_variable: str, default: bool) -> st
       httpMode: POST
       timeInterval: 1m
     secureJsonData:
-      token: $__file{{/run/secrets/influxdb_token}}
+      token: $__file{{/run/secrets/influxdb-read/token}}
 """
 
 
@@ -77,7 +77,8 @@ def datasources_yaml() -> str:
 # Grafana expands ${{VAR}} from its environment and $__file{{...}} from a file at start-up.
 # The boards query `from(bucket: v.defaultBucket)`: raw readings on the first data source,
 # aggregates and alerts on the second, so the bucket names are set here and nowhere else.
-# InfluxDB 2.x: URBANPULSE_INFLUX__ORG is the organisation and the token file an API token.
+# InfluxDB 2.x: URBANPULSE_INFLUX__ORG is the organisation, the token file a READ-ONLY token
+# (viewers can send queries of their own to a data source: docs/dashboards.md).
 # InfluxDB 1.8: organisation "-", buckets "db/rp", token "user:password" (or empty).
 apiVersion: 1
 

@@ -14,6 +14,11 @@ platform should do about it given its quality rules (:class:`Expectations`), e.g
 quantities (people counters) are written down too (``kind: privacy``): the ingestor must drop
 them, and that is expected.
 
+Incidents (the scenario's ``incidents``) last from their onset to the end of the run: a flat
+battery, a silent, intermittent, stuck or garbage-sending sensor, each written down per report
+it touches. Interventions (simulators/interventions.py) shift a treated group's true values
+before any of this, with one line when they come into force.
+
 Randomness comes from one ``random.Random`` per device, seeded from the scenario seed and the
 device id, so a device's faults do not depend on how the fleet's messages interleave.
 """
@@ -22,14 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from simulators.formats import Message, Point, Wire, encode, malform, stamp
+from simulators.interventions import InterventionPlan
+from simulators.interventions import apply as apply_interventions
 from simulators.models import City, model_values, quantity_model
-from simulators.scenario import Device, FaultRates
+from simulators.noise import uniform
+from simulators.scenario import FLAT_BATTERY, Device, FaultRates, onset_moment
+from urbanpulse.quantities import QUANTITIES
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,13 @@ class _DeviceFaults:
     dropped: list[datetime] = field(default_factory=list)
     dropout_left: int = 0
     held: Outgoing | None = None
+    first: datetime | None = None  # the device's first report of the run
+    silenced: bool = False  # the silent incident has begun
+    skipped: list[datetime] = field(default_factory=list)  # reports the intermittent one lost
+    frozen: dict[str, float] | None = None  # the values the stuck incident repeats
+    sent_values: dict[str, float] | None = None  # the values of the last message sent
+    runs: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    # (sensor, quantity) -> (value, times in a row) of what the platform stored: stuck flags
 
 
 class FaultInjector:
@@ -134,12 +150,18 @@ class FaultInjector:
         wire: Wire,
         rates: FaultRates,
         expectations: Expectations = Expectations(),
+        interventions: Sequence[InterventionPlan] = (),
+        run_start: datetime | None = None,
     ) -> None:
         self.city = city
         self.wire = wire
         self.rates = rates
         self.expect = expectations
+        self.interventions = tuple(interventions)
         self._state: dict[str, _DeviceFaults] = {}
+        # what an intervention's duration counts from: the run's start (default: its first tick)
+        self._run_start: datetime | None = run_start
+        self._announced: set[str] = set()
 
     def _of(self, device: Device) -> _DeviceFaults:
         state = self._state.get(device.device_id)
@@ -161,11 +183,56 @@ class FaultInjector:
 
     def tick(self, device: Device, t: datetime) -> list[Outgoing]:
         """The messages the device sends for its reading at ``t`` (0, 1 or more)."""
+        if self._run_start is None:
+            self._run_start = t
+        return self._announce(t) + self._tick(device, t)
+
+    def _announce(self, t: datetime) -> list[Outgoing]:
+        """A ground-truth line for each intervention that has come into force by ``t``."""
+        assert self._run_start is not None
+        out = []
+        for plan in self.interventions:
+            if plan.name in self._announced or not plan.in_force(t, self._run_start):
+                continue
+            self._announced.add(plan.name)
+            start = onset_moment(plan.start, self._run_start)
+            until = None if plan.until is None else onset_moment(plan.until, self._run_start)
+            record = FaultRecord(
+                kind="intervention",
+                fault=plan.name,
+                tenant=self.wire.tenant,
+                device_id="",
+                sensor_ids=plan.treated_sensors,
+                format="",
+                topic="",
+                observed_at=start,
+                expect=f"effect:{plan.change:+g}",
+                quantity=plan.quantity,
+                detail={
+                    "change": plan.change,
+                    "from": stamp(start),
+                    "until": None if until is None else stamp(until),
+                    "treated": sorted(plan.treated_sensors),
+                    "control": sorted(plan.control_sensors),
+                },
+            )
+            out.append(Outgoing(t, None, (record,)))
+        return out
+
+    def _tick(self, device: Device, t: datetime) -> list[Outgoing]:
         state = self._of(device)
+        silence = self._silence(device, state, t)
+        if silence is not None:
+            return silence
         state.counter += 1
         values = model_values(device.kind, self.city, device.site, t)
         if not device.carries_battery:
             values.pop("battery_level", None)
+        assert self._run_start is not None
+        values = apply_interventions(self.interventions, device, t, values, self._run_start)
+        lost = self._intermittent(device, state, t, values)
+        if lost is not None:
+            return lost
         records: list[FaultRecord] = []
         draws = {name: self._starts(state, name) for name in _ORDER}
 
@@ -179,6 +246,10 @@ class FaultInjector:
             return []
 
         values, labels = self._value_faults(device, state, t, values, draws)
+        broken: list[Label] = []
+        values, garbage = self._incident_values(device, state, t, values, broken)
+        if broken:  # a stuck or garbage sensor's values replace what a value fault did to them
+            labels = [label for label in labels if label[0] not in _VALUE_FAULTS] + broken
         observed = t
         has_time = device.format != "sensorcommunity" or self.wire.timestamps
         if state.skew_left == 0 and draws["clock_skew"] and has_time:
@@ -200,20 +271,13 @@ class FaultInjector:
             labels = [(f, q, d, f"{reason} (malformed)") for f, q, d, _ in labels]
             labels.append(("malformed", None, {}, reason))
         if state.dropped:
-            gap_s = (t - state.last_sent).total_seconds() if state.last_sent else None
-            expect = (
-                "flag:gap"
-                if gap_s is not None and gap_s > self.expect.gap_factor * device.interval_s
-                else "undetectable"
-            )
-            detail = {
-                "missing": len(state.dropped),
-                "first_missing": stamp(state.dropped[0]),
-                "last_missing": stamp(state.dropped[-1]),
-                "gap_s": gap_s,
-            }
-            labels.append(("dropout", None, detail, expect))
+            labels.append(self._gap_label("dropout", state.dropped, state, device, t))
             state.dropped = []
+        if state.skipped:
+            labels.append(self._gap_label("intermittent", state.skipped, state, device, t))
+            state.skipped = []
+        if message.dead_letter is None:  # what the platform stores: its stuck checks' input
+            self._remember(state, message, garbage, labels)
 
         due = t
         out: list[Outgoing] = []
@@ -227,6 +291,7 @@ class FaultInjector:
         item = Outgoing(due + timedelta(seconds=delay), built, tuple(records))
         state.last_sent = t
         state.previous = values
+        state.sent_values = values
 
         held = state.held
         if draws["out_of_order"] and delay == 0 and held is None:
@@ -248,6 +313,135 @@ class FaultInjector:
             copy = replace(built, faults=(*built.faults, "duplicate"))
             out.append(Outgoing(item.due, copy, (record,)))
         return out
+
+    def _gap_label(
+        self, fault: str, missed: list[datetime], state: _DeviceFaults, device: Device, t: datetime
+    ) -> Label:
+        """The label of the first message after missed reports: a gap flag when it is long."""
+        gap_s = (t - state.last_sent).total_seconds() if state.last_sent else None
+        expect = (
+            "flag:gap"
+            if gap_s is not None and gap_s > self.expect.gap_factor * device.interval_s
+            else "undetectable"
+        )
+        detail = {
+            "missing": len(missed),
+            "first_missing": stamp(missed[0]),
+            "last_missing": stamp(missed[-1]),
+            "gap_s": gap_s,
+        }
+        return (fault, None, detail, expect)
+
+    def _intermittent(
+        self, device: Device, state: _DeviceFaults, t: datetime, values: dict[str, float]
+    ) -> list[Outgoing] | None:
+        """Nothing sent, with a ground-truth line, when the intermittent incident loses ``t``.
+
+        Each report is lost or not by a number hashed from the seed, the device and ``t``, so
+        the losses do not shift any other random draw.
+        """
+        onset = device.intermittent_from
+        if device.intermittent_rate <= 0 or state.first is None:
+            return None
+        if onset is not None and t < onset_moment(onset, state.first):
+            return None
+        draw = uniform(self.city.seed, device.device_id, "intermittent", t.timestamp())
+        if draw >= device.intermittent_rate:
+            return None
+        state.skipped.append(t)
+        state.previous = values
+        record = FaultRecord(
+            kind="fault",
+            fault="intermittent",
+            tenant=self.wire.tenant,
+            device_id=device.device_id,
+            sensor_ids=device.platform_sensor_ids(),
+            format=device.format,
+            topic="",
+            observed_at=t,
+            expect="absent",
+            detail={"rate": device.intermittent_rate},
+        )
+        return [Outgoing(t, None, (record,))]
+
+    def _incident_values(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        t: datetime,
+        values: dict[str, float],
+        labels: list[Label],
+    ) -> tuple[dict[str, float], frozenset[str]]:
+        """Values of the stuck and garbage incidents, labelled; and the garbage quantities."""
+        assert state.first is not None
+        main = [q.quantity for q in device.kind.quantities]
+        onset = device.stuck_from
+        if onset is not None and t >= onset_moment(onset, state.first):
+            if state.frozen is None:  # the last values sent (this report's, if it is the first)
+                sent = state.sent_values or values
+                state.frozen = {q: sent[q] for q in main}
+            values = values | state.frozen
+            # the expectation is added once the message is encoded (see _remember)
+            labels.append(("stuck", None, {"incident": True, "sent": state.frozen}, ""))
+        onset = device.garbage_from
+        if onset is None or t < onset_moment(onset, state.first):
+            return values, frozenset()
+        sent = {q: v for q in main if (v := beyond_range(device, q)) is not None}
+        labels.append(("garbage", None, {"sent": sent}, "dead_letter:out_of_range"))
+        return values | sent, frozenset(sent)
+
+    def _remember(
+        self, state: _DeviceFaults, message: Message, garbage: frozenset[str], labels: list[Label]
+    ) -> None:
+        """Count repeated values as the platform will (stored readings, per series), and set
+        the stuck incident's expectation from those counts."""
+        repeats: dict[str, int] = {}
+        for reading in message.readings:
+            if reading.quantity in garbage:
+                continue  # refused as out of range: the platform never compares it
+            key = (reading.sensor_id, reading.quantity)
+            last = state.runs.get(key)
+            count = last[1] + 1 if last is not None and last[0] == reading.value else 1
+            state.runs[key] = (reading.value, count)
+            repeats[reading.quantity] = count
+        for index, (fault, quantity, detail, _) in enumerate(labels):
+            if fault == "stuck" and detail.get("incident"):
+                frozen = sorted(detail["sent"])
+                flagged = [q for q in frozen if repeats.get(q, 0) >= self.expect.stuck_count]
+                detail = detail | {"repeat": {q: repeats.get(q, 0) for q in frozen}}
+                detail["flagged"] = flagged
+                expect = (
+                    "flag:stuck" if flagged else f"none yet (repeat < {self.expect.stuck_count})"
+                )
+                labels[index] = (fault, quantity, detail, expect)
+
+    def _silence(self, device: Device, state: _DeviceFaults, t: datetime) -> list[Outgoing] | None:
+        """None while the device reports; once its silent incident has begun, what it sends.
+
+        That is nothing, with a ground-truth line the first time. A silent device draws no
+        more faults.
+        """
+        if state.first is None:
+            state.first = t
+        onset = device.silent_from
+        if onset is None or t < onset_moment(onset, state.first):
+            return None
+        if state.silenced:
+            return []
+        state.silenced = True
+        record = FaultRecord(
+            kind="fault",
+            fault="silent",
+            tenant=self.wire.tenant,
+            device_id=device.device_id,
+            sensor_ids=device.platform_sensor_ids(),
+            format=device.format,
+            topic="",
+            observed_at=t,
+            expect="alert:stale",
+            detail={"from": stamp(onset_moment(onset, state.first))},
+        )
+        return [Outgoing(t, None, (record,))]
 
     def flush(self) -> list[Outgoing]:
         """What is still held back or unwritten when the run ends."""
@@ -342,8 +536,17 @@ class FaultInjector:
             sent = true + q.spike if true + q.spike <= q.high else true - q.spike
             values[name] = _clamp(name, device, sent)
             labels.append(("spike", name, {"true": true, "sent": values[name]}, "flag:spike"))
+        # flat battery (an incident): the whole run, instead of the low-battery fault
+        if device.flat_battery and "battery_level" in values:
+            true = values["battery_level"]
+            values["battery_level"] = FLAT_BATTERY
+            expect = (
+                "alert:low_battery" if self.expect.low_battery > FLAT_BATTERY else "undetectable"
+            )
+            detail = {"true": true, "sent": FLAT_BATTERY}
+            labels.append(("flat_battery", "battery_level", detail, expect))
         # low battery
-        if "battery_level" in values:
+        elif "battery_level" in values:
             if state.battery_left == 0 and draws["low_battery"]:
                 state.battery_left = state.rng.randint(20, 40)
                 state.battery_value = float(state.rng.randint(4, 12))
@@ -434,6 +637,7 @@ class FaultInjector:
 
 
 Label = tuple[str, str | None, dict[str, Any], str]  # fault, quantity, detail, expect
+_VALUE_FAULTS = frozenset({"stuck", "spike", "drift"})  # faults that change main values
 _ORDER = (
     "dropout",
     "stuck",
@@ -446,6 +650,18 @@ _ORDER = (
     "malformed",
     "low_battery",
 )
+
+
+def beyond_range(device: Device, quantity: str) -> float | None:
+    """A value of the quantity the platform must refuse as physically impossible (None: the
+    platform has no range for it): a tenth of its range above the top, so that every payload
+    format can still carry it (Cayenne LPP's humidity tops out at 127.5 %)."""
+    known = QUANTITIES.get(quantity)
+    if known is None or known.range is None:
+        return None
+    low, high = known.range.low, known.range.high
+    model = quantity_model(device.kind, quantity)
+    return round(high + max(1.0, (high - low) / 10), model.decimals)
 
 
 def _clamp(quantity: str, device: Device, value: float) -> float:

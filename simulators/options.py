@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulators.engine import MODES, Mode
-from simulators.scenario import FAULTS, FaultRates, Scenario, parse_duration
+from simulators.scenario import FAULTS, FaultRates, Scenario
+from urbanpulse.durations import parse_duration
 
 # Simulated time a run covers when --duration is not given (realtime: for ever).
 DEFAULT_SPAN_S: dict[Mode, float | None] = {

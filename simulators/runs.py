@@ -17,6 +17,7 @@ from pathlib import Path
 from simulators.engine import Mode, Plan, fleet_stream, load_stream, plan
 from simulators.faults import Expectations, FaultInjector, Outgoing
 from simulators.formats import Wire
+from simulators.interventions import plan_all
 from simulators.options import SimulateOptions, Spans
 from simulators.publisher import Pacer, RunSummary, connect, run_stream
 from simulators.scenario import Device, Scenario
@@ -82,7 +83,12 @@ def stream_for_mode(
     start = window.start - timedelta(seconds=spans.history_s)
     received = arrival_clock(options.mode, now, window)
     injector = FaultInjector(
-        town.city(), wire, town.faults, replace(expectations, received=received)
+        town.city(),
+        wire,
+        town.faults,
+        replace(expectations, received=received),
+        interventions=plan_all(town, fleet),
+        run_start=start,
     )
     return RunStream(
         stream=fleet_stream(fleet, injector, start, window.end),

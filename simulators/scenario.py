@@ -2,8 +2,9 @@
 
 A scenario names a town, its centre and districts, how many sensors of each kind it has and
 how often they report, which payload formats they speak, the network-server applications of
-its LoRaWAN sensors, the fault rates and the random seed. :func:`build_fleet` turns it into
-the list of :class:`Device` the simulator runs; the same scenario always gives the same fleet.
+its LoRaWAN sensors, the fault rates, the incidents, the interventions and the random seed.
+:func:`build_fleet` turns it into the list of :class:`Device` the simulator runs; the same
+scenario always gives the same fleet.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from simulators.models import KINDS, City, SensorKind, Site, make_site
 from simulators.noise import uniform
+from urbanpulse.durations import parse_duration
 from urbanpulse.model import ID_PATTERN
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -41,26 +44,9 @@ FAULTS = (
     "malformed",
     "low_battery",
 )
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _JSON_ONLY: dict[Format, float] = {"json": 1.0}
 # A ChirpStack application id is a UUID; ours are derived from the tenant and application name.
 _CHIRPSTACK_NAMESPACE = uuid.UUID("6f0c4b9e-3c1e-4a53-9d55-7a0b5b2b1e61")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string such as ``30s``, ``5m``, ``1.5h``, ``2d``."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like 5m")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (found := _DURATION.match(value)):
-        seconds = float(found.group(1)) * _UNIT_S[found.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration (e.g. 30s, 5m, 1h, 2d)")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -140,8 +126,137 @@ class FaultRates(BaseModel):
         return any(getattr(self, name) > 0 for name in FAULTS)
 
 
+def parse_onset(value: object) -> float | datetime:
+    """When something begins: seconds after a reference (``20m``) or a time with its zone."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value} has no time zone: write e.g. 2026-11-27T10:00:00Z")
+        return value.astimezone(UTC)
+    if isinstance(value, str) and not _DURATION_LIKE.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is neither a duration (e.g. 30m) nor a time (2026-11-27T10:00:00Z)"
+            ) from None
+        return parse_onset(moment)
+    return parse_duration(value)
+
+
+_DURATION_LIKE = re.compile(r"^\s*[0-9.]+\s*[a-z]*\s*$")
+Onset = Annotated[float | datetime, BeforeValidator(parse_onset)]
+"""A duration after a reference moment (seconds; ``20m`` in files), or a fixed UTC time."""
+
+
+def onset_moment(onset: float | datetime, reference: datetime) -> datetime:
+    """The moment an onset names, given the moment its durations count from."""
+    if isinstance(onset, datetime):
+        return onset
+    return reference + timedelta(seconds=onset)
+
+
+class Intermittent(BaseModel):
+    """A device that loses a share of its reports, at random, from a moment on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    rate: float = Field(gt=0, le=1, description="share of reports lost (each drawn on its own)")
+    start: Onset | None = Field(
+        None, alias="from", description="from when (default: its first report)"
+    )
+
+
+class Incidents(BaseModel):
+    """Devices in a lasting bad state, named by device id: alerts that stay open.
+
+    Faults come and go at random; an incident lasts the whole run (from its onset), so a town
+    always has something for its open alerts, its sensor-health panels and its scorecard to
+    show. An onset is a duration after the device's first report of the run, or a fixed time.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flat_battery: list[str] = Field(
+        default_factory=list,
+        description="devices reporting a nearly flat battery (FLAT_BATTERY %), never replaced",
+    )
+    silent: dict[str, Onset] = Field(
+        default_factory=dict, description="device → when it stops reporting, for good"
+    )
+    intermittent: dict[str, Intermittent] = Field(
+        default_factory=dict, description="device → {rate, from}: it loses that share of reports"
+    )
+    stuck: dict[str, Onset] = Field(
+        default_factory=dict,
+        description="device → when its values freeze at the last ones it sent, for good",
+    )
+    garbage: dict[str, Onset] = Field(
+        default_factory=dict,
+        description="device → when its values go beyond their physical range, for good",
+    )
+
+    def devices(self) -> set[str]:
+        """Every device id an incident names."""
+        named = (self.silent, self.intermittent, self.stuck, self.garbage)
+        return set(self.flat_battery).union(*named)
+
+
+FLAT_BATTERY = 8.0
+"""The battery level (%) a flat-battery device reports: below the low-battery alert's 15 %."""
+
+
+def device_id(kind: SensorKind, index: int) -> str:
+    """Our name for the ``index``-th device (from 1) of a kind: ``noise-004``."""
+    return f"{kind.prefix}-{index:03d}"
+
+
+class Intervention(BaseModel):
+    """A change the city makes from a moment on: a quantity shifts for a treated group.
+
+    The treated group is a district's devices, or named devices, that report the quantity;
+    the control group another district, named devices, or (by default) every other device
+    that reports it. The run's ground truth names both (docs/simulators.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=ID_PATTERN)
+    quantity: str
+    change: float = Field(description="added to the quantity's value, in its canonical unit")
+    start: Onset = Field(alias="from", description="a time, or a duration after the run's start")
+    until: Onset | None = Field(None, description="when it ends (default: it does not)")
+    district: str | None = None
+    devices: list[str] = Field(default_factory=list)
+    control_district: str | None = None
+    control: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_treated_group(self) -> Intervention:
+        if (self.district is None) == (not self.devices):
+            raise ValueError(f"intervention {self.name}: name a district or devices, not both")
+        if self.control_district is not None and self.control:
+            raise ValueError(f"intervention {self.name}: a control district or devices, not both")
+        return self
+
+    def check(self, known: Mapping[str, SensorKind], districts: set[str]) -> None:
+        """Refuse devices, districts or a quantity the town does not have."""
+        unknown = sorted((set(self.devices) | set(self.control)) - set(known))
+        if unknown:
+            raise ValueError(f"intervention {self.name}: no such devices {unknown}")
+        for district in (self.district, self.control_district):
+            if district is not None and district not in districts:
+                raise ValueError(f"intervention {self.name}: no district {district!r}")
+        if not any(self.quantity in kind_quantities(k) for k in known.values()):
+            raise ValueError(f"intervention {self.name}: no device reports {self.quantity!r}")
+
+
+def kind_quantities(kind: SensorKind) -> set[str]:
+    """The quantities a kind reports (battery aside)."""
+    return {q.quantity for q in kind.quantities}
+
+
 class Scenario(BaseModel):
-    """A scenario file: the town, its sensors, formats, faults and seed."""
+    """A scenario file: the town, its sensors, formats, faults, incidents, interventions, seed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,6 +270,8 @@ class Scenario(BaseModel):
     sensors: dict[str, SensorGroup]
     network_servers: NetworkServers = NetworkServers()
     faults: FaultRates = FaultRates()
+    incidents: Incidents = Incidents()
+    interventions: list[Intervention] = Field(default_factory=list)
     licence: str = "CC-BY-4.0"
 
     @field_validator("sensors")
@@ -170,6 +287,26 @@ class Scenario(BaseModel):
     def _zone(cls, value: str) -> str:
         ZoneInfo(value)  # raises for an unknown zone
         return value
+
+    @model_validator(mode="after")
+    def _incident_devices(self) -> Scenario:
+        known = {
+            device_id(KINDS[kind], index): KINDS[kind]
+            for kind, group in self.sensors.items()
+            for index in range(1, group.count + 1)
+        }
+        unknown = sorted(self.incidents.devices() - set(known))
+        if unknown:
+            raise ValueError(f"incidents name devices the town does not have: {unknown}")
+        no_battery = sorted(d for d in self.incidents.flat_battery if not known[d].battery)
+        if no_battery:
+            raise ValueError(f"incidents: flat_battery on devices without a battery: {no_battery}")
+        both = sorted(set(self.incidents.stuck) & set(self.incidents.garbage))
+        if both:
+            raise ValueError(f"incidents: {both} cannot be both stuck and sending garbage")
+        for intervention in self.interventions:
+            intervention.check(known, {d.id for d in self.districts})
+        return self
 
     def city(self) -> City:
         """The shared model context: seed and local time zone."""
@@ -265,6 +402,13 @@ class Device:
     interval_s: float
     site: Site
     dev_eui: str
+    flat_battery: bool = False  # incident: reports FLAT_BATTERY % for the whole run
+    # incidents: from when (a duration after its first report, or a time) it ...
+    silent_from: float | datetime | None = None  # ... stops
+    intermittent_rate: float = 0.0  # ... loses this share of its reports
+    intermittent_from: float | datetime | None = None
+    stuck_from: float | datetime | None = None  # ... repeats its last values
+    garbage_from: float | datetime | None = None  # ... sends values beyond their range
 
     @property
     def carries_battery(self) -> bool:
@@ -272,10 +416,15 @@ class Device:
         return self.kind.battery and self.format not in ("lpp", "sensorcommunity")
 
     def platform_sensor_ids(self) -> tuple[str, ...]:
-        """The sensor ids its readings get in the platform (each LPP channel is a sensor)."""
-        if self.format == "lpp":
-            return tuple(f"{self.sensor_id}:{ch}" for ch in lpp_channels(self.kind))
+        """The sensor ids its readings get: the device's own (LPP channels are probes)."""
         return (self.sensor_id,)
+
+    def platform_sensor_id(self, quantity: str) -> str:
+        """The sensor id the platform gives this device's readings of one quantity."""
+        if self.format == "lpp":
+            names = [q.quantity for q in self.kind.quantities]
+            return f"{self.sensor_id}:{lpp_channels(self.kind)[names.index(quantity)]}"
+        return self.sensor_id
 
 
 def lpp_channels(kind: SensorKind) -> tuple[int, ...]:
@@ -288,6 +437,7 @@ def build_fleet(scenario: Scenario) -> list[Device]:
     seed = scenario.seed
     devices: list[Device] = []
     total_weight = sum(d.weight for d in scenario.districts)
+    incidents = scenario.incidents
     for kind_name, group in scenario.sensors.items():
         kind = KINDS[kind_name]
         weights = group.formats or scenario.format_mix
@@ -296,34 +446,41 @@ def build_fleet(scenario: Scenario) -> list[Device]:
             usable = {"json": 1.0}
         formats = apportion(group.count, usable)
         for index, fmt in enumerate(formats, start=1):
-            device_id = f"{kind.prefix}-{index:03d}"
-            pick = uniform(seed, device_id, "district") * total_weight
+            name = device_id(kind, index)
+            pick = uniform(seed, name, "district") * total_weight
             district = scenario.districts[-1]
             for candidate in scenario.districts:
                 pick -= candidate.weight
                 if pick < 0:
                     district = candidate
                     break
-            angle = 2 * math.pi * uniform(seed, device_id, "angle")
-            distance = district.radius_km * math.sqrt(uniform(seed, device_id, "dist"))
+            angle = 2 * math.pi * uniform(seed, name, "angle")
+            distance = district.radius_km * math.sqrt(uniform(seed, name, "dist"))
             lat = district.lat + distance / 111.32 * math.cos(angle)
             lon = district.lon + distance / (111.32 * math.cos(math.radians(district.lat))) * (
                 math.sin(angle)
             )
             dev_eui = f"70b3d57ed0{len(devices) + 1:06x}"  # unique within the fleet
-            sensor_id = dev_eui if fmt == "chirpstack" else device_id
-            devices.append(
-                Device(
-                    device_id=device_id,
-                    sensor_id=sensor_id,
-                    kind=kind,
-                    format=fmt,
-                    district=district.id,
-                    lat=round(lat, 6),
-                    lon=round(lon, 6),
-                    interval_s=group.interval or kind.interval_s,
-                    site=make_site(seed, device_id, kind),
-                    dev_eui=dev_eui,
-                )
+            lossy = incidents.intermittent.get(name)
+            device = Device(
+                device_id=name,
+                sensor_id=dev_eui if fmt == "chirpstack" else name,
+                kind=kind,
+                format=fmt,
+                district=district.id,
+                lat=round(lat, 6),
+                lon=round(lon, 6),
+                interval_s=group.interval or kind.interval_s,
+                site=make_site(seed, name, kind),
+                dev_eui=dev_eui,
+                flat_battery=name in incidents.flat_battery,
+                silent_from=incidents.silent.get(name),
+                intermittent_rate=lossy.rate if lossy else 0.0,
+                intermittent_from=lossy.start if lossy else None,
+                stuck_from=incidents.stuck.get(name),
+                garbage_from=incidents.garbage.get(name),
             )
+            if device.flat_battery and not device.carries_battery:
+                raise ValueError(f"incidents: {name} speaks {fmt}, which carries no battery level")
+            devices.append(device)
     return devices

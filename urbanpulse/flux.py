@@ -1,10 +1,9 @@
-"""Flux literals: a value rendered as Flux text that can only ever be that one value (pure).
+"""Values written into Flux text as literals that can only ever be that one value (pure).
 
-InfluxDB 1.8 ignores a query's ``extern`` parameters and narrows a query to the series its
-tag filters name only when they compare with literals, so the parts that query InfluxDB (the
-API's ``api.flux``, the stream worker's redelivery check) put values into the query text, and
-this is the one function that escapes them: everything a Flux string can terminate or
-interpolate with.
+InfluxDB 1.8 ignores the query API's ``extern`` parameters, and pushes a tag filter down to its
+storage index only when the filter compares with a literal, so every part that sends Flux
+renders its values with :func:`literal` at their place of use. (The API's ``api/flux.py`` has
+the same function from before this module existed; it is meant to import this one.)
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-ParamValue = str | int | float | bool | datetime | tuple[str, ...]
+FluxValue = str | int | float | bool | datetime | tuple[str, ...]
 
 
-def literal(value: ParamValue) -> str:
+def literal(value: FluxValue) -> str:
     """Render a value as a Flux literal that can only ever be that one value."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -32,8 +31,7 @@ def literal(value: ParamValue) -> str:
         return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     if isinstance(value, str):
         # ``$`` as the byte escape ``\x24``: Flux 0.65 (InfluxDB 1.8) fails to parse ``\$``
-        # unless a ``{`` follows (measured: "expected RBRACE, got EOF"), and ``${`` would
-        # interpolate. ``\x24`` is always one literal dollar.
+        # unless a ``{`` follows, and ``${`` would interpolate. ``\x24`` is one literal dollar.
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\x24")
         return f'"{escaped}"'
     if isinstance(value, tuple):

@@ -7,11 +7,13 @@ Two buckets (``InfluxSettings.raw_bucket`` and ``aggregate_bucket``; InfluxDB 1.
   :data:`LABEL_TAGS`; fields :data:`READING_FIELDS`.
 * ``aggregate`` (aggregate bucket): tags :data:`AGGREGATE_TAGS`; fields :data:`AGGREGATE_FIELDS`.
 * ``alert`` (aggregate bucket): tags :data:`ALERT_TAGS`; fields :data:`ALERT_FIELDS`.
+* ``kpi`` (aggregate bucket): tags :data:`KPI_TAGS`; fields :data:`KPI_FIELDS` (docs/kpis.md).
 
 A reading's time is its observation time; an aggregate's the window start; an alert's the
-episode start. Tags plus time identify a point, so a rewrite overwrites (docs/streams.md).
-The stream worker writes these (``streams.points``, as line protocol); the API, the
-dashboards and the benchmarks read them by these names only.
+episode start; an indicator's the start of its day or week. Tags plus time identify a point,
+so a rewrite overwrites (docs/streams.md). The stream worker writes the first three
+(``streams.points``, as line protocol), the indicator job ``kpi`` (``streams.kpis.points``); the
+API, the dashboards and the benchmarks read them by these names only.
 """
 
 from __future__ import annotations
@@ -56,3 +58,43 @@ AGGREGATE_FIELDS = ("count", "mean", "min", "max", "last", "unit")
 
 ALERT_TAGS = ("privacy", "tenant", "sensor_id", "rule", "quantity")
 ALERT_FIELDS = ("state", "started_at", "ended_at", "value", "message")
+ALERT_OPEN = "open"
+"""The ``state`` of an alert episode that has not ended (else ``closed``)."""
+STALE_RULE = "stale"
+"""The ``rule`` tag of a stale-sensor alert: no reading for too long."""
+
+KPI_MEASUREMENT = "kpi"
+KPI_TAGS = ("tenant", "scope", "subject", "period")
+"""``scope`` sensor, district or tenant; ``subject`` the sensor id, district or tenant it is
+about; ``period`` day or week. With the period's start as time: one point per subject and
+period, so the indicator job's recomputations overwrite."""
+KPI_DOCUMENT_FIELD = "indicators"
+"""Every indicator of the point as one JSON document (:class:`urbanpulse.kpi.Indicators`):
+what a detail view, the monthly report and the job itself read."""
+KPI_SUMMARY_FIELD = "summary"
+"""The headline indicators as a small JSON document (``Indicators.summary_json``): what a list
+of many subjects and periods reads, one field per point (docs/kpis.md, "Reading them fast")."""
+KPI_NUMBER_FIELDS = (
+    "score",
+    "completeness",
+    "uptime",
+    "latency_p50_s",
+    "latency_p95_s",
+    "dead_letters",
+    "since_last_s",
+    "battery_pct",
+    "reports",
+    "expected",
+)
+"""The headline indicators again as numbers, for Flux and Grafana (``battery_pct`` and the
+latencies only when known)."""
+KPI_SKETCH_FIELD = "latency_sketch"
+"""The delivery latencies as a mergeable sketch (JSON), from which weeks, districts and
+tenants get their percentiles; read by the indicator job only."""
+KPI_FIELDS = (
+    KPI_DOCUMENT_FIELD,
+    KPI_SUMMARY_FIELD,
+    *KPI_NUMBER_FIELDS,
+    "district",
+    KPI_SKETCH_FIELD,
+)

@@ -39,10 +39,18 @@ PROBE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
 LATEST = datetime(2262, 4, 11, tzinfo=UTC)
 
-Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-QuantityName = Annotated[str, msgspec.Meta(pattern=QUANTITY_PATTERN)]
-Unit = Annotated[str, msgspec.Meta(pattern=UNIT_PATTERN)]
-Probe = Annotated[str, msgspec.Meta(pattern=PROBE_PATTERN)]
+
+def _whole(pattern: str) -> str:
+    r"""The pattern for Python's ``re``, which msgspec uses: there ``$`` also matches before a
+    final newline (``"Cel\n"`` would pass, and break InfluxDB's line protocol); ``\Z`` does not.
+    The ``*_PATTERN`` strings stay as they are for pydantic, whose Rust regex has no ``\Z``."""
+    return pattern.removesuffix("$") + r"\Z"
+
+
+Id = Annotated[str, msgspec.Meta(pattern=_whole(ID_PATTERN))]
+QuantityName = Annotated[str, msgspec.Meta(pattern=_whole(QUANTITY_PATTERN))]
+Unit = Annotated[str, msgspec.Meta(pattern=_whole(UNIT_PATTERN))]
+Probe = Annotated[str, msgspec.Meta(pattern=_whole(PROBE_PATTERN))]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -123,7 +131,7 @@ def check(reading: Reading) -> Reading:
     return reading
 
 
-_ID = re.compile(ID_PATTERN)
+_ID = re.compile(_whole(ID_PATTERN))
 
 
 def is_id(value: str) -> bool:

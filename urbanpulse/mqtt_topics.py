@@ -8,6 +8,8 @@ table, the simulators and the Mosquitto ACL all take their topics from here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 ROOT = "urbanpulse"
 
 NATIVE_JSON = "json"
@@ -39,3 +41,33 @@ def device_topic(tenant: str, sensor_id: str, fmt: str) -> str:
 def device_topics(tenant: str, sensor_id: str) -> str:
     """The filter of every topic one device may publish on (its ACL entry)."""
     return f"{ROOT}/{tenant}/{sensor_id}/#"
+
+
+def topic_sender(
+    topic: str, tenant_by_application: Mapping[str, str], default_tenant: str
+) -> tuple[str, str] | None:
+    """The (tenant, sensor id) a supported topic names, as ingest reads it; None for others.
+
+    Network-server topics name an application, which the tenant map turns into a tenant
+    (The Things Stack: ``app@tts_tenant`` first, then ``app``; unlisted: the default tenant);
+    a ChirpStack DevEUI is lower-cased, as the decoder does. (``ingest.routing.route`` reads
+    the same table to decode; this is for those who only need to know whom a topic concerns,
+    such as the indicator job counting dead letters.)
+    """
+    levels = topic.split("/")
+    if levels[0] == ROOT and len(levels) == 4 and levels[1] and levels[2]:
+        return levels[1], levels[2]
+    if len(levels) == 5 and (levels[0], levels[2], levels[4]) == ("v3", "devices", "up"):
+        application = levels[1]
+        bare = application.split("@", 1)[0]
+        tenant = tenant_by_application.get(application) or tenant_by_application.get(bare)
+        return (tenant or default_tenant), levels[3]
+    if len(levels) == 6 and (levels[0], levels[2], levels[4], levels[5]) == (
+        "application",
+        "device",
+        "event",
+        "up",
+    ):
+        tenant = tenant_by_application.get(levels[1]) or default_tenant
+        return tenant, levels[3].lower()
+    return None

@@ -154,6 +154,30 @@ QUANTITIES: Mapping[str, Quantity] = _table(
 )
 
 
+DEVICE_QUANTITIES: frozenset[str] = frozenset(
+    {"battery_voltage", "battery_level", "rssi", "snr", "gateway_count", "frame_counter"}
+)
+"""Quantities about the device rather than the city (health and radio): the pilot scorecard
+judges a sensor's data quality by the other quantities it reports (docs/kpis.md)."""
+
+
+STEADY_QUANTITIES: frozenset[str] = frozenset(
+    {
+        "occupancy",
+        "presence",
+        "precipitation",
+        "switch",
+        "digital_input",
+        "digital_output",
+        "vehicle_count",
+        "bicycle_count",
+    }
+)
+"""Quantities whose value may rightly stay the same for many readings in a row (a free parking
+space, a dry day's rain gauge, a quiet road at night): a ``stuck`` flag on them says little,
+so the pilot scorecard does not count it against a sensor (docs/kpis.md)."""
+
+
 def privacy_of(quantity: str) -> Privacy:
     """The privacy class of a quantity (a ``_sum`` has its quantity's); unknown: restricted."""
     known = QUANTITIES.get(quantity) or QUANTITIES.get(quantity.removesuffix("_sum"))

@@ -7,12 +7,23 @@ Settings are built in each command's entry point, never at import time.
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from urbanpulse.mqtt_topics import SUPPORTED_TOPIC_FILTERS
+
+
+def read_secret_file(path: str) -> str:
+    """The secret a file holds (a Docker or Kubernetes secret), without a trailing newline."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot read the secret file {path}: {err.strerror or err}") from err
+    return text.rstrip("\r\n")
 
 
 class MqttSettings(BaseModel):
@@ -22,6 +33,11 @@ class MqttSettings(BaseModel):
     port: int = Field(1883, description="MQTT broker port")
     username: str | None = Field(None, description="MQTT user name, if the broker wants one")
     password: SecretStr | None = Field(None, description="MQTT password")
+    password_file: str | None = Field(
+        None,
+        description="file holding the MQTT password (a Docker/Kubernetes secret), read at start; "
+        "wins over the password",
+    )
     client_id: str = Field(
         "urbanpulse-ingest",
         description="fixed, so the broker keeps the persistent session across restarts",
@@ -36,7 +52,12 @@ class MqttSettings(BaseModel):
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="messages received but not yet acked (receive maximum)"
     )
-    max_payload_bytes: int = Field(256 * 1024, ge=1, description="larger messages are refused")
+    max_payload_bytes: int = Field(
+        256 * 1024,
+        ge=1,
+        description="larger messages are refused; the shipped Mosquitto configs refuse them too "
+        "(max_packet_size, message_size_limit): keep those equal to this",
+    )
     keepalive_s: int = Field(30, description="MQTT keep-alive, seconds")
     tls: bool = Field(False, description="connect with TLS (e.g. to a network server's broker)")
     ca_file: str | None = Field(
@@ -44,6 +65,12 @@ class MqttSettings(BaseModel):
     )
     cert_file: str | None = Field(None, description="client certificate, for brokers that want one")
     key_file: str | None = Field(None, description="the client certificate's private key")
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> Self:
+        if self.password_file:
+            self.password = SecretStr(read_secret_file(self.password_file))
+        return self
 
 
 class KafkaSettings(BaseModel):
@@ -60,6 +87,66 @@ class KafkaSettings(BaseModel):
     )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="how every Kafka client connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT "
+        "or SASL_SSL (a managed Kafka: usually SASL_SSL)",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    sasl_username: str | None = Field(None, description="SASL_*: the user (API key) name")
+    sasl_password: SecretStr | None = Field(None, description="SASL_*: its password (API secret)")
+    sasl_password_file: str | None = Field(
+        None,
+        description="file holding the SASL password (a Docker/Kubernetes secret), read at start; "
+        "wins over the password",
+    )
+    ssl_ca_file: str | None = Field(
+        None, description="SSL, SASL_SSL: CA bundle to verify the brokers; empty: system CAs"
+    )
+    ssl_cert_file: str | None = Field(
+        None, description="SSL, SASL_SSL: client certificate (PEM), for brokers that want one"
+    )
+    ssl_key_file: str | None = Field(
+        None, description="SSL, SASL_SSL: the client certificate's private key (PEM)"
+    )
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether clients authenticate with SASL (SASL_PLAINTEXT or SASL_SSL)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether clients connect with TLS (SSL or SASL_SSL)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        """Refuse a security section that would fail only at the first connection."""
+        if self.sasl_password_file:
+            self.sasl_password = SecretStr(read_secret_file(self.sasl_password_file))
+        prefix = "URBANPULSE_KAFKA__"
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"{prefix}SECURITY_PROTOCOL={self.security_protocol} needs "
+                f"{prefix}SASL_USERNAME and {prefix}SASL_PASSWORD"
+            )
+        if not self.uses_sasl and (self.sasl_username or self.sasl_password):
+            raise ValueError(
+                f"{prefix}SASL_USERNAME/PASSWORD are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        files = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file)
+        if not self.uses_tls and any(files):
+            raise ValueError(
+                f"{prefix}SSL_* files are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SSL or SASL_SSL"
+            )
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError(f"{prefix}SSL_CERT_FILE and {prefix}SSL_KEY_FILE go together")
+        return self
 
 
 class InfluxSettings(BaseModel):
@@ -68,6 +155,11 @@ class InfluxSettings(BaseModel):
     url: str = Field("http://127.0.0.1:8086", description="InfluxDB base URL")
     token: SecretStr = Field(
         SecretStr(""), description="2.x API token; 1.8: user:password or empty"
+    )
+    token_file: str | None = Field(
+        None,
+        description="file holding the token (a Docker/Kubernetes secret), read at start; wins "
+        "over the token",
     )
     org: str = Field("-", description="2.x organisation; '-' for InfluxDB 1.8")
     raw_bucket: str = Field("urbanpulse/raw", description="2.x bucket, or 1.8 database/policy")
@@ -86,6 +178,12 @@ class InfluxSettings(BaseModel):
     aggregate_retention_days: int = Field(
         0, ge=0, description="2.x: retention of the aggregate bucket, days (0: kept for good)"
     )
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> Self:
+        if self.token_file:
+            self.token = SecretStr(read_secret_file(self.token_file))
+        return self
 
 
 class WorkerSettings(BaseModel):
@@ -222,6 +320,18 @@ class ApiSettings(BaseModel):
     sensors_cache_s: float = Field(
         5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
     )
+    cache_max_entries: int = Field(
+        1024,
+        ge=1,
+        description="answers each answer cache keeps (/v1/latest, /v1/sensors, catalogue, map "
+        "page, dead letters); when full, the least recently used is forgotten",
+    )
+    cache_max_mb: float = Field(
+        32,
+        gt=0,
+        description="megabytes of rendered answers each of the /v1/latest, catalogue and map "
+        "page caches keeps at most; the least recently used go first",
+    )
     public_base_url: str = Field(
         "",
         description="the API's public URL (e.g. https://data.example.org), used in the "
@@ -252,8 +362,19 @@ class ApiSettings(BaseModel):
     bulk_cache_dir: str = Field(
         "", description="folder that keeps generated bulk files of past days; empty: no cache"
     )
+    stream_enabled: bool = Field(
+        True,
+        description="serve the live feed /v1/stream (read from Kafka); false: no /v1/stream, "
+        "and readiness no longer checks Kafka",
+    )
     stream_max_clients: int = Field(
         100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
+    )
+    stream_max_per_client: int = Field(
+        4,
+        ge=1,
+        description="most /v1/stream connections one client (address or API key) may hold at "
+        "once; more: 429",
     )
     stream_heartbeat_s: float = Field(
         15, gt=0, description="seconds between heartbeat comments on an idle /v1/stream"
@@ -266,11 +387,13 @@ class ApiSettings(BaseModel):
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="API keys (JSON list): a key raises the client's rate limit and opens "
-        "/v1/admin; empty: no keys",
+        description="API keys (JSON list), each KEY (scope read: the keyed rate limit) or "
+        "KEY:admin (also /v1/admin and readiness details); empty: no keys",
     )
     api_keys_file: str = Field(
-        "", description="file of more API keys, one per line ('#' comments), e.g. a secret mount"
+        "",
+        description="file of more API keys, one KEY or KEY:admin per line ('#' comments), "
+        "e.g. a secret mount",
     )
     rate_anonymous_per_s: float = Field(
         20, ge=0, description="requests/s each client address may make without a key; 0: no limit"
@@ -290,6 +413,12 @@ class ApiSettings(BaseModel):
         description="proxies in front of the API whose X-Forwarded-For is trusted: the client "
         "is the address this many entries from the right; 0: the TCP peer",
     )
+    ready_cache_s: float = Field(
+        5,
+        ge=0,
+        description="seconds one readiness answer (/readyz, /health) is reused: InfluxDB and "
+        "Kafka are asked at most once per period",
+    )
     sta_default_top: int = Field(
         100, ge=1, description="SensorThings (/sta/v1.1): entities per page when $top is not given"
     )
@@ -307,6 +436,40 @@ class ApiSettings(BaseModel):
         ge=1,
         description="SensorThings: default and longest phenomenonTime span of /Observations "
         "across all Datastreams",
+    )
+
+
+class WebSettings(BaseModel):
+    """The web pages the API serves: the city map, sensor pages, the staff overview (api/web/)."""
+
+    tenant: str = Field(
+        "demo", description="tenant the pages show when the URL names none (?tenant=...)"
+    )
+    tile_url: str = Field(
+        "",
+        description="map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; empty: no tiles "
+        "(a plain background with district outlines, and no request leaves the API)",
+    )
+    tile_attribution: str = Field(
+        "", description="attribution the tile provider asks for, shown on the map (HTML)"
+    )
+    stale_after_s: int = Field(
+        3600,
+        ge=1,
+        description="a reading older than this is marked stale on the map, and a sensor whose "
+        "newest reading is older counts as silent in the staff overview",
+    )
+    overview_hours: int = Field(
+        24, ge=1, le=168, description="hours of alerts and dead letters the staff overview counts"
+    )
+    deadletter_scan_max: int = Field(
+        100_000,
+        ge=1,
+        description="most dead letters /v1/deadletters reads from Kafka per answer; beyond it the "
+        "counts say 'truncated'",
+    )
+    deadletter_cache_s: float = Field(
+        60, ge=0, description="seconds one /v1/deadletters answer is reused; 0: off"
     )
 
 
@@ -333,6 +496,56 @@ class MetricsSettings(BaseModel):
     worker_port: int = Field(
         9102, ge=0, description="stream worker's /metrics and /health port; 0 turns it off"
     )
+    supervisor_port: int = Field(
+        9103,
+        ge=0,
+        description="`urbanpulse up`'s /metrics port (restarts, up and crash-looping per "
+        "component); 0 turns it off",
+    )
+
+
+class SupervisorSettings(BaseModel):
+    """``urbanpulse up``: how it restarts components that stop, and where it reports."""
+
+    run_dir: str = Field(
+        ".local/run",
+        description="folder of the status file supervisor.json (docs/production.md); the API "
+        "reads it for /health and /readyz (shown to admin keys)",
+    )
+    backoff_initial_s: float = Field(
+        1.0, gt=0, description="wait before restarting a component that stopped, seconds"
+    )
+    backoff_max_s: float = Field(
+        60.0, gt=0, description="longest wait before a restart (the wait doubles per exit in a row)"
+    )
+    stable_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="a component that ran this long is healthy again: its next wait is the "
+        "shortest",
+    )
+    crash_loop_restarts: int = Field(
+        5, ge=1, description="this many exits within crash_loop_window_s: crash-looping"
+    )
+    crash_loop_window_s: float = Field(
+        600.0, gt=0, description="the window of crash_loop_restarts, seconds"
+    )
+    stop_grace_s: float = Field(
+        30.0,
+        gt=0,
+        description="on Ctrl-C or SIGTERM, how long components may take to stop before they "
+        "are killed, seconds",
+    )
+    api_ready_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long to wait for the API to answer before saying it did not come up",
+    )
+    services_script: str = Field(
+        "deploy/local/services.sh",
+        description="`make up`: the script that restarts a local service it watches "
+        "(`<script> start <service>`)",
+    )
 
 
 class DashboardSettings(BaseModel):
@@ -353,6 +566,98 @@ class DashboardSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0, description="Grafana HTTP request timeout, seconds")
 
 
+class ScoreWeights(BaseModel):
+    """How much each indicator counts in the pilot scorecard (docs/kpis.md); only ratios matter."""
+
+    completeness: float = Field(
+        0.30, ge=0, description="scorecard weight of completeness (readings received/expected)"
+    )
+    uptime: float = Field(
+        0.20, ge=0, description="scorecard weight of uptime (share of intervals with data)"
+    )
+    quality: float = Field(
+        0.20, ge=0, description="scorecard weight of readings without a scored quality flag"
+    )
+    latency: float = Field(0.05, ge=0, description="scorecard weight of delivery latency (p95)")
+    dead_letters: float = Field(
+        0.10, ge=0, description="scorecard weight of messages not refused as dead letters"
+    )
+    freshness: float = Field(
+        0.10, ge=0, description="scorecard weight of reporting at the end of the period"
+    )
+    battery: float = Field(
+        0.05, ge=0, description="scorecard weight of the battery level (where one is reported)"
+    )
+
+
+class KpiSettings(BaseModel):
+    """``urbanpulse kpis``: the indicators and pilot scorecard (docs/kpis.md)."""
+
+    enabled: bool = Field(
+        True, description="`urbanpulse up` runs the indicator job beside the other components"
+    )
+    every_s: float = Field(
+        600, gt=0, description="how often `urbanpulse up` recomputes today's and yesterday's"
+    )
+    timezone: str = Field(
+        "UTC", description="IANA time zone whose midnights and Mondays start days and weeks"
+    )
+    scored_flags: list[str] = Field(
+        default_factory=lambda: [
+            "spike",
+            "stuck",
+            "gap",
+            "future",
+            "too_old",
+            "late",
+            "unit_mismatch",
+            "unconverted_unit",
+        ],
+        description="quality flags that count against the scorecard's quality (JSON list)",
+    )
+    weights: ScoreWeights = ScoreWeights()
+    latency_good_s: float = Field(
+        60, ge=0, description="a p95 delivery latency up to this scores full marks, seconds"
+    )
+    latency_bad_s: float = Field(
+        3600, gt=0, description="a p95 delivery latency from this on scores nothing, seconds"
+    )
+    battery_low_pct: float = Field(
+        10, ge=0, le=100, description="a battery at or below this scores nothing, percent"
+    )
+    battery_ok_pct: float = Field(
+        30, ge=0, le=100, description="a battery at or above this scores full marks, percent"
+    )
+    forget_after_days: int = Field(
+        7,
+        ge=1,
+        description="an unregistered sensor silent this long no longer gets indicators "
+        "(registered ones always do, until retired)",
+    )
+    deadletter_scan_max: int = Field(
+        1_000_000, ge=1, description="most dead letters one run reads from Kafka"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> KpiSettings:
+        if self.latency_bad_s <= self.latency_good_s:
+            raise ValueError("kpis: latency_bad_s must be above latency_good_s")
+        if self.battery_ok_pct <= self.battery_low_pct:
+            raise ValueError("kpis: battery_ok_pct must be above battery_low_pct")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting of every UrbanPulse component."""
 
@@ -371,6 +676,9 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     streams: StreamsSettings = StreamsSettings()
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     decoders: DecoderSettings = DecoderSettings()
     metrics: MetricsSettings = MetricsSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
     dashboards: DashboardSettings = DashboardSettings()
+    kpis: KpiSettings = KpiSettings()

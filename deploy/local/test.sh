@@ -25,6 +25,7 @@ deploy/tools/install.sh
 step "unit tests (no services)"
 .venv/bin/pytest tests/unit -q -p no:cacheprovider
 
+step "browser for the web tests (Debian chromium, chromium-driver)"; deploy/local/browser.sh
 step "starting local services"
 deploy/local/services.sh start --record "$started"
 

@@ -21,8 +21,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 deploy/local/services.sh start --record "$started"
+# The supervisor watches and restarts the services this script started (not ones that already
+# ran: they are someone else's).
+watch=()
+while read -r svc; do watch+=(--watch-service "$svc"); done <"$started"
 # In the background, so this shell can react to SIGTERM at once (bash defers traps while
 # it waits for a foreground child).
-.venv/bin/urbanpulse up &
+.venv/bin/urbanpulse up "${watch[@]}" &
 platform=$!
 wait "$platform"

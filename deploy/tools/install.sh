@@ -4,7 +4,8 @@
 #
 #   deploy/tools/install.sh [--check] [TOOL...]
 #
-#   TOOL        helm | kubeconform | hadolint | shellcheck | k8s-schemas   (default: all five)
+#   TOOL        helm | kubeconform | hadolint | shellcheck | k8s-schemas | systemd-analyze
+#               (default: all six)
 #   --check     install nothing; exit 1 naming every tool that is missing or at another version
 #
 # Idempotent: a tool already at the pinned version is left alone (a second run takes < 1 s).
@@ -20,6 +21,9 @@
 #   .local/share/k8s-schemas Kubernetes JSON schemas of v1.25.0 and v1.37.0 for kubeconform,
 #                            offline: from PyPI's `kubernetes-validate` wheel, made standalone
 #                            by deploy/tools/k8s_standalone_schemas.py
+#   systemd-analyze          checks deploy/systemd's units (`verify`): from Debian's `systemd`
+#                            package with apt-get, system-wide, when the machine lacks it
+#                            (any version: the units need systemd >= 242)
 # Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
 # (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log.
 set -euo pipefail
@@ -30,7 +34,7 @@ BIN="$HOME_DIR/bin"
 SHARE="$HOME_DIR/share"
 STAMPS="$BIN/.tool-versions"
 LOG_DIR="$HOME_DIR/logs"
-ALL_TOOLS=(helm kubeconform hadolint shellcheck k8s-schemas)
+ALL_TOOLS=(helm kubeconform hadolint shellcheck k8s-schemas systemd-analyze)
 
 # Pinned versions: the Go module proxy and PyPI serve these (see /work/.library/env/packages/).
 HELM_VERSION=v3.22.0
@@ -50,6 +54,7 @@ wanted() {  # wanted TOOL -> the pinned version string
     hadolint) echo "$HADOLINT_VERSION" ;;
     shellcheck) echo "$SHELLCHECK_VERSION" ;;
     k8s-schemas) echo "$K8S_SCHEMAS_VERSION ($K8S_VERSIONS)" ;;
+    systemd-analyze) echo "Debian's systemd package" ;;
   esac
 }
 
@@ -57,12 +62,15 @@ artifact() {  # artifact TOOL -> the path that must exist once installed
   case $1 in
     k8s-schemas) local v; for v in $K8S_VERSIONS; do :; done  # the last one
                  echo "$SHARE/k8s-schemas/v$v-standalone-strict/deployment-apps-v1.json" ;;
+    systemd-analyze) command -v systemd-analyze || echo /usr/bin/systemd-analyze ;;
     *) echo "$BIN/$1" ;;
   esac
 }
 
 installed() {  # installed TOOL: true when present at the pinned version
   local tool=$1
+  # A system package: whichever version Debian ships is the pinned one.
+  [ "$tool" = systemd-analyze ] && { command -v systemd-analyze >/dev/null 2>&1; return; }
   [ -e "$(artifact "$tool")" ] && [ -f "$STAMPS/$tool" ] && [ "$(cat "$STAMPS/$tool")" = "$(wanted "$tool")" ]
 }
 
@@ -169,6 +177,21 @@ install_k8s-schemas() {
   else
     missing "k8s-schemas: could not convert the schemas; see $LOG_DIR/tools-k8s-schemas.log"
     rm -rf "$tmp"; return 1
+  fi
+}
+
+install_systemd-analyze() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    missing "systemd-analyze: install your distribution's systemd package (it ships the command)"
+    return 1
+  fi
+  local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
+  log "installing Debian's systemd package for systemd-analyze"
+  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd \
+           || { "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd; }; \
+       } >"$LOG_DIR/tools-systemd-analyze.log" 2>&1; then
+    missing "systemd-analyze: 'apt-get install systemd' failed; see $LOG_DIR/tools-systemd-analyze.log"
+    return 1
   fi
 }
 

@@ -35,7 +35,8 @@ AUTH = {"X-API-Key": KEY}
 
 def admin_client(registry: Path) -> TestClient:
     settings = Settings(
-        api=ApiSettings(api_keys=[KEY]), streams=StreamsSettings(registry_path=str(registry))
+        api=ApiSettings(api_keys=[f"{KEY}:admin"]),
+        streams=StreamsSettings(registry_path=str(registry)),
     )
     return TestClient(create_app(settings))
 

@@ -5,8 +5,9 @@ No Docker engine runs here, so instead of containers this test starts exactly wh
 ``ingest-2``, ``worker`` times its ``deploy.replicas``, ``api``, and ``simulator`` of the
 ``simulator`` profile) the image's entrypoint (``urbanpulse``, deploy/docker/Dockerfile) with the
 service's ``command``, and the environment Compose would give the container: the image's
-``ENV``, then the ``env_file`` (``.env``, here ``.env.example`` as shipped), then the service's
-``environment``, with ``${VAR:-default}`` resolved from ``.env.example`` as Compose does.
+``ENV``, then the ``env_file`` (``components.env``, here ``components.env.example`` as shipped),
+then the service's ``environment``, with ``${VAR:-default}`` resolved from ``.env.example`` (what
+Compose reads itself) as Compose does.
 
 Overridden, because it cannot work outside Compose, and nothing else:
 
@@ -24,8 +25,11 @@ Overridden, because it cannot work outside Compose, and nothing else:
   simulator tenant (``SIMULATOR_TENANT``), and the ingestors' topic filters narrowed to that
   tenant;
 * what Compose does around the processes is not exercised: health checks, ``depends_on``,
-  restarts, resource limits, secrets as files (Mosquitto's password file: the local broker
-  is anonymous, so the ``.env`` credentials are sent and ignored), volumes.
+  restarts, resource limits, volumes, and the one-shot services that make the broker's
+  accounts and the InfluxDB tokens;
+* secrets as files: each ``URBANPULSE_*_FILE`` a service reads points at a tmp file instead of
+  ``/run/secrets/...`` (the MQTT password: sent to the anonymous local broker and ignored; the
+  InfluxDB token: empty, as the local 1.8 wants it).
 """
 
 from __future__ import annotations
@@ -161,16 +165,28 @@ class Stack:
         """Read compose.yaml and build each UrbanPulse process as Compose would."""
         variables = self.compose_variables()
         compose = interpolate(yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text()), variables)
-        env_file = {k: v or "" for k, v in dotenv_values(COMPOSE_DIR / ".env.example").items()}
+        env_file = {
+            k: v or "" for k, v in dotenv_values(COMPOSE_DIR / "components.env.example").items()
+        }
+        secrets = tmp / "secrets"
+        secrets.mkdir(parents=True, exist_ok=True)
+        files = {
+            "URBANPULSE_MQTT__PASSWORD_FILE": "compose-test",
+            "URBANPULSE_INFLUX__TOKEN_FILE": "",
+        }
+        for name, value in files.items():
+            (secrets / name).write_text(value)
         for name in APP_SERVICES:
             spec = compose["services"][name]
             if spec.get("profiles") and not simulator:
                 continue
-            assert spec["env_file"][0]["path"] == ".env"  # what .env.example stands in for
+            # what components.env.example stands in for
+            assert spec["env_file"][0]["path"] == "components.env"
             replicas = int(spec.get("deploy", {}).get("replicas", 1))
             for n in range(replicas):
                 env = os.environ | image_env() | env_file | spec.get("environment", {})
                 env |= self.local(name, n, tmp)
+                env |= {k: str(secrets / k) for k in files if k in env}
                 if "URBANPULSE_MQTT__CLIENT_ID" in spec.get("environment", {}):
                     env["URBANPULSE_MQTT__CLIENT_ID"] += f"-{self.suffix}"
                 argv = [str(ENTRYPOINT), *map(str, spec["command"])]
@@ -266,7 +282,11 @@ def test_the_resolved_services_are_the_compose_ones(tmp_path: Path) -> None:
     assert ingest.env["URBANPULSE_MQTT__SHARED_GROUP"] == f"cp-{stack.suffix}"
     assert ingest.env["URBANPULSE_MQTT__CLIENT_ID"] == f"urbanpulse-ingest-1-{stack.suffix}"
     assert ingest.env["URBANPULSE_INFLUX__ORG"] == "-"  # overridden: the local 1.8
-    assert ingest.env["URBANPULSE_MQTT__USERNAME"] == "urbanpulse"  # from .env, kept
+    assert ingest.env["URBANPULSE_MQTT__USERNAME"] == "urbanpulse-ingest-1"  # compose.yaml's
+    assert Path(ingest.env["URBANPULSE_MQTT__PASSWORD_FILE"]).read_text() == "compose-test"
+    for name in ("api", "worker"):
+        assert "URBANPULSE_INFLUX__TOKEN_FILE" in stack.named(name)[0].env
+        assert "URBANPULSE_MQTT__PASSWORD_FILE" not in stack.named(name)[0].env
     simulator = stack.named("simulator")[0]
     assert simulator.argv[1:] == ["simulate", "--scenario", "town", "--tenant", stack.tenant]
 

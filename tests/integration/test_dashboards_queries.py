@@ -1,78 +1,164 @@
-"""Every panel and variable query of every board runs on the real InfluxDB and returns data.
+"""Every panel of the boards shows data for a simulated town, asked as Grafana would ask.
 
-The test writes its own points (raw readings, window aggregates and alert episodes, in the
-schema the stream worker writes) under a tenant no other test uses, then substitutes what
-Grafana would: the time macros ``v.timeRangeStart``/``v.timeRangeStop`` as RFC 3339 time
-literals and ``v.windowPeriod`` as a duration, and each ``${variable}`` / ``${variable:regex}``
-as Grafana formats the selected values, and ``v.defaultBucket`` as the default bucket of the
-query's data source (raw or aggregate bucket). Prometheus panels have no Prometheus here: their
-PromQL is parsed (promql-parser, the Rust parser used by GreptimeDB) and the ingest metric
-names they use are checked against what the real ingestor exposes.
+The data is the bundled default town (``simulators/scenarios/town.yaml``: every sensor kind,
+every payload format, its faults and incidents) over the last hours, sent through the platform's
+own code: each message as the simulator would publish it is decoded by the ingestor's routing
+(``ingest.routing.decode_message``) and handed, as the Kafka values ingest writes, to the
+stream worker's adapter (``streams.app.StreamWorker``: the pure pipeline, point building and
+the real InfluxDB writer), batch by batch in the order and at the times it would arrive live,
+with the worker's stale check between batches. Only Kafka is left out (its topics and state
+tables are in-memory stand-ins), which ``test_streams_worker.py`` covers. No quantity name is
+written here: what the boards find is what the platform stores.
+
+Each panel's Flux is then run on the real InfluxDB with what Grafana substitutes: the board's
+time range as RFC 3339 time literals, ``v.windowPeriod``, ``v.defaultBucket`` as the bucket
+of the query's data source, and each ``${variable}`` / ``${variable:regex}`` as Grafana formats
+the selection, the selection being options the variable's own query offers. A panel that
+returns nothing fails the test with its board and title.
+
+Prometheus panels have no Prometheus here (``test_dashboards_prometheus.py`` has one): their
+PromQL is parsed (promql-parser) and the ingest metric names checked against the ingestor.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import promql_parser
 import pytest
-from influxdb_client import InfluxDBClient, Point, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client import InfluxDBClient
 from prometheus_client import generate_latest
 
+from dashboards import flux
 from dashboards.boards import BOARDS
 from dashboards.datasources import INFLUX_AGG_UID, INFLUX_UID
 from dashboards.render import board_json
 from ingest.metrics import IngestMetrics
+from ingest.routing import RoutingConfig, decode_message
 from ingest.stats import Stats
+from simulators.engine import fleet_stream
+from simulators.faults import FaultInjector
+from simulators.formats import Wire
+from simulators.outputs import registry_yaml, tenant_map
+from simulators.scenario import DEFAULT_SCENARIO, Device, Scenario, build_fleet, load_scenario
+from streams.app import StreamWorker, TableState
+from streams.influx_writer import InfluxWriter
+from streams.quality import epoch_us
 from tests.support import unique
-from urbanpulse.settings import InfluxSettings
+from tests.unit.streams.helpers import FakeTopic, MemoryTable
+from urbanpulse.registry import RegistryFile
+from urbanpulse.settings import DecoderSettings, Settings, StreamsSettings
 
-INFLUX = InfluxSettings()
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-START = NOW - timedelta(hours=6)
-DISTRICTS = ("north", "south")
-SENSORS: dict[str, tuple[str, tuple[tuple[str, str, float], ...], float, float]] = {
-    # sensor id: (district, ((quantity, unit, base value), ...), lat, lon)
-    "air-1": (
-        "north",
-        (
-            ("pm2_5", "ug/m3", 12.0),
-            ("pm10", "ug/m3", 30.0),
-            ("no2", "ug/m3", 20.0),
-            ("o3", "ug/m3", 60.0),
-            ("temperature", "Cel", 8.5),
-            ("relative_humidity", "%", 80.0),
-            ("pressure", "hPa", 1012.0),
-            ("wind_speed", "m/s", 3.2),
-            ("rainfall", "mm", 0.4),
-            ("noise_level", "dB", 55.0),
-            ("battery", "%", 64.0),
-        ),
-        52.09,
-        5.12,
-    ),
-    "air-2": (
-        "south",
-        (("pm2_5", "ug/m3", 22.0), ("noise_level", "dB", 61.0), ("battery", "%", 15.0)),
-        52.08,
-        5.13,
-    ),
-    "traffic-1": ("north", (("vehicle_count", "1", 40.0),), 52.091, 5.121),
-    "park-1": ("south", (("parking_occupancy", "%", 70.0),), 52.081, 5.131),
-    "bin-1": ("south", (("fill_level", "%", 55.0),), 52.082, 5.132),
-    "water-1": ("north", (("water_level", "cm", 120.0),), 52.093, 5.125),
-    "water-2": ("south", (("water_level", "m", 1.3),), 52.083, 5.135),
-}
-WINDOWS = {"1m": timedelta(minutes=1), "15m": timedelta(minutes=15), "1h": timedelta(hours=1)}
+NOW = datetime.now(UTC).replace(microsecond=0)
+HISTORY = timedelta(hours=3)  # the town has been running this long when the boards look
+BATCH = timedelta(minutes=5)  # simulated time per worker batch (and between stale checks)
+BOARD_UIDS = {board.uid for board in BOARDS}
+
+
+@dataclass(frozen=True)
+class Town:
+    """The simulated town as the platform stored it."""
+
+    scenario: Scenario
+    fleet: list[Device]
+    settings: Settings
+
+    @property
+    def tenant(self) -> str:
+        """The town's tenant of its own."""
+        return self.scenario.tenant
+
+
+async def run_platform(town: Town) -> None:
+    """Send the town's last ``HISTORY`` through ingest decoding and the stream worker."""
+    settings, scenario = town.settings, town.scenario
+    routing = RoutingConfig.from_settings(settings)
+    # as in real time (what `make up` runs): Sensor.Community pushes carry no time
+    injector = FaultInjector(scenario.city(), Wire.of(scenario, timestamps=False), scenario.faults)
+    topics = {n: FakeTopic() for n in ("deadletter", "alerts", "district", "observations")}
+    tables = {"sensor": TableState(MemoryTable()), "district": TableState(MemoryTable())}
+    registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
+    writer = InfluxWriter(settings.influx)
+    worker = StreamWorker(settings, writer, registry, dict(topics), tables)
+
+    async def deliver(values: list[bytes], now: datetime) -> None:
+        await worker.handle_readings([(0, value) for value in values])
+        district, topics["district"].sent = topics["district"].sent, []
+        await worker.handle_district([(0, key or b"", value) for key, value in district])
+        await worker.check_stale({0}, epoch_us(now))
+
+    try:
+        batch: list[bytes] = []
+        batch_end = NOW - HISTORY + BATCH
+        for item in fleet_stream(town.fleet, injector, NOW - HISTORY, NOW):
+            if item.message is None or item.due > NOW:  # dropped, or not sent yet
+                continue
+            while item.due >= batch_end:
+                await deliver(batch, batch_end)
+                batch, batch_end = [], batch_end + BATCH
+            received = item.due  # the broker hands it on as it is sent
+            decoded = decode_message(
+                item.message.topic,
+                item.message.payload,
+                received,
+                settings.mqtt.max_payload_bytes,
+                config=routing,
+            )
+            batch += [reading.to_bytes() for reading in decoded.readings]
+        await deliver(batch, NOW)
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory) -> Town:
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    scenario = scenario.model_validate(  # a tenant of its own; applications named after it
+        scenario.model_dump() | {"tenant": unique("dash"), "network_servers": {"tts_tenant": "ttn"}}
+    )
+    fleet = build_fleet(scenario)
+    registry: Path = tmp_path_factory.mktemp("town") / "registry.yaml"
+    registry.write_text(registry_yaml(scenario, fleet), encoding="utf-8")
+    settings = Settings(
+        decoders=DecoderSettings(tenant_by_application=tenant_map(scenario, fleet)),
+        streams=StreamsSettings(registry_path=str(registry)),
+    )
+    simulated = Town(scenario=scenario, fleet=fleet, settings=settings)
+    asyncio.run(run_platform(simulated))
+    return simulated
+
+
+@pytest.fixture(scope="module")
+def client(town: Town) -> Iterator[InfluxDBClient]:
+    influx = town.settings.influx
+    with InfluxDBClient(
+        url=influx.url, token=influx.token.get_secret_value(), org=influx.org, timeout=60_000
+    ) as connection:
+        yield connection
+
+
+# ---- what Grafana sends ----------------------------------------------------------------------
 
 
 def grafana_time(moment: datetime) -> str:
     """How Grafana's InfluxDB data source writes a time macro into Flux (RFC 3339, nanos)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+def relative(expression: str, now: datetime) -> datetime:
+    """A Grafana relative time such as ``now`` or ``now-24h``."""
+    found = re.fullmatch(r"now(?:-(\d+)([mhd]))?", expression)
+    assert found, f"unsupported time {expression!r}"
+    if not found.group(1):
+        return now
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[found.group(2)]
+    return now - timedelta(**{unit: int(found.group(1))})
 
 
 def regex_value(values: list[str]) -> str:
@@ -81,224 +167,178 @@ def regex_value(values: list[str]) -> str:
     return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
-BUCKETS = {INFLUX_UID: INFLUX.raw_bucket, INFLUX_AGG_UID: INFLUX.aggregate_bucket}
+@dataclass(frozen=True)
+class Target:
+    """One Flux query of a board: a panel's target or a variable's options."""
+
+    board: dict[str, Any]
+    where: str
+    datasource: str
+    query: str
 
 
-def substitute(query: str, variables: dict[str, list[str]], datasource_uid: str) -> str:
-    """The Flux text Grafana would send for the given variable selection and data source."""
-    text = query.replace("v.defaultBucket", f'"{BUCKETS[datasource_uid]}"')
-    for name, values in variables.items():
+def substitute(town: Town, target: Target, selection: dict[str, list[str]]) -> str:
+    """The Flux text Grafana sends for a target, the board's time range and a selection."""
+    buckets = {INFLUX_UID: town.settings.influx.raw_bucket}
+    buckets[INFLUX_AGG_UID] = town.settings.influx.aggregate_bucket
+    now = datetime.now(UTC)
+    span = target.board["time"]
+    text = target.query.replace("v.defaultBucket", f'"{buckets[target.datasource]}"')
+    for name, values in selection.items():
         text = text.replace(f"${{{name}:regex}}", regex_value(values))
         text = text.replace(f"${{{name}}}", values[0])
-    text = text.replace("v.timeRangeStart", grafana_time(START))
-    text = text.replace("v.timeRangeStop", grafana_time(NOW + timedelta(minutes=1)))
-    text = text.replace("v.windowPeriod", "1m0s")
+    text = text.replace("v.timeRangeStart", grafana_time(relative(span["from"], now)))
+    text = text.replace("v.timeRangeStop", grafana_time(relative(span["to"], now)))
+    text = text.replace("v.windowPeriod", "1m0s")  # 24 h over a panel ~1,000 pixels wide
     assert not re.search(r"\$\{|\$__", text), f"unsubstituted Grafana variable in:\n{text}"
     return text
 
 
-def points(tenant: str) -> Iterator[tuple[str, Point]]:
-    """(bucket, point) pairs of the fixture: readings, aggregates and alerts."""
-    for sensor, (district, quantities, lat, lon) in SENSORS.items():
-        for quantity, unit, base in quantities:
-            for step in range(36):  # every 5 minutes over the last 3 hours
-                at = NOW - timedelta(minutes=5 * step + 2)
-                flags = "stuck" if step % 7 == 3 else ("gap,unregistered" if step == 5 else "")
-                yield (
-                    INFLUX.raw_bucket,
-                    (
-                        Point("reading")
-                        .tag("tenant", tenant)
-                        .tag("sensor_id", sensor)
-                        .tag("quantity", quantity)
-                        .field("value", base + (step % 5) * 0.5)
-                        .field("unit", unit)
-                        .field("source_format", "json")
-                        .field("message_id", f"{sensor}-{quantity}-{step}")
-                        .field("received_at", grafana_time(at + timedelta(seconds=3)))
-                        .field("quality_flags", flags)
-                        .field("lat", lat)
-                        .field("lon", lon)
-                        .time(at, WritePrecision.NS)
-                    ),
-                )
-            for window, size in WINDOWS.items():
-                for k in range(4):
-                    start = NOW - size * (k + 1)
-                    start -= timedelta(seconds=start.timestamp() % size.total_seconds())
-                    for scope, tag, subject in (
-                        ("sensor", "sensor_id", sensor),
-                        ("district", "district", district),
-                    ):
-                        yield (
-                            INFLUX.aggregate_bucket,
-                            (
-                                Point("aggregate")
-                                .tag("tenant", tenant)
-                                .tag("scope", scope)
-                                .tag(tag, subject)
-                                .tag("quantity", quantity)
-                                .tag("window", window)
-                                .field("count", 3 + k)
-                                .field("mean", base + k)
-                                .field("min", base - 1.0)
-                                .field("max", base + 2.0 + k)
-                                .field("last", base + 0.5)
-                                .field("unit", unit)
-                                .time(start, WritePrecision.NS)
-                            ),
-                        )
-    alerts = (
-        ("air-2", "pm2_5", "pm2_5_high", "open", timedelta(hours=2), None, 22.0),
-        ("water-2", "water_level", "stale", "open", timedelta(minutes=40), None, 1.3),
-        (
-            "air-1",
-            "noise_level",
-            "noise_high",
-            "closed",
-            timedelta(hours=3),
-            timedelta(hours=2),
-            70.0,
-        ),
-    )
-    for sensor, quantity, rule, state, ago, ended_ago, value in alerts:
-        started = NOW - ago
-        yield (
-            INFLUX.aggregate_bucket,
-            (
-                Point("alert")
-                .tag("tenant", tenant)
-                .tag("sensor_id", sensor)
-                .tag("rule", rule)
-                .tag("quantity", quantity)
-                .field("state", state)
-                .field("started_at", grafana_time(started))
-                .field("ended_at", "" if ended_ago is None else grafana_time(NOW - ended_ago))
-                .field("value", value)
-                .field("message", f"{rule} on {sensor}")
-                .time(started, WritePrecision.NS)
-            ),
-        )
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[InfluxDBClient]:
-    with InfluxDBClient(
-        url=INFLUX.url, token=INFLUX.token.get_secret_value(), org=INFLUX.org, timeout=30_000
-    ) as influx:
-        yield influx
-
-
-@pytest.fixture(scope="module")
-def tenant(client: InfluxDBClient) -> str:
-    name = unique("dash")
-    writer = client.write_api(write_options=SYNCHRONOUS)
-    by_bucket: dict[str, list[Point]] = {}
-    for bucket, point in points(name):
-        by_bucket.setdefault(bucket, []).append(point)
-    for bucket, batch in by_bucket.items():
-        writer.write(bucket=bucket, org=INFLUX.org, record=batch)
-    return name
-
-
-def selection(tenant: str) -> dict[str, list[str]]:
-    """What a user picked on the boards: one tenant, two districts, two sensors..."""
-    return {
-        "tenant": [tenant],
-        "district": list(DISTRICTS),
-        "sensor": ["air-1", "air-2"],
-        "quantity": ["pm2_5"],
-        "window": ["15m"],
-    }
-
-
 def run(client: InfluxDBClient, flux: str) -> list[dict[str, Any]]:
-    tables = client.query_api().query(flux, org=INFLUX.org)
+    tables = client.query_api().query(flux)
     return [record.values for table in tables for record in table.records]
 
 
-def influx_queries() -> list[tuple[str, str, str, str]]:
-    """(board uid, where, data source uid, Flux) of every panel target and query variable."""
-    out: list[tuple[str, str, str, str]] = []
-    for board in BOARDS:
-        data = board_json(board)
-        for variable in data["templating"]["list"]:
-            if variable["type"] == "query":
-                where = f"variable {variable['name']}"
-                out.append((board.uid, where, variable["datasource"]["uid"], variable["query"]))
-        for panel in data["panels"]:
-            for target in panel.get("targets", []):
-                if target["datasource"]["type"] == "influxdb":
-                    where = f"panel {panel['title']} {target['refId']}"
-                    out.append((board.uid, where, target["datasource"]["uid"], target["query"]))
-    return out
-
-
-def prometheus_queries() -> list[tuple[str, str, str]]:
-    out: list[tuple[str, str, str]] = []
-    for board in BOARDS:
-        for panel in board_json(board)["panels"]:
-            for target in panel.get("targets", []):
-                if target["datasource"]["type"] == "prometheus":
-                    out.append((board.uid, panel["title"], target["expr"]))
-    return out
-
-
-INFLUX_QUERIES = influx_queries()
-PROM_QUERIES = prometheus_queries()
-
-
-def test_every_board_is_covered() -> None:
-    covered = {q[0] for q in INFLUX_QUERIES} | {q[0] for q in PROM_QUERIES}
-    assert covered == {board.uid for board in BOARDS}
-    assert len(INFLUX_QUERIES) >= 40 and len(PROM_QUERIES) >= 8
-
-
-@pytest.mark.parametrize(
-    ("uid", "where", "datasource", "flux"),
-    INFLUX_QUERIES,
-    ids=[f"{q[0]}: {q[1]}" for q in INFLUX_QUERIES],
-)
-def test_flux_query_returns_data(
-    client: InfluxDBClient, tenant: str, uid: str, where: str, datasource: str, flux: str
-) -> None:
-    rows = run(client, substitute(flux, selection(tenant), datasource))
-    assert rows, f"{uid} / {where} returned no data"
-
-
-def test_variables_offer_the_fixture_values(client: InfluxDBClient, tenant: str) -> None:
-    data = board_json(next(b for b in BOARDS if b.uid == "urbanpulse-experiment"))
-    variables = {v["name"]: v for v in data["templating"]["list"]}
-
-    def options(name: str) -> list[str]:
-        variable = variables[name]
-        query = substitute(variable["query"], selection(tenant), variable["datasource"]["uid"])
-        rows = run(client, query)
-        return [str(row["_value"]) for row in rows]
-
-    assert tenant in options("tenant")
-    assert options("district") == ["north", "south"]
-    assert options("sensor") == ["air-1", "air-2"]
-    assert "vehicle_count" in options("quantity") and "pm2_5" in options("quantity")
-
-
-def test_city_overview_shows_positions_and_the_open_alerts(
-    client: InfluxDBClient, tenant: str
-) -> None:
-    data = board_json(next(b for b in BOARDS if b.uid == "urbanpulse-city-overview"))
-    by_title = {
-        p["title"]: substitute(
-            p["targets"][0]["query"], selection(tenant), p["targets"][0]["datasource"]["uid"]
-        )
+def panels_of(uid: str) -> list[Target]:
+    """The Flux targets of one board's panels."""
+    data = board_json(next(b for b in BOARDS if b.uid == uid))
+    return [
+        Target(data, f"panel {p['title']!r} {t['refId']}", t["datasource"]["uid"], t["query"])
         for p in data["panels"]
-    }
+        for t in p.get("targets", [])
+        if t["datasource"]["type"] == "influxdb"
+    ]
+
+
+def options(
+    town: Town, client: InfluxDBClient, uid: str, name: str, selection: dict[str, list[str]]
+) -> list[str]:
+    """The options a board's variable offers, given the variables selected before it."""
+    data = board_json(next(b for b in BOARDS if b.uid == uid))
+    variable = next(v for v in data["templating"]["list"] if v["name"] == name)
+    if variable["type"] == "custom":
+        return [o.strip() for o in variable["query"].split(",")]
+    target = Target(data, name, variable["datasource"]["uid"], variable["query"])
+    return [str(row["_value"]) for row in run(client, substitute(town, target, selection))]
+
+
+def choose(
+    town: Town, client: InfluxDBClient, uid: str, picks: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """What a user selects on a board, each an option its variable offers.
+
+    The town's tenant, ``picks`` (else the saved or first option) of a single-value variable,
+    every option of a multi-value one; asked in the board's order, as Grafana refreshes them.
+    """
+    data = board_json(next(b for b in BOARDS if b.uid == uid))
+    wanted = {"tenant": town.tenant} | (picks or {})
+    selection: dict[str, list[str]] = {}
+    for variable in data["templating"]["list"]:
+        name = variable["name"]
+        offered = options(town, client, uid, name, selection)
+        assert offered, f"{uid}: variable {name} offers nothing"
+        if variable.get("multi"):
+            selection[name] = offered
+        else:
+            value = wanted.get(name, variable.get("current", {}).get("value") or offered[0])
+            assert value in offered, f"{uid}: variable {name} does not offer {value!r}"
+            selection[name] = [value]
+    return selection
+
+
+# ---- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("uid", sorted(BOARD_UIDS))
+def test_every_panel_returns_data(town: Town, client: InfluxDBClient, uid: str) -> None:
+    selection = choose(town, client, uid)
+    panels = panels_of(uid)
+    assert panels
+    empty = [p.where for p in panels if not run(client, substitute(town, p, selection))]
+    assert empty == [], f"{uid}: no data in {empty} for the simulated town ({selection})"
+
+
+def test_the_experiment_board_shows_every_quantity_it_offers(
+    town: Town, client: InfluxDBClient
+) -> None:
+    uid = "urbanpulse-experiment"
+    panels = panels_of(uid)
+    quantities = options(town, client, uid, "quantity", {"tenant": [town.tenant]})
+    assert len(quantities) > 10, quantities
+    # every quantity at the board's default window, every window for the first quantity
+    picks: list[tuple[str, str | None]] = [(quantity, None) for quantity in quantities]
+    picks += [(quantities[0], size) for size in flux.WINDOWS]
+    empty = []
+    for quantity, size in picks:
+        chosen = {"quantity": quantity} | ({"window": size} if size else {})
+        selection = choose(town, client, uid, chosen)
+        empty += [
+            (quantity, selection["window"][0], p.where)
+            for p in panels
+            if not run(client, substitute(town, p, selection))
+        ]
+    assert empty == []
+
+
+def test_the_city_overview_shows_every_sensor_and_the_incidents(
+    town: Town, client: InfluxDBClient
+) -> None:
+    uid = "urbanpulse-city-overview"
+    selection = choose(town, client, uid)
+    panels = panels_of(uid)
+    by_title = {p.where.split("'")[1]: substitute(town, p, selection) for p in panels}
     located = run(client, by_title["Sensors and their latest values"])
-    assert {row["sensor_id"] for row in located} == set(SENSORS)
+    assert {row["sensor_id"] for row in located} == {
+        sensor_id for device in town.fleet for sensor_id in device.platform_sensor_ids()
+    }
     assert all(isinstance(row["lat"], float) and isinstance(row["lon"], float) for row in located)
-    open_alerts = run(client, by_title["Alerts open now"])
-    assert sorted(row["rule"] for row in open_alerts) == ["pm2_5_high", "stale"]
-    # the closed noise episode is not counted
-    assert [row["state"] for row in run(client, by_title["Open alerts"])] == [2]
+    # the town's incidents keep their alerts open; faults may open and close others
+    incidents = town.scenario.incidents
+    expected = {(d, "low_battery") for d in incidents.flat_battery}
+    expected |= {(d, "stale") for d in incidents.silent}
+    assert expected
+    rows = run(client, by_title["Alerts open now"])
+    open_now = {
+        (device.device_id, row["rule"])
+        for row in rows
+        for device in town.fleet
+        if row["sensor_id"] in device.platform_sensor_ids()
+    }
+    assert expected <= open_now
+    count = run(client, by_title["Open alerts"])
+    assert [row["state"] for row in count] == [len(rows)]
+
+
+def test_the_variables_offer_the_town(town: Town, client: InfluxDBClient) -> None:
+    uid = "urbanpulse-experiment"
+    selection = choose(town, client, uid, {"quantity": "pm2_5"})
+    assert selection["district"] == sorted(d.id for d in town.scenario.districts)
+    assert selection["sensor"] == sorted(
+        d.sensor_id for d in town.fleet if d.kind.name in ("air_quality", "particulates")
+    )
+    quantities = options(town, client, uid, "quantity", {"tenant": [town.tenant]})
+    simulated = {q.quantity for d in town.fleet for q in d.kind.quantities}
+    assert {"pm2_5", "occupancy", "precipitation", "battery_level"} <= set(quantities)
+    # personal data is dropped at ingest, so never offered
+    assert "people_count" in simulated and "people_count" not in quantities
+
+
+# (board uid, panel title, PromQL) of every Prometheus target; test_dashboards_prometheus.py
+# runs the same list against a real Prometheus.
+PROM_QUERIES = [
+    (board.uid, panel["title"], target["expr"])
+    for board in BOARDS
+    for panel in board_json(board)["panels"]
+    for target in panel.get("targets", [])
+    if target["datasource"]["type"] == "prometheus"
+]
+
+
+def test_every_board_has_its_queries_checked() -> None:
+    flux_boards = {uid for uid in BOARD_UIDS if panels_of(uid)}
+    prom_boards = {uid for uid, _, _ in PROM_QUERIES}
+    assert flux_boards | prom_boards == BOARD_UIDS
+    assert len(PROM_QUERIES) >= 8
 
 
 @pytest.mark.parametrize(
@@ -322,9 +362,7 @@ def test_ingest_metrics_used_by_the_boards_exist() -> None:
     metrics.ack_latency.observe(0.02)
     exposed = generate_latest(metrics.registry).decode()
     names = set(re.findall(r"^(urbanpulse_ingest_\w+?)(?:\{| )", exposed, re.MULTILINE))
-    used = {
-        name for _, _, expr in PROM_QUERIES for name in re.findall(r"urbanpulse_ingest_\w+", expr)
-    }
+    used = {name for _, _, e in PROM_QUERIES for name in re.findall(r"urbanpulse_ingest_\w+", e)}
     assert used, "the boards use no ingest metric"
     # histograms expose _bucket/_sum/_count series, counters _total
     missing = sorted(used - names)

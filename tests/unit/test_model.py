@@ -3,7 +3,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from urbanpulse.model import EARLIEST, LATEST, InvalidReading, Location, Reading, validated
+from urbanpulse.model import (
+    EARLIEST,
+    LATEST,
+    InvalidReading,
+    Location,
+    Reading,
+    is_id,
+    validated,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -79,3 +87,16 @@ def test_decoding_checks_every_constraint() -> None:
     bad = reading().to_bytes().replace(b'"air-1"', b'"a b"')
     with pytest.raises(msgspec.ValidationError, match="sensor_id"):
         Reading.from_bytes(bad)
+
+
+@pytest.mark.parametrize("field", ["tenant", "sensor_id", "quantity", "unit", "probe"])
+def test_a_trailing_newline_is_refused_in_every_pattern(field: str) -> None:
+    """Python's re (msgspec's) lets "$" match before a final newline; a newline in a tag
+    would break InfluxDB's line protocol."""
+    good = {"tenant": "town", "sensor_id": "air-1", "quantity": "pm2_5", "unit": "ug/m3"}
+    with pytest.raises(InvalidReading, match=field):
+        reading(**{field: good.get(field, "1") + "\n"})
+    bad = reading().to_bytes().replace(b'"air-1"', b'"air-1\\n"')
+    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+        Reading.from_bytes(bad)
+    assert not is_id("air-1\n")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from urbanpulse.settings import Settings
@@ -28,4 +30,24 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("URBANPULSE_MQTT__MAX_INFLIGHT", "0")
     with pytest.raises(ValueError, match="max_inflight"):
+        Settings()
+
+
+def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "mqtt").write_text("p4ss\n")  # as `echo p4ss > file` writes it
+    (tmp_path / "token").write_text("read-only-token")
+    monkeypatch.setenv("URBANPULSE_MQTT__PASSWORD_FILE", str(tmp_path / "mqtt"))
+    monkeypatch.setenv("URBANPULSE_INFLUX__TOKEN", "operator-token")
+    monkeypatch.setenv("URBANPULSE_INFLUX__TOKEN_FILE", str(tmp_path / "token"))
+    settings = Settings()
+    assert settings.mqtt.password is not None
+    assert settings.mqtt.password.get_secret_value() == "p4ss"
+    assert settings.influx.token.get_secret_value() == "read-only-token"  # the file wins
+
+
+def test_a_missing_secret_file_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("URBANPULSE_INFLUX__TOKEN_FILE", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"cannot read the secret file .*nowhere"):
         Settings()

@@ -21,6 +21,7 @@ from api.bulk import (
     offered_days,
     parse_day,
 )
+from api.filters import DayCountFilter
 from api.params import BadQuery
 
 GRACE = timedelta(minutes=5)
@@ -89,23 +90,16 @@ class FakeCounts:
     def __init__(self) -> None:
         self.asked: list[tuple[datetime, datetime]] = []
 
-    def daily_counts(
-        self,
-        start: datetime,
-        stop: datetime,
-        tenant: str | None = None,
-        quantity: str | None = None,
-        allowed: tuple[str, ...] = (),
-    ) -> list[tuple[str, str, datetime, int]]:
-        self.asked.append((start, stop))
-        days = int((stop - start) / timedelta(days=1) + 0.999)
-        return [("t", "pm2_5", start + timedelta(days=i), 1) for i in range(days)]
+    def daily_counts(self, flt: DayCountFilter) -> list[tuple[str, str, datetime, int]]:
+        self.asked.append((flt.start, flt.stop))
+        days = int((flt.stop - flt.start) / timedelta(days=1) + 0.999)
+        return [("t", "pm2_5", flt.start + timedelta(days=i), 1) for i in range(days)]
 
 
 def test_final_days_are_asked_once() -> None:
     now = [datetime(2026, 11, 27, 12, tzinfo=UTC)]
     source = FakeCounts()
-    counts = DailyCounts(source, 3, 0, GRACE, clock=lambda: now[0])
+    counts = DailyCounts(source, days=3, ttl_s=0, grace=GRACE, clock=lambda: now[0])
     assert [c.day for c in counts.all()] == [
         date(2026, 11, 25),
         date(2026, 11, 26),

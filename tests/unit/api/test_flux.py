@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.flux import ObservationFilter, literal, observations_query, params_record
+from api.filters import ObservationFilter
+from api.flux import literal, observations_query, params_record
 
 
 def unescape_flux_string(text: str) -> str:
@@ -59,7 +60,7 @@ def test_inline_puts_each_literal_where_it_is_used() -> None:
     """InfluxDB 1.8 pushes tag filters down to storage only when they compare with literals."""
     evil = 'x" or r._value > 0 or "'
     start = datetime(2026, 11, 27, tzinfo=UTC)
-    flt = ObservationFilter(start, start + timedelta(days=1), 10, evil, None, None)
+    flt = ObservationFilter(start=start, stop=start + timedelta(days=1), limit=10, sensor_id=evil)
     text = observations_query("urbanpulse/raw", flt).inline()
     assert "params" not in text
     assert f'r["sensor_id"] == {literal(evil)}' in text
@@ -78,7 +79,14 @@ def test_numbers_and_booleans() -> None:
 def test_queries_never_contain_user_values() -> None:
     evil = 'x" or r._value > 0 or "'
     start = datetime(2026, 11, 27, tzinfo=UTC)
-    flt = ObservationFilter(start, start + timedelta(days=1), 10, evil, evil, "pm2_5")
+    flt = ObservationFilter(
+        start=start,
+        stop=start + timedelta(days=1),
+        limit=10,
+        sensor_id=evil,
+        tenant=evil,
+        quantity="pm2_5",
+    )
     query = observations_query("urbanpulse/raw", flt)
     assert evil not in query.text
     assert query.params["sensor_id"] == evil

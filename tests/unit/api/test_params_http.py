@@ -9,7 +9,8 @@ from geojson_pydantic import FeatureCollection
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.flux import BBox, ObservationFilter, keyset_predicate, observations_query
+from api.filters import BBox, ObservationFilter
+from api.flux import keyset_predicate, observations_query
 from api.formats import decode_keyset, encode_keyset
 from api.geojson import collection, latest_features, sensor_feature
 from api.http import etag_matches, etag_of
@@ -49,8 +50,9 @@ def test_bad_boxes_are_refused(text: str) -> None:
 
 def test_box_contains_its_edges() -> None:
     box = parse_bbox("5,52,5.2,52.2")
-    assert box == BBox(5, 52, 5.2, 52.2)
-    assert box.contains(52, 5) and box.contains(52.2, 5.2) and not box.contains(51.9, 5.1)
+    assert box == BBox(min_lon=5, min_lat=52, max_lon=5.2, max_lat=52.2)
+    assert box.contains(lat=52, lon=5) and box.contains(lat=52.2, lon=5.2)
+    assert not box.contains(lat=51.9, lon=5.1)
 
 
 def test_page_size() -> None:
@@ -96,7 +98,9 @@ def test_keyset_predicate_orders_like_the_sort() -> None:
 
 def test_only_asked_filters_are_written_and_values_stay_params() -> None:
     evil = 'x" or true or "'
-    flt = ObservationFilter(NOW - timedelta(1), NOW, 5, tenant=evil, allowed=OPEN_QUANTITIES)
+    flt = ObservationFilter(
+        start=NOW - timedelta(1), stop=NOW, limit=5, tenant=evil, allowed=OPEN_QUANTITIES
+    )
     query = observations_query("b", flt)
     assert evil not in query.text and query.params["tenant"] == evil
     assert "sensor_id ==" not in query.text and "contains" not in query.text
@@ -126,11 +130,14 @@ SENSORS = [
 ]
 
 
+BOX = BBox(min_lon=5, min_lat=52, max_lon=5.2, max_lat=52.2)
+
+
 def test_filter_sensors() -> None:
-    assert [s.id for s in filter_sensors(SENSORS, "pm10")] == ["a", "b"]
-    only = filter_sensors(SENSORS, "temperature")
+    assert [s.id for s in filter_sensors(SENSORS, quantity="pm10")] == ["a", "b"]
+    only = filter_sensors(SENSORS, quantity="temperature")
     assert [q.quantity for q in only[0].quantities] == ["temperature"]
-    assert [s.id for s in filter_sensors(SENSORS, bbox=BBox(5, 52, 5.2, 52.2))] == ["a"]
+    assert [s.id for s in filter_sensors(SENSORS, bbox=BOX)] == ["a"]
     placed = [s.model_copy(update={"district": "centrum"}) if s.id == "b" else s for s in SENSORS]
     assert [s.id for s in filter_sensors(placed, district="centrum")] == ["b"]
 

@@ -4,6 +4,7 @@ refusals, which happen before any Kafka is needed (TestClient, no services)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -13,16 +14,19 @@ import anyio
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.app import create_app
-from api.flux import BBox
+from api.filters import BBox
 from api.formats import OBSERVATION_FIELDS, Observation
 from api.params import BadQuery
+from api.privacy import NotPublished
 from api.stream import (
+    ClientFull,
     FeedEvent,
     Hub,
     HubFull,
-    NotPublished,
     Skipped,
     StreamFilter,
     Subscription,
@@ -80,6 +84,11 @@ def test_no_filter_passes_open_quantities_only() -> None:
     assert not everything.matches(obs(quantity="made_up_quantity"))  # unknown: restricted
 
 
+BOX = BBox(min_lon=5.0, min_lat=52.0, max_lon=5.2, max_lat=52.2)
+EDGE = BBox(min_lon=5.1, min_lat=52.1, max_lon=5.2, max_lat=52.2)
+BOX_5_52 = BBox(min_lon=5, min_lat=52, max_lon=5.2, max_lat=52.2)
+
+
 @pytest.mark.parametrize(
     ("flt", "reading", "expected"),
     [
@@ -89,10 +98,10 @@ def test_no_filter_passes_open_quantities_only() -> None:
         (StreamFilter(sensor_ids=frozenset({"air-1", "air-2"})), obs(sensor_id="air-3"), False),
         (StreamFilter(quantity="pm2_5"), obs(), True),
         (StreamFilter(quantity="pm2_5"), obs(quantity="pm10"), False),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(), True),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(lon=5.3), False),
-        (StreamFilter(bbox=BBox(5.0, 52.0, 5.2, 52.2)), obs(lat=None, lon=None), False),
-        (StreamFilter(bbox=BBox(5.1, 52.1, 5.2, 52.2)), obs(), True),  # on the edge
+        (StreamFilter(bbox=BOX), obs(), True),
+        (StreamFilter(bbox=BOX), obs(lon=5.3), False),
+        (StreamFilter(bbox=BOX), obs(lat=None, lon=None), False),
+        (StreamFilter(bbox=EDGE), obs(), True),  # on the edge
         (StreamFilter(tenant="town", quantity="pm10"), obs(), False),  # all must hold
     ],
 )
@@ -101,14 +110,26 @@ def test_filter(flt: StreamFilter, reading: Observation, expected: bool) -> None
 
 
 def test_stream_filter_checks_like_the_other_endpoints() -> None:
-    flt = stream_filter("town", ["b", "a", "a"], "pm2_5", "5,52,5.2,52.2", max_sensors=3)
-    assert flt == StreamFilter("town", frozenset({"a", "b"}), "pm2_5", BBox(5, 52, 5.2, 52.2))
+    flt = stream_filter(
+        tenant="town",
+        sensor_ids=["b", "a", "a"],
+        quantity="pm2_5",
+        bbox="5,52,5.2,52.2",
+        max_sensors=3,
+    )
+    assert flt == StreamFilter(
+        tenant="town", sensor_ids=frozenset({"a", "b"}), quantity="pm2_5", bbox=BOX_5_52
+    )
     with pytest.raises(NotPublished):
-        stream_filter(None, None, "battery_level", None, max_sensors=3)
+        stream_filter(
+            tenant=None, sensor_ids=None, quantity="battery_level", bbox=None, max_sensors=3
+        )
     with pytest.raises(BadQuery, match="bbox"):
-        stream_filter(None, None, None, "10,0,5,1", max_sensors=3)
+        stream_filter(tenant=None, sensor_ids=None, quantity=None, bbox="10,0,5,1", max_sensors=3)
     with pytest.raises(BadQuery, match="at most 2"):
-        stream_filter(None, ["a", "b", "c"], None, None, max_sensors=2)
+        stream_filter(
+            tenant=None, sensor_ids=["a", "b", "c"], quantity=None, bbox=None, max_sensors=2
+        )
 
 
 def test_observation_of_a_stored_reading_has_the_observations_fields() -> None:
@@ -185,6 +206,38 @@ def test_hub_refuses_subscriptions_beyond_its_limit_until_one_ends() -> None:
     hub.unsubscribe(first)  # idempotent
     assert len(hub) == 1
     hub.subscribe(StreamFilter())
+
+
+def test_one_client_holds_at_most_its_share_and_others_keep_theirs() -> None:
+    hub = Hub(max_subscribers=4, buffer=1, per_client=2)
+    first, _ = hub.subscribe(StreamFilter(), "ip:a"), hub.subscribe(StreamFilter(), "ip:a")
+    with pytest.raises(ClientFull):
+        hub.subscribe(StreamFilter(), "ip:a")
+    hub.subscribe(StreamFilter(), "key:b")
+    hub.subscribe(StreamFilter(), "ip:c")
+    with pytest.raises(HubFull):
+        hub.subscribe(StreamFilter(), "ip:d")  # the total is bounded too
+    hub.unsubscribe(first)
+    hub.unsubscribe(first)  # idempotent: the count does not go below what is held
+    assert hub.held_by("ip:a") == 1
+    hub.subscribe(StreamFilter(), "ip:a")
+    assert hub.held_by("ip:a") == 2 and len(hub) == 4
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5)), max_size=200))
+def test_slots_stay_bounded_and_counted_whatever_clients_do(steps: list[tuple[bool, int]]) -> None:
+    hub = Hub(max_subscribers=6, buffer=1, per_client=2)
+    held: list[Subscription] = []
+    for join, who in steps:
+        if join:
+            with contextlib.suppress(HubFull, ClientFull):
+                held.append(hub.subscribe(StreamFilter(), f"ip:{who}"))
+        elif held:
+            hub.unsubscribe(held.pop(who % len(held)))
+        assert len(hub) == len(held) <= 6
+        for client in {s.client for s in held}:
+            assert hub.held_by(client) == sum(s.client == client for s in held) <= 2
+    assert sum(hub.held_by(f"ip:{who}") for who in range(6)) == len(held)
 
 
 def test_a_slow_client_loses_its_oldest_readings_is_told_how_many_and_others_lose_none() -> None:
@@ -311,6 +364,27 @@ def test_more_streams_than_allowed_is_503(client: TestClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"]
     assert "at most 1" in response.json()["detail"]
+
+
+def test_a_client_over_its_share_is_429_and_a_keyed_client_has_its_own() -> None:
+    key = "stream-key-0123456789abcdef"
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{closed_port()}"),
+        api=ApiSettings(stream_max_clients=5, stream_max_per_client=2, api_keys=[key]),
+    )
+    with TestClient(create_app(settings)) as client:
+        hub = client.app.state.live_feed.hub  # type: ignore[attr-defined]
+        for _ in range(2):
+            hub.subscribe(StreamFilter(), "ip:testclient")  # this client's two streams
+        response = client.get("/v1/stream")
+        assert response.status_code == 429, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) >= 1
+        assert "at most 2 live streams per client" in response.json()["detail"]
+        keyed = client.get("/v1/stream", headers={"X-API-Key": key})
+        assert keyed.status_code == 503  # not refused as a client: Kafka is not there
+        assert "cannot be read" in keyed.json()["detail"]
+        assert len(hub) == 2  # its slot was freed again
 
 
 def test_unreachable_kafka_is_503_and_frees_the_slot(client: TestClient) -> None:

@@ -94,3 +94,13 @@ class FakeTopic:
         """Keep the message; return its delivery, already done (as Kafka's acknowledgement)."""
         self.sent.append((key, value))
         return done()
+
+
+class MemoryTable:
+    """Stands in for a Faust table under ``streams.app.TableState``: ``data``, no changelog."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to log: the state lives only as long as the test."""

@@ -89,13 +89,13 @@ spec:
         - configMapRef:
             name: {{ include "urbanpulse.fullname" $root }}-config
       env:
-        {{- range $key, $variable := $root.Values.secrets.keys }}
+        {{- /* Only this component's secrets (values: <component>.secretEnv). */}}
+        {{- range $variable, $key := $v.secretEnv }}
         - name: {{ $variable }}
           valueFrom:
             secretKeyRef:
               name: {{ include "urbanpulse.secretName" $root }}
               key: {{ $key }}
-              optional: true
         {{- end }}
         {{- with .env }}
         {{- toYaml . | nindent 8 }}
