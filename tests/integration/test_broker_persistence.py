@@ -9,7 +9,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.support import port_open, services, unique, wait_for
+from tests.support import MQTT_HOST, MQTT_PORT, port_open, services, unique, wait_for
 
 
 def session_client(client_id: str, received: list[bytes], ready: threading.Event) -> mqtt.Client:
@@ -19,7 +19,7 @@ def session_client(client_id: str, received: list[bytes], ready: threading.Event
     client.on_connect = lambda c, _u, flags, _r, _p: ready.set() if flags.session_present else None
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
-    client.connect("127.0.0.1", 1883, clean_start=False, properties=props)
+    client.connect(MQTT_HOST, MQTT_PORT, clean_start=False, properties=props)
     return client
 
 
@@ -35,14 +35,17 @@ def test_queued_messages_survive_a_broker_restart() -> None:
     subscriber.loop_stop()
 
     sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("it-send"))
-    sender.connect("127.0.0.1", 1883)
+    sender.connect(MQTT_HOST, MQTT_PORT)
     sender.loop_start()
     sender.publish(topic, b"kept", qos=1).wait_for_publish(10)
     sender.disconnect()
     sender.loop_stop()
 
     services("stop", "mosquitto")
-    assert not port_open(1883), "Mosquitto was not started by this checkout's services.sh"
+    assert not port_open(MQTT_PORT, MQTT_HOST), (
+        "Mosquitto still answers: it was not started by this checkout's services.sh "
+        "(run this test with deploy/local/test.sh, which starts the test services)"
+    )
     services("start", "mosquitto")
 
     ready.clear()
