@@ -236,9 +236,12 @@ influx_ready() { curl -sf -o /dev/null "http://127.0.0.1:$INFLUX_PORT/ping"; }
 start_influxdb() {
   local data="$STATE_DIR/influxdb"
   mkdir -p "$data"
-  sed "s|@DATA@|$data|g; s|@PORT@|$INFLUX_PORT|; s|@RPC_PORT@|$INFLUX_RPC_PORT|" \
+  sed "s|@DATA@|$data|g; s|@PORT@|$INFLUX_PORT|" \
     "$CONF_DIR/influxdb.conf" >"$RUN_DIR/influxdb.conf"
-  setsid "$INSTALL_DIR/bin/influxd" run -config "$RUN_DIR/influxdb.conf" >>"$LOG_DIR/influxdb.log" 2>&1 &
+  # The RPC (backup) port through influxd's environment override of bind-address: the config
+  # file keeps 8088, as the systemd units render it too.
+  INFLUXDB_BIND_ADDRESS="127.0.0.1:$INFLUX_RPC_PORT" \
+    setsid "$INSTALL_DIR/bin/influxd" run -config "$RUN_DIR/influxdb.conf" >>"$LOG_DIR/influxdb.log" 2>&1 &
   echo $! >"$RUN_DIR/influxdb.pid"
   wait_until 60 "influxdb on 127.0.0.1:$INFLUX_PORT" influx_ready
   # CREATE DATABASE is idempotent; the raw retention policy keeps raw readings for a while.
@@ -309,14 +312,16 @@ print_env() {  # the settings that point UrbanPulse at this instance, as `export
     "URBANPULSE_KAFKA__BOOTSTRAP=127.0.0.1:$KAFKA_PORT" \
     "URBANPULSE_INFLUX__URL=http://127.0.0.1:$INFLUX_PORT"
   [ "$INSTANCE" = test ] || return 0
-  # Metrics endpoints off and the worker's state in .local/test/, so processes the tests start
-  # never take a port or a folder of a platform running beside them (tests that want metrics
-  # choose free ports themselves).
+  # Metrics endpoints off, the worker's state and the supervisor's status file in .local/test/,
+  # so processes the tests start never take a port or a file of a platform running beside them
+  # (tests that want metrics choose free ports themselves).
   printf 'export %s\n' \
     "URBANPULSE_TEST_PORT_BASE=$PORT_BASE" \
     "URBANPULSE_METRICS__INGEST_PORT=0" \
     "URBANPULSE_METRICS__WORKER_PORT=0" \
-    "URBANPULSE_WORKER__DATADIR=$STATE_DIR/worker"
+    "URBANPULSE_METRICS__SUPERVISOR_PORT=0" \
+    "URBANPULSE_WORKER__DATADIR=$STATE_DIR/worker" \
+    "URBANPULSE_SUPERVISOR__RUN_DIR=$STATE_DIR/supervisor"
 }
 
 valid() {  # valid SERVICE: one of this instance's

@@ -188,16 +188,22 @@ install_k8s-schemas() {
   fi
 }
 
+apt_install_systemd() {
+  local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd || {
+    "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd
+  }
+}
+
 install_systemd-analyze() {
   if ! command -v apt-get >/dev/null 2>&1; then
     missing "systemd-analyze: install your distribution's systemd package (it ships the command)"
     return 1
   fi
-  local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
-  log "installing Debian's systemd package for systemd-analyze"
-  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd \
-           || { "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd; }; \
-       } >"$LOG_DIR/tools-systemd-analyze.log" 2>&1; then
+  if ! progress_run tools "installing Debian's systemd package for systemd-analyze" \
+      "$LOG_DIR/tools-systemd-analyze.log" \
+      "check that apt-get reaches the Debian mirror (apt-get update), or install systemd yourself; then run deploy/tools/install.sh again" \
+      apt_install_systemd; then
     missing "systemd-analyze: 'apt-get install systemd' failed; see $LOG_DIR/tools-systemd-analyze.log"
     return 1
   fi
