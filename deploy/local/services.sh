@@ -23,11 +23,12 @@
 #   the tests' (--test, or URBANPULSE_SERVICES_INSTANCE=test; `make test`): Mosquitto, Kafka and
 #       InfluxDB only (tests that need a Prometheus run their own), on six ports from
 #       URBANPULSE_TEST_PORT_BASE: BASE Mosquitto, BASE+1 Kafka, BASE+2 its controller, BASE+3
-#       InfluxDB, BASE+4 its RPC, BASE+5 (reserved); data, logs and pid files under .local/test/.
+#       InfluxDB, BASE+4 its RPC, BASE+5 (reserved); data, logs and pid files under
+#       .local/test-BASE/ (one folder per BASE, so two test instances of a checkout never meet).
 #       Default BASE: 20000-23990 in steps of 10, from a checksum of this checkout's path, so
 #       checkouts on one machine each get their own ports. A test port held by another process
 #       is an error, never reused: tests stop and restart their services.
-# Logs: <state folder>/logs/, e.g. .local/logs/kafka.log, .local/test/logs/kafka.log.
+# Logs: <state folder>/logs/, e.g. .local/logs/kafka.log, .local/test-22110/logs/kafka.log.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -61,12 +62,12 @@ case $INSTANCE in
     INSTANCE_SERVICES=("${ALL_SERVICES[@]}")
     ;;
   test)
-    STATE_DIR="$INSTALL_DIR/test"
     PORT_BASE=${URBANPULSE_TEST_PORT_BASE:-$(default_test_port_base)}
     if ! [[ $PORT_BASE =~ ^[0-9]+$ ]] || (( PORT_BASE < 1024 || PORT_BASE > 65530 )); then
       printf '[services] ERROR: URBANPULSE_TEST_PORT_BASE=%s: want a number from 1024 to 65530\n' "$PORT_BASE" >&2
       exit 2
     fi
+    STATE_DIR="$INSTALL_DIR/test-$PORT_BASE"
     MQTT_PORT=$PORT_BASE KAFKA_PORT=$((PORT_BASE + 1)) KAFKA_CONTROLLER_PORT=$((PORT_BASE + 2))
     INFLUX_PORT=$((PORT_BASE + 3)) INFLUX_RPC_PORT=$((PORT_BASE + 4)) PROMETHEUS_PORT=$((PORT_BASE + 5))
     INSTANCE_SERVICES=(mosquitto kafka influxdb)
@@ -312,7 +313,7 @@ print_env() {  # the settings that point UrbanPulse at this instance, as `export
     "URBANPULSE_KAFKA__BOOTSTRAP=127.0.0.1:$KAFKA_PORT" \
     "URBANPULSE_INFLUX__URL=http://127.0.0.1:$INFLUX_PORT"
   [ "$INSTANCE" = test ] || return 0
-  # Metrics endpoints off, the worker's state and the supervisor's status file in .local/test/,
+  # Metrics endpoints off, the worker's state and the supervisor's status file in .local/test-*/,
   # so processes the tests start never take a port or a file of a platform running beside them
   # (tests that want metrics choose free ports themselves).
   printf 'export %s\n' \

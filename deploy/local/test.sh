@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: lint and type-check, run the unit tests, then start the test suite's OWN local
-# services (deploy/local/services.sh --test: their own ports, data and logs under .local/test/)
+# services (deploy/local/services.sh --test: their own ports, data and logs in .local/test-BASE/)
 # and run the integration and end-to-end tests against them; stop only what this script started.
 # A platform of `make up` (standard ports, .local/) may run meanwhile: the two never meet, and
 # the tests that stop Kafka or Mosquitto stop the test services' only.
@@ -35,7 +35,8 @@ start_test_services() {
   eval "$("${services[@]}" env)"
   step "test services on 127.0.0.1: Mosquitto $URBANPULSE_MQTT__PORT," \
     "Kafka ${URBANPULSE_KAFKA__BOOTSTRAP##*:}, InfluxDB ${URBANPULSE_INFLUX__URL##*:}" \
-    "(URBANPULSE_TEST_PORT_BASE=$URBANPULSE_TEST_PORT_BASE; data and logs in .local/test/)"
+    "(URBANPULSE_TEST_PORT_BASE=$URBANPULSE_TEST_PORT_BASE;" \
+    "data and logs in .local/test-$URBANPULSE_TEST_PORT_BASE/)"
   "${services[@]}" start --record "$started"
 }
 
