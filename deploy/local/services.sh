@@ -123,7 +123,7 @@ install_mosquitto() {
   need apt-get "Mosquitto comes from Debian's packages (apt-get install mosquitto mosquitto-clients)"
   progress_run services "installing mosquitto and mosquitto-clients from Debian's packages, about 750 kB" \
     "$INSTALL_LOG_DIR/install-mosquitto.log" \
-    "check that apt-get can reach the Debian mirror (apt-get update), or install the packages mosquitto and mosquitto-clients yourself; then run this again" \
+    "check that apt-get can reach the Debian mirror (apt-get update), or install the packages mosquitto and mosquitto-clients yourself, then run 'make install' again" \
     apt_install_mosquitto || exit 1
 }
 
@@ -136,13 +136,13 @@ install_kafka() {
   # Batch mode without -q: Maven logs each download with its size, which progress.sh adds up.
   progress_run services "fetching Kafka $(kafka_version) jars from Maven Central into $lib: 46 jars, about 43 MB the first time" \
     "$INSTALL_LOG_DIR/install-kafka.log" \
-    "check that Maven reaches Maven Central (a proxy goes in ~/.m2/settings.xml); then run this again" \
+    "check that Maven reaches Maven Central (a proxy goes in ~/.m2/settings.xml), then run 'make install' again" \
     mvn -B -f "$CONF_DIR/kafka/pom.xml" dependency:copy-dependencies \
       -DoutputDirectory="$lib" -DincludeScope=runtime || exit 1
   sha1sum "$CONF_DIR/kafka/pom.xml" | cut -d' ' -f1 >"$lib/.pom.sha"
 }
 
-go_hint="check that Go >= 1.24 reaches its module proxy (go env GOPROXY); then run this again"
+go_hint="check that Go >= 1.24 reaches its module proxy (go env GOPROXY), then run 'make install' again"
 
 install_influxdb() {
   installed_influxdb && return
