@@ -3,7 +3,7 @@
 Where the services are comes from ONE place: ``Settings()``, i.e. the ``URBANPULSE_*``
 environment. ``make test`` (deploy/local/test.sh) exports the addresses of the test suite's own
 services (``deploy/local/services.sh --test env``: other ports than a ``make up`` platform, data
-under .local/test/), and processes the tests start inherit them. Without that environment the
+under .local/test-BASE/), and processes the tests start inherit them. Without that environment the
 standard ports apply. Tests use the constants below, never a port number of their own.
 """
 
@@ -45,6 +45,20 @@ INFLUX_PORT: int = _influx.port or (443 if _influx.scheme == "https" else 80)
 def unique(prefix: str) -> str:
     """A name no other test uses: each test gets its own topics, tenant and client ids."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def service_env() -> dict[str, str]:
+    """The service addresses as ``URBANPULSE_*`` variables, for an environment built from scratch.
+
+    A child started with only some of ``os.environ`` (as cron would start it) needs these, or
+    it takes the default addresses: the standard ports, not the test services.
+    """
+    return {
+        "URBANPULSE_MQTT__HOST": MQTT_HOST,
+        "URBANPULSE_MQTT__PORT": str(MQTT_PORT),
+        "URBANPULSE_KAFKA__BOOTSTRAP": KAFKA_BOOTSTRAP,
+        "URBANPULSE_INFLUX__URL": INFLUX_URL,
+    }
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

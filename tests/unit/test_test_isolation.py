@@ -21,9 +21,13 @@ CHECKED = sorted(
 )
 # A standard port of deploy/local/services.sh or of the metrics endpoints used as an address:
 # after 127.0.0.1: or localhost:, as an argument or a value, or as a string ("1883"). Prose
-# ("the shared broker on 1883") and Compose's service names ("http://influxdb:8086") pass.
+# ("the shared Kafka (9092)") and Compose's service names ("http://influxdb:8086") pass.
 PORTS = r"(1883|9092|9093|8086|8088|9101|9102|9103)\b"
-STANDARD_PORT = re.compile(rf"(127\.0\.0\.1|localhost):{PORTS}|[,(=]\s*{PORTS}|[\"']{PORTS}[\"']")
+STANDARD_PORT = re.compile(
+    rf"(127\.0\.0\.1|localhost):{PORTS}"  # an address
+    rf"|(\w\(|[,=])\s*{PORTS}"  # an argument or a value, not "(9092)" in prose
+    rf"|[\"']{PORTS}[\"']"  # a string such as "1883"
+)
 # The keywords that give a service section its address; a section built without one (and
 # without **kwargs) has the default address. Reading a default off it (``MqttSettings().x``)
 # is fine.
@@ -68,6 +72,7 @@ def test_the_check_sees_what_it_looks_for() -> None:
     assert STANDARD_PORT.search("assert not port_open(9092)")
     assert not STANDARD_PORT.search('influx_url="http://influxdb:8086"')
     assert not STANDARD_PORT.search("The shared broker on 1883 is never touched")
+    assert not STANDARD_PORT.search("The shared Kafka (9092) speaks PLAINTEXT only")
     assert sections_without_address("connect(MqttSettings(), client_id=x)") == [1]
     assert sections_without_address("k = KafkaSettings(\n  deadletter_topic='t')") == [1]
     assert sections_without_address("i = InfluxSettings(\n    url=u, raw_bucket=b)") == []
