@@ -320,7 +320,7 @@ def test_an_unreachable_influxdb_is_retried_until_the_wait_runs_out(
 ) -> None:
     settings = settings_for("http://127.0.0.1:9", timeout_ms=200)  # discard port: refused
     with pytest.raises(Exception, match=r"(?i)connect|refused"):
-        ensure_buckets(settings, wait_s=1)
+        ensure_buckets(settings, wait_s=0.2)  # one retry (the first back-off is 0.5 s)
     assert any("Retrying" in r.getMessage() for r in caplog.records)
 
 
