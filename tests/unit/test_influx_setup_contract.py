@@ -200,7 +200,10 @@ def _handler(state: FakeInflux) -> type[BaseHTTPRequestHandler]:
 def influx() -> Iterator[tuple[FakeInflux, str]]:
     state = FakeInflux()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, at every teardown
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
