@@ -18,6 +18,7 @@ CSV has a column per indicator, so there each summary is parsed (``json.loads``)
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -62,7 +63,10 @@ def row_json(row: KpiRow, *, battery: bool) -> str:
     return f"{head},{inner}}}" if inner else f"{head}}}"
 
 
+@functools.lru_cache(maxsize=4096)
 def _string(text: str) -> str:
+    # Cached: a month of a tenant has 30 rows per sensor, and json.dumps is the row's dearest
+    # step. The ids are bounded (at most 4096 kept), the texts short.
     return json.dumps(text, ensure_ascii=False)
 
 

@@ -57,7 +57,7 @@ from(bucket: params.bucket)
   |> range(start: params.start, stop: params.stop)
   |> filter(fn: (r) => {_AND.join(tags)})
   |> filter(fn: (r) => r._time < params.stop)
-  |> keep(columns: ["_time", "tenant", "scope", "subject", "period", "_value"])
+  |> keep(columns: ["_time", "tenant", "subject", "_value"])
 """
     return FluxQuery(text, params)
 
