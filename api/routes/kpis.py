@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
 from fastapi.responses import StreamingResponse
 
-from api.admin import Conflict, NotConfigured
 from api.context import ApiContext, Context
 from api.http import cache_control, etag_matches, etag_of
 from api.kpi_answer import csv_lines, district_needles, in_districts, json_body
@@ -29,6 +28,7 @@ from api.openapi import PROBLEM
 from api.params import BadQuery, Rfc3339, id_list, is_closed, negotiate, time_range
 from api.routes.admin import API_KEY
 from api.routes.admin import client as administrator
+from api.routes.experiments import registry_snapshot
 from api.routes.parameters import IdItem, SensorIdsQuery, Tenant
 from urbanpulse.kpi import Period, Scope
 
@@ -144,7 +144,7 @@ def kpis(
         ctx, tenant=tenant, span=span, scope=scope, period=period, sensors=sensor_id,
         districts=district,
     )  # fmt: skip
-    hidden = _hidden(ctx) if scope == "sensor" and not admin else frozenset()
+    hidden = registry_snapshot(ctx).hidden() if scope == "sensor" and not admin else frozenset()
     rows = [
         row
         for row in ctx.store.kpis(flt)
@@ -205,15 +205,6 @@ def kpi_filter(
         subjects=names if scope == "district" else subjects,
     )
     return flt, (district_needles(names) if scope == "sensor" else ())
-
-
-def _hidden(ctx: ApiContext) -> frozenset[tuple[str, str]]:
-    try:
-        return ctx.registry_view.snapshot().hidden()
-    except Conflict as err:
-        raise HTTPException(409, str(err)) from None
-    except NotConfigured as err:
-        raise HTTPException(503, str(err)) from None
 
 
 def _json(
