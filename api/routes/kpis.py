@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from api.context import ApiContext, Context
@@ -26,7 +26,7 @@ from api.kpi_answer import csv_lines, district_needles, in_districts, json_body
 from api.kpi_filters import KpiFilter, KpiRow
 from api.openapi import PROBLEM
 from api.params import BadQuery, Rfc3339, id_list, is_closed, negotiate, time_range
-from api.routes.admin import API_KEY
+from api.ratelimit import API_KEY_HEADER
 from api.routes.admin import client as administrator
 from api.routes.experiments import registry_snapshot
 from api.routes.parameters import IdItem, SensorIdsQuery, Tenant
@@ -104,9 +104,13 @@ async def _format(
     return negotiate(format, request.headers.get("accept"), ("json", "csv"))
 
 
-async def admin_key(ctx: Context, key: Annotated[str | None, Security(API_KEY)] = None) -> bool:
+async def admin_key(request: Request, ctx: Context) -> bool:
     """True when the request carries a key the administration routes accept (then battery
-    levels and restricted sensors are shown); no key, or another key: the open view."""
+    levels and restricted sensors are shown); no key, or another key: the open view.
+
+    Read from the headers, not declared as a parameter: the key is optional here, and an
+    OpenAPI security requirement would say the route needs one."""
+    key = request.headers.get(API_KEY_HEADER)
     if not key:
         return False
     try:
