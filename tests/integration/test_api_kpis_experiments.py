@@ -15,7 +15,13 @@ The indicator job then runs for those days. The API, over the real InfluxDB, mus
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import os
+import re
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -104,7 +110,9 @@ def run_job(settings: Settings, tenant: str) -> dict[tuple[str, str, datetime], 
         KpiJob(settings, store, letters, registry.current).run(
             END, since=START.date(), tenant=tenant
         )
-        found = store.stored(START, END, period="day", scope=None, tenant=tenant)
+        found = store.stored(
+            START, END + timedelta(days=1), period="day", scope=None, tenant=tenant
+        )
     finally:
         store.close()
     return {
@@ -191,10 +199,9 @@ def truth_hours(town: Town) -> dict[tuple[str, datetime], list[float]]:
     return hours
 
 
-def test_the_experiment_finds_the_effect_the_simulator_put_in(
-    town: Town, client: TestClient
-) -> None:
-    (record,) = truth_records(town)
+@pytest.fixture(scope="module")
+def experiment(town: Town, client: TestClient) -> str:
+    """The school street, defined as a city would, through the admin API; its id."""
     definition = {
         "id": f"school-street-{town.tenant}",
         "name": "School street",
@@ -207,7 +214,14 @@ def test_the_experiment_finds_the_effect_the_simulator_put_in(
     }
     created = client.post("/v1/admin/experiments", json=definition, headers=ADMIN)
     assert created.status_code == 201, created.text
-    answer = client.get(f"/v1/experiments/{definition['id']}")
+    return str(definition["id"])
+
+
+def test_the_experiment_finds_the_effect_the_simulator_put_in(
+    town: Town, client: TestClient, experiment: str
+) -> None:
+    (record,) = truth_records(town)
+    answer = client.get(f"/v1/experiments/{experiment}")
     assert answer.status_code == 200, answer.text
     body = answer.json()
     change = record.detail["change"]
@@ -231,3 +245,62 @@ def test_the_experiment_finds_the_effect_the_simulator_put_in(
         ), side["name"]
         assert side["completeness"] == round(readings / expected, 6) == 1.0
         assert side["mean"] == pytest.approx(fmean(fmean(v) for v in mine.values()), abs=1e-9)
+
+
+# ---- the monthly report ----------------------------------------------------------------------
+
+
+def test_the_monthly_report_of_the_simulated_days(
+    town: Town, experiment: str, tmp_path: Path
+) -> None:
+    """``urbanpulse report`` as a pilot lead runs it, for the month of the town's last day."""
+    month = (END - timedelta(days=1)).strftime("%Y-%m")
+    env = os.environ | {
+        "URBANPULSE_STREAMS__REGISTRY_PATH": town.settings.streams.registry_path,
+        "URBANPULSE_LOG_LEVEL": "WARNING",
+    }
+    args = ["report", "--tenant", town.tenant, "--month", month, "--out", str(tmp_path)]
+    ran = subprocess.run(
+        [sys.executable, "-m", "urbanpulse.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    stem = f"{town.tenant}-{month}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"report-{stem}.html", f"scorecard-{stem}.csv", f"worst-sensors-{stem}.csv",
+         f"experiments-{stem}.csv"]
+    )  # fmt: skip
+    page = (tmp_path / f"report-{stem}.html").read_text(encoding="utf-8")
+    assert not re.search(r"(?i)https?:|url\(|<script|<link|\ssrc=|\shref=", page)
+    days = {
+        day: ind
+        for (scope, _, day), ind in town.stored.items()
+        if scope == "tenant" and day.strftime("%Y-%m") == month
+    }
+    assert days
+
+    def table(name: str) -> list[dict[str, str]]:
+        text = (tmp_path / f"{name}-{stem}.csv").read_text(encoding="utf-8")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    rows = table("scorecard")
+    assert [(r["day"], float(r["score"]), int(r["reports"])) for r in rows] == [
+        (day.date().isoformat(), ind.score, ind.reports) for day, ind in sorted(days.items())
+    ]
+    mean = fmean(ind.score for ind in days.values() if ind.score is not None)
+    assert f'id="month-score">{mean:.0f}<' in page
+    worst = table("worst-sensors")
+    scores = defaultdict(list)
+    for (scope, subject, day), ind in town.stored.items():
+        if scope == "sensor" and day.strftime("%Y-%m") == month and ind.score is not None:
+            scores[subject].append(ind.score)
+    lowest = min(scores, key=lambda s: (fmean(scores[s]), s))
+    assert worst[0]["sensor_id"] == lowest and len(worst) == min(10, len(scores))
+    assert float(worst[0]["score"]) == pytest.approx(fmean(scores[lowest]))
+    sides = table("experiments")
+    assert {s["id"] for s in sides} == {experiment} and len(sides) == 4
+    assert all(float(s["low"]) <= -3.0 <= float(s["high"]) for s in sides)
+    assert "School street" in page and "The data show a change" in page
