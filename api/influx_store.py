@@ -144,10 +144,13 @@ class InfluxStore:
         query = kpi_query(self._settings.aggregate_bucket, flt)
         scope, period = flt.scope, flt.period
         rows = []
+        seen: dict[str, int] = {}
+        at: tuple[int, ...] = ()
         # Column positions from each table's header, not a dict per row: 15,000 rows a month.
         for header, row in self._flux.csv_lists(query):
-            tenant, subject, time, value = (row[header[c]] for c in KPI_COLUMNS)
-            rows.append(KpiRow(tenant, scope, subject, period, time, value))
+            if header is not seen:
+                seen, at = header, tuple(header[c] for c in KPI_COLUMNS)
+            rows.append(KpiRow(row[at[0]], scope, row[at[1]], period, row[at[2]], row[at[3]]))
         return rows
 
     def hourly_means(self, flt: HourlyFilter) -> list[HourlyMean]:
