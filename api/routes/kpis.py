@@ -188,6 +188,9 @@ def kpi_filter(
 ) -> tuple[KpiFilter, tuple[str, ...]]:
     """The checked filter, and the district needles of a sensor-scope district filter."""
     api = ctx.api
+    if scope == "sensor" and not tenant:
+        # Every town's sensors at once could be hundreds of thousands of rows: one town's.
+        raise BadQuery("scope=sensor needs a 'tenant' (compare towns with scope=tenant)")
     if sensors and scope != "sensor":
         raise BadQuery("'sensor_id' needs scope=sensor")
     if districts and scope == "tenant":

@@ -121,7 +121,7 @@ def test_scopes_periods_districts_and_sensors(client: TestClient, store: FakeSto
 
 
 def test_the_default_range_is_the_last_30_days(client: TestClient, store: FakeStore) -> None:
-    client.get("/v1/kpis")
+    client.get("/v1/kpis", params={"tenant": "town"})
     asked = store.kpi_filters[-1]
     assert (asked.stop, asked.stop - asked.start) == (NOW, timedelta(days=30))
     assert (asked.scope, asked.period, asked.document) == ("sensor", "day", "summary")
@@ -146,11 +146,16 @@ def test_csv_has_a_column_per_indicator(client: TestClient) -> None:
     ("params", "status", "message"),
     [
         ({"scope": "district", "sensor_id": "a"}, 400, "needs scope=sensor"),
+        ({}, 400, "scope=sensor needs a 'tenant'"),
         ({"scope": "tenant", "district": "a"}, 400, "scope=sensor or scope=district"),
         ({"scope": "county"}, 400, "scope"),
         ({"period": "month"}, 400, "period"),
-        ({"from": "2026-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "92 days"),
-        ({"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "before"),
+        ({"tenant": "t", "from": "2026-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "92"),
+        (
+            {"tenant": "t", "from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+            400,
+            "before",
+        ),
         ({"from": "yesterday"}, 400, "RFC 3339"),
     ],
 )
@@ -163,12 +168,13 @@ def test_bad_queries_are_4xx_with_a_reason(
 
 
 def test_weeks_and_other_scopes_may_span_a_year(client: TestClient) -> None:
-    params = {"from": "2026-01-01T00:00:00Z", "to": "2026-11-30T00:00:00Z"}
+    params = {"tenant": "town", "from": "2026-01-01T00:00:00Z", "to": "2026-11-30T00:00:00Z"}
     assert client.get("/v1/kpis", params=params | {"period": "week"}).status_code == 200
     assert client.get("/v1/kpis", params=params | {"scope": "tenant"}).status_code == 200
 
 
 def test_an_unchanged_answer_is_a_304(client: TestClient) -> None:
-    first = client.get("/v1/kpis", params=SPAN)
-    again = client.get("/v1/kpis", params=SPAN, headers={"If-None-Match": first.headers["etag"]})
+    params = {"tenant": "town"} | SPAN
+    first = client.get("/v1/kpis", params=params)
+    again = client.get("/v1/kpis", params=params, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
