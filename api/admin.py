@@ -35,7 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.quantities import Privacy
-from urbanpulse.registry import RegistryError, SensorInfo, kind_of, parse_registry
+from urbanpulse.registry import (
+    RegistryError,
+    SensorInfo,
+    kind_of,
+    parse_registry,
+    read_registry,
+)
 
 Key = tuple[str, str]
 Sensors = dict[Key, SensorInfo]
@@ -174,15 +180,19 @@ class RegistryStore:
     @staticmethod
     def _text(path: Path) -> str:
         try:
-            return path.read_text(encoding="utf-8") if path.exists() else ""
+            return read_registry(path) if path.exists() else ""
         except OSError as err:
             raise NotConfigured(f"cannot read the sensor registry {path}: {err}") from None
+        except RegistryError as err:  # not UTF-8: a hand edit in another encoding
+            raise Conflict(
+                f"the registry file {path.name} is invalid, fix it first: {err}"
+            ) from None
 
     @staticmethod
     def _parse(path: Path, text: str) -> Sensors:
         try:
             return parse_registry(text, kind_of(path))
-        except (RegistryError, yaml.YAMLError) as err:
+        except RegistryError as err:
             raise Conflict(
                 f"the registry file {path.name} is invalid, fix it first: {err}"
             ) from None

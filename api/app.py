@@ -82,7 +82,7 @@ def create_app(
         kpis.router,
         experiments.router,
         alerts.router,
-        stream_router(ctx.feed, ctx.api),
+        *([stream_router(ctx.feed, ctx.api)] if ctx.api.stream_enabled else []),
         admin.router,
         experiments_admin.router,
         sta_router(settings, ctx.recent_sensors),
@@ -106,6 +106,7 @@ def _add_middlewares(app: FastAPI, ctx: ApiContext) -> None:
     app.add_middleware(
         CachedAnswers,
         path="/v1/latest",
+        params=latest.PARAMS,
         cache=ctx.latest,
         media_type=GEOJSON_MEDIA_TYPE,
         max_age=api.cache_max_age_s,

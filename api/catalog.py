@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request, Response
 
 from api.bulk import DailyCounts, DayCount, base_url, file_path
-from api.cache import Rendered, TtlCache, render_json, respond
+from api.cache import Rendered, TtlCache, answer_cache, render_json, respond
 from api.sensors import Sensor
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.quantities import QUANTITIES
@@ -385,7 +385,7 @@ def catalog_router(
     """The ``/v1/catalog`` route."""
     router = APIRouter(tags=["catalogue"])
     # Rendered once per cache period (bytes, ETag, gzip): a hit does no query and no work.
-    cache: TtlCache[Rendered] = TtlCache(api.catalog_cache_s)
+    cache: TtlCache[Rendered] = answer_cache(api.catalog_cache_s, api)
 
     def build(base: str, tenant: str | None) -> Rendered:
         meta = CatalogMeta(

@@ -16,10 +16,11 @@ from fastapi import Depends, Request
 
 from api.admin import RegistryStore
 from api.bulk import DailyCounts
-from api.cache import Rendered, TtlCache
+from api.cache import Rendered, TtlCache, answer_cache
+from api.health import Readiness
+from api.keys import ApiKeys, load_keys
 from api.params import RAW_GRACE
 from api.privacy import OPEN_QUANTITIES
-from api.ratelimit import ApiKeys, load_keys
 from api.registry_view import RegistryView
 from api.sensors import Sensor
 from api.store import Store
@@ -45,7 +46,9 @@ class RecentSensors:
         self._store = store
         self._lookback = timedelta(days=api.sensors_lookback_days)
         self._clock = clock
-        self._cache: TtlCache[list[Sensor]] = TtlCache(api.sensors_cache_s)
+        self._cache: TtlCache[list[Sensor]] = TtlCache(
+            api.sensors_cache_s, max_entries=api.cache_max_entries
+        )
 
     def __call__(self, tenant: str | None) -> list[Sensor]:
         """The recent sensors of ``tenant`` (None: of every tenant)."""
@@ -70,6 +73,7 @@ class ApiContext:
     registry: RegistryStore
     registry_view: RegistryView  # the registry parsed once per change: privacy, experiments
     feed: KafkaFeed  # the live feed; its Kafka consumer starts with the first client
+    readiness: Readiness  # /readyz and /health: cached checks of InfluxDB (and Kafka)
 
     @property
     def api(self) -> ApiSettings:
@@ -93,14 +97,18 @@ def build_context(settings: Settings, store: Store, clock: Clock = utc_now) -> A
         store=store,
         clock=clock,
         recent_sensors=RecentSensors(store, api, clock),
-        latest=TtlCache(api.sensors_cache_s),
+        latest=answer_cache(api.sensors_cache_s, api),
         daily=DailyCounts(
             store, days=api.bulk_days, ttl_s=api.catalog_cache_s, grace=RAW_GRACE, clock=clock
         ),
         keys=ApiKeys(load_keys(api)),
         registry=RegistryStore(settings.streams.registry_path),
         registry_view=RegistryView(RegistryStore(settings.streams.registry_path)),
-        feed=KafkaFeed(settings.kafka, Hub(api.stream_max_clients, api.stream_buffer)),
+        feed=KafkaFeed(
+            settings.kafka,
+            Hub(api.stream_max_clients, api.stream_buffer, per_client=api.stream_max_per_client),
+        ),
+        readiness=Readiness.of(settings, store),
     )
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.params import EARLIEST, LATEST
+
 OBSERVATION_FIELDS = (
     "time",
     "tenant",
@@ -135,9 +137,16 @@ def observation_dict(obs: Observation) -> dict[str, object]:
 def csv_lines(
     rows: Iterable[BaseModel], fields: tuple[str, ...] = OBSERVATION_FIELDS
 ) -> Iterator[str]:
-    """CSV text, header first, one line at a time (for streaming); lists joined by ``;``."""
+    """CSV text, header first, one line at a time (for streaming); lists joined by ``;``.
+
+    Text cells that a spreadsheet would run as a formula get a leading ``'``
+    (:func:`spreadsheet_safe`): tenant and sensor ids come from MQTT topics, which anyone
+    allowed to publish chooses. Numbers are written as numbers (``-3.5`` stays ``-3.5``).
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF, as RFC 4180 has it: the writer then also quotes a cell holding a lone CR, which
+    # with LF line ends it leaves bare, and readers take it for the end of the row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(fields)
     yield _take(buffer)
     for item in rows:
@@ -146,11 +155,24 @@ def csv_lines(
         yield _take(buffer)
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (``=HYPERLINK(...)``,
+# ``@SUM(...)``, DDE ``=cmd|...``); tab and CR open a cell that some of them read the same way.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would run it as a formula (OWASP CSV
+    injection); other text unchanged. For text cells only: numbers stay numbers."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ";".join(str(v) for v in value)
+        value = ";".join(str(v) for v in value)
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return value
 
 
@@ -181,10 +203,10 @@ def decode_keyset(kind: str, cursor: str, parts: int) -> tuple[datetime, tuple[s
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         found_kind, time_text, *rest = raw.split("\x1f")
-        moment = datetime.fromisoformat(time_text)
+        moment = _cursor_time(time_text)
     except (binascii.Error, UnicodeDecodeError, ValueError) as err:
         raise ValueError("not a cursor this API issued") from err
-    if found_kind != kind or len(rest) != parts or moment.tzinfo is None:
+    if found_kind != kind or len(rest) != parts:
         raise ValueError("not a cursor this API issued for this endpoint")
     return moment, tuple(rest)
 
@@ -200,9 +222,20 @@ def decode_cursor(cursor: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         time_text, tenant, sensor_id, quantity = raw.split("\x1f")
-        moment = datetime.fromisoformat(time_text)
+        moment = _cursor_time(time_text)
     except (binascii.Error, UnicodeDecodeError, ValueError) as err:
         raise ValueError("not a cursor this API issued") from err
-    if moment.tzinfo is None:
-        raise ValueError("not a cursor this API issued")
     return moment, tenant, sensor_id, quantity
+
+
+def _cursor_time(text: str) -> datetime:
+    """The time of a cursor, in UTC; ValueError unless it is one a stored row can have.
+
+    A cursor is the client's text: a forged year 1 at ``+01:00`` has no UTC form in Python
+    (OverflowError when it is written into a query), and a time outside what InfluxDB stores
+    cannot be the sort key of a row this API returned.
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or not EARLIEST <= moment < LATEST:
+        raise ValueError("not a time of a stored row")
+    return moment.astimezone(UTC)

@@ -2,7 +2,7 @@
 
 A :class:`~api.params.BadQuery` raised anywhere in a route is a 400 with its message, a
 :class:`~api.privacy.NotPublished` a 404; FastAPI's own validation errors are a 400 (a 422 for
-a request body); an unreachable InfluxDB is a 503.
+a request body); an unreachable InfluxDB is a 503, a query InfluxDB refuses a 500 (a bug).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
     422: "Unprocessable content",
     429: "Too many requests",
+    500: "Internal server error",
     503: "Service unavailable",
 }
 
@@ -55,7 +57,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(BadQuery)(_bad_query)
-    app.exception_handler(ApiException)(_store_down)
+    app.exception_handler(ApiException)(_store_answered)
     app.exception_handler(Urllib3Error)(_store_down)
 
 
@@ -84,9 +86,30 @@ async def _bad_query(request: Request, exc: BadQuery) -> JSONResponse:
     return problem(status, str(exc), request.url.path)
 
 
+STORE_DOWN = "the data store did not answer; try again shortly"
+# InfluxDB answers these when it cannot serve anyone (token, bucket, overload): an outage.
+_OUTAGE_STATUSES = frozenset({401, 403, 404, 429})
+
+
+async def _store_answered(request: Request, exc: ApiException) -> JSONResponse:
+    """InfluxDB answered with an error: an outage (503), or a query it refused (500).
+
+    A query InfluxDB refuses as malformed (400, 422) is one this API built from input it
+    accepted: a bug of ours, not the client's and not an outage, so it is logged as an error
+    and answered 500, never 503 (which tells clients to retry the same request forever and
+    would hide the bug from tests).
+    """
+    status = exc.status or 0
+    if 400 <= status < 500 and status not in _OUTAGE_STATUSES:
+        log.error("InfluxDB refused a query of %s: %s %s", request.url, status, exc.body)
+        detail = "the API built a query the data store refused; this is a bug, and it is logged"
+        return problem(500, detail, request.url.path)
+    return await _store_down(request, exc)
+
+
 async def _store_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("InfluxDB did not answer %s: %s", request.url.path, exc)
-    return problem(503, "the data store did not answer; try again shortly", request.url.path)
+    return problem(503, STORE_DOWN, request.url.path)
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> str | None:

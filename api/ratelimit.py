@@ -15,30 +15,32 @@ process keeps its own buckets: with several API processes, each allows the full 
 Answers: over the limit, ``429`` problem+json with ``Retry-After`` (whole seconds, at least
 1); an invalid key, ``401`` problem+json (no key at all is fine: anonymous). Every limited
 answer carries ``RateLimit-Policy`` and ``RateLimit`` (draft-ietf-httpapi-ratelimit-headers-10).
-``/health``, ``/metrics`` and the documentation are never limited.
+Keys of either scope (:mod:`api.keys`) get the keyed rate. The liveness probe ``/livez``,
+``/metrics`` and the documentation are never limited; readiness (``/readyz``, ``/health``)
+is, as it may cost a query.
+
+The middleware leaves who asked in the request's state for the routes: ``client`` (the
+bucket's name) and ``principal`` (the key's :class:`~api.keys.Principal`, or None).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http import PROBLEM_MEDIA_TYPE
+from api.keys import API_KEY_HEADER, ApiKeys, Principal
 from urbanpulse.settings import ApiSettings
 
-API_KEY_HEADER = "X-API-Key"
-MIN_KEY_LENGTH = 16
-# Never limited: probes, scrapes and the documentation must work for a throttled client too.
+# Never limited: liveness, scrapes and the documentation must work for a throttled client
+# too (none of them asks InfluxDB or Kafka anything).
 EXEMPT_PATHS = frozenset(
-    {"/", "/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/livez", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 
 
@@ -108,36 +110,6 @@ class RateLimiter:
             self._tats.clear()
 
 
-class ApiKeys:
-    """The configured API keys, checked in constant time; a valid key names its client."""
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
-
-    def __bool__(self) -> bool:
-        return bool(self._digests)
-
-    def identify(self, presented: str) -> str | None:
-        """``key:<fingerprint>`` for a valid key, else None (every key is compared)."""
-        digest = hashlib.sha256(presented.encode()).digest()
-        found = False
-        for known in self._digests:
-            found |= secrets.compare_digest(digest, known)
-        return f"key:{digest[:6].hex()}" if found else None
-
-
-def load_keys(api: ApiSettings) -> list[str]:
-    """The keys of ``api.api_keys`` and ``api.api_keys_file``; refuses short keys at start."""
-    keys = [k.get_secret_value().strip() for k in api.api_keys]
-    if api.api_keys_file:
-        lines = Path(api.api_keys_file).read_text(encoding="utf-8").splitlines()
-        keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    short = [k for k in keys if len(k) < MIN_KEY_LENGTH]
-    if short:
-        raise ValueError(f"API keys need at least {MIN_KEY_LENGTH} characters; found shorter")
-    return keys
-
-
 def client_address(peer: str | None, forwarded_for: str | None, hops: int) -> str:
     """The client's address: the TCP peer, or the ``hops``-th ``X-Forwarded-For`` entry from
     the right when that many proxies in front are trusted (entries further left are forgeable).
@@ -198,16 +170,21 @@ class RateLimitMiddleware:
             elif name == b"x-forwarded-for" and self.proxy_hops:
                 text = value.decode("latin-1")
                 forwarded = text if forwarded is None else f"{forwarded},{text}"
+        principal: Principal | None = None
         if key is not None:
-            client = self.keys.identify(key)
-            if client is None:
+            principal = self.keys.identify(key)
+            if principal is None:
                 detail = f"the {API_KEY_HEADER} header names no valid API key"
                 challenge = [(b"www-authenticate", f'APIKey header="{API_KEY_HEADER}"'.encode())]
                 await _answer(send, 401, "Unauthorized", detail, scope["path"], challenge)
                 return
+            client = principal.client
         else:
             peer = scope.get("client")
             client = "ip:" + client_address(peer[0] if peer else None, forwarded, self.proxy_hops)
+        # For the routes (request.state): who is asking, e.g. to count live streams per client.
+        state = scope.setdefault("state", {})
+        state["client"], state["principal"] = client, principal
         keyed = key is not None
         rate = self.rates[keyed]
         if rate.unlimited:

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 import anyio
 from aiokafka import AIOKafkaConsumer
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import StringConstraints, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -40,6 +40,7 @@ from api.formats import Observation, row_dict
 from api.http import PROBLEM_MEDIA_TYPE
 from api.params import id_list, parse_bbox
 from api.privacy import OPEN_QUANTITIES, require_open
+from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
 
@@ -137,12 +138,17 @@ class HubFull(Exception):
     """As many clients as allowed are streaming already."""
 
 
+class ClientFull(Exception):
+    """This client holds as many live streams as one client may."""
+
+
 @dataclass(eq=False)
 class Subscription:
     """One client's bounded queue: when full, the oldest reading makes way and is counted."""
 
     filter: StreamFilter
     size: int
+    client: str = ""  # who holds it (address or key fingerprint): the per-client limit
     skipped: int = 0
     ended: bool = False
     _queue: asyncio.Queue[FeedEvent | None] = field(init=False)  # None: the end
@@ -181,28 +187,46 @@ class Subscription:
 
 
 class Hub:
-    """Offers each published reading to every subscription that wants it; never blocks."""
+    """Offers each published reading to every subscription that wants it; never blocks.
 
-    def __init__(self, max_subscribers: int, buffer: int) -> None:
+    Bounded twice: at most ``max_subscribers`` subscriptions in all, and at most
+    ``per_client`` of them held by one client, so one client cannot take every slot.
+    """
+
+    def __init__(self, max_subscribers: int, buffer: int, *, per_client: int = 0) -> None:
         self._max = max_subscribers
+        self._per_client = per_client or max_subscribers
         self._buffer = buffer
         self._subscriptions: set[Subscription] = set()
+        self._held: dict[str, int] = {}  # client -> streams it holds (no entry at 0)
         self.last_id = 0
 
     def __len__(self) -> int:
         return len(self._subscriptions)
 
-    def subscribe(self, flt: StreamFilter) -> Subscription:
-        """A new subscription, or :class:`HubFull` when the limit is reached."""
+    def held_by(self, client: str) -> int:
+        """How many live streams ``client`` holds now."""
+        return self._held.get(client, 0)
+
+    def subscribe(self, flt: StreamFilter, client: str = "") -> Subscription:
+        """A new subscription of ``client``: :class:`HubFull` when every slot is taken,
+        :class:`ClientFull` when that client holds its share already."""
         if len(self._subscriptions) >= self._max:
             raise HubFull(f"at most {self._max} live streams at once; try again later")
-        sub = Subscription(flt, self._buffer)
+        if self.held_by(client) >= self._per_client:
+            raise ClientFull(f"at most {self._per_client} live streams per client; close one first")
+        sub = Subscription(flt, self._buffer, client)
         self._subscriptions.add(sub)
+        self._held[client] = self.held_by(client) + 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget a subscription (idempotent)."""
-        self._subscriptions.discard(sub)
+        if sub in self._subscriptions:
+            self._subscriptions.discard(sub)
+            left = self._held.pop(sub.client) - 1
+            if left:
+                self._held[sub.client] = left
 
     def publish(self, obs: Observation) -> int:
         """Number the reading and queue it for every matching subscription; how many got it."""
@@ -295,7 +319,7 @@ class KafkaFeed:
                 return
             await self._stop()  # a consumer whose task ended (should not happen) is replaced
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.bootstrap,
+                **aiokafka_config(self._settings),
                 group_id=None,
                 auto_offset_reset="latest",
                 enable_auto_commit=False,
@@ -386,6 +410,11 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "and a `: heartbeat` comment when idle",
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE_EVENT}},
     },
+    429: {
+        "description": "this client holds as many live streams as one client may "
+        "(`URBANPULSE_API__STREAM_MAX_PER_CLIENT`); close one, or retry after `Retry-After`",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
     503: {
         "description": "too many live streams, or the feed cannot be read; retry later",
         "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -404,6 +433,7 @@ def stream_router(feed: KafkaFeed, api: ApiSettings) -> APIRouter:
         responses=STREAM_RESPONSES,
     )
     async def stream(
+        request: Request,
         sensor_id: Annotated[
             list[IdItem] | None,
             Query(description="only these sensors (repeat the parameter for several)"),
@@ -444,7 +474,9 @@ def stream_router(feed: KafkaFeed, api: ApiSettings) -> APIRouter:
             max_sensors=api.max_sensors_per_query,
         )
         try:
-            sub = feed.hub.subscribe(flt)
+            sub = feed.hub.subscribe(flt, _client_of(request))
+        except ClientFull as err:
+            raise HTTPException(429, str(err), headers={"Retry-After": "30"}) from None
         except HubFull as err:
             raise HTTPException(503, str(err), headers={"Retry-After": "30"}) from None
         try:
@@ -468,3 +500,11 @@ def stream_router(feed: KafkaFeed, api: ApiSettings) -> APIRouter:
         )
 
     return router
+
+
+def _client_of(request: Request) -> str:
+    """Who holds a stream: the rate limiter's client (API key fingerprint or address)."""
+    client = getattr(request.state, "client", None)
+    if isinstance(client, str):
+        return client
+    return f"ip:{request.client.host}" if request.client else "unknown"

@@ -12,7 +12,7 @@ Removes its points at the end.
 
 Needs the local InfluxDB (``make services-start``)::
 
-    .venv/bin/python benchmarks/kpi_api.py --sensors 500 --days 30 --repeat 15
+    .venv/bin/python -m benchmarks.kpi_api --sensors 500 --days 30 --repeat 20
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from influxdb_client.client.write_api import SYNCHRONOUS
-from kpi_query import influxql, sample  # the sample days of the query benchmark, beside this
 
+from benchmarks.kpi_query import influxql, sample  # the query benchmark's sample days
 from streams.kpis.points import kpi_point
 from urbanpulse.influx import make_client
 from urbanpulse.influx_layout import KPI_MEASUREMENT
@@ -114,7 +114,7 @@ def main() -> None:
         }
     )
     url = f"{base}/v1/kpis?{query}"
-    variants = (
+    variants: tuple[tuple[str, str, dict[str, str]], ...] = (
         ("JSON", url, {}),
         ("JSON, gzip", url, {"Accept-Encoding": "gzip"}),
         ("CSV", url + "&format=csv", {}),

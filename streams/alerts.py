@@ -18,9 +18,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from streams.windows import as_datetime
+from urbanpulse.influx_layout import STALE_RULE
 from urbanpulse.settings import AlertRuleSettings
 
-STALE = "stale"
+STALE = STALE_RULE
 ALL_QUANTITIES = "all"  # the quantity tag of alerts about the whole sensor (stale)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -59,7 +59,7 @@ from streams.points import SensorLabels, aggregate_point, alert_point
 from streams.quality import epoch_us
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
 from urbanpulse.influx_setup import ensure_buckets
-from urbanpulse.kafka import ensure_topics
+from urbanpulse.kafka import ensure_topics, faust_credentials
 from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> faust.App:
     app = _App(
         settings.worker.app_id,
         broker=f"kafka://{settings.kafka.bootstrap}",
+        broker_credentials=faust_credentials(settings.kafka),
         store="memory://",
         datadir=settings.worker.datadir,
         topic_partitions=settings.kafka.partitions,

@@ -17,7 +17,7 @@ from ingest.cli import ingest
 from simulators.cli import simulate
 from streams.cli import worker
 from streams.kpis.cli import kpis
-from urbanpulse.commands import credentials, influx_setup, up
+from urbanpulse.commands import credentials, influx_setup, status, up
 from urbanpulse.service_cli import app as service
 from urbanpulse.version import global_options
 
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.callback()(global_options)
 app.command()(up)
+app.command()(status)
 app.command()(ingest)
 app.command()(worker)
 app.command("influx-setup")(influx_setup)

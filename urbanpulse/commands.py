@@ -1,4 +1,5 @@
-"""The commands that need only the shared core: ``up``, ``influx-setup`` and ``credentials``.
+"""The commands that need only the shared core: ``up``, ``status``, ``influx-setup`` and
+``credentials``.
 
 Each is a plain function with typer annotations; :mod:`urbanpulse.cli` registers them beside
 the commands of the parts. Heavy modules are imported inside the functions, so that
@@ -39,6 +40,78 @@ def up(
     from urbanpulse.supervisor import run_platform
 
     raise typer.Exit(run_platform(start_component("up"), simulate, watch_service or []))
+
+
+def status(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print one JSON document instead of the screen")
+    ] = False,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="only this tenant's readings, alerts and registered sensors"),
+    ] = None,
+    max_lag: Annotated[
+        int,
+        typer.Option(help="more readings than this waiting for the stream worker is a problem"),
+    ] = 10_000,
+    max_quiet_minutes: Annotated[
+        float,
+        typer.Option(help="a tenant with no reading stored for this long is a problem"),
+    ] = 10.0,
+    max_deadletters: Annotated[
+        int | None,
+        typer.Option(
+            help="more dead letters in the last hour than this is a problem (default: never)"
+        ),
+    ] = None,
+    lookback_hours: Annotated[
+        float, typer.Option(help="how far back to look for each tenant's newest reading")
+    ] = 24.0,
+    timeout: Annotated[
+        float, typer.Option(help="seconds each service may take to answer one request")
+    ] = 3.0,
+) -> None:
+    """Say whether the platform works, on one screen; exit 1 when something is wrong.
+
+    Shows whether MQTT, Kafka and InfluxDB answer, each component of `urbanpulse up` (its
+    status file), the stream worker's consumer lag, readings stored per tenant in the last
+    minute and hour and the newest one, dead letters and alerts of the last hour, and the
+    stale sensors. Something is wrong when a service does not answer, a component is down or
+    crash-looping, the lag passes --max-lag, or a tenant stored no reading for
+    --max-quiet-minutes (docs/production.md, "Is it working?"). Exit code 0: all is well;
+    1: something is wrong; 2: a usage error. Answers within 3 x --timeout + 2 seconds
+    even when a service is down, so cron and monitoring checks can call it.
+    """
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from urbanpulse.model import ID_PATTERN
+    from urbanpulse.startup import start_component
+    from urbanpulse.status_probe import ProbeOptions, gather
+    from urbanpulse.status_screen import as_json, render
+    from urbanpulse.status_verdict import Thresholds, exit_code, verdict
+
+    if tenant is not None and not re.fullmatch(ID_PATTERN, tenant):
+        raise typer.BadParameter(f"not a tenant id: {tenant!r}", param_hint="--tenant")
+    if timeout <= 0 or lookback_hours <= 0 or max_quiet_minutes <= 0:
+        raise typer.BadParameter("--timeout, --lookback-hours and --max-quiet-minutes are > 0")
+    settings = start_component("status")
+    quiet = timedelta(minutes=max_quiet_minutes)
+    options = ProbeOptions(
+        timeout_s=timeout,
+        tenant=tenant,
+        lookback=timedelta(hours=lookback_hours),
+        recent=max(timedelta(hours=1), quiet),  # newest readings: cheap here, costly over days
+    )
+    facts = gather(settings, options, datetime.now(UTC))
+    thresholds = Thresholds(
+        max_lag=max_lag,
+        max_quiet=quiet,
+        max_deadletters=max_deadletters,
+    )
+    result = verdict(facts, thresholds)
+    typer.echo(as_json(facts, result) if json_output else render(facts, result), nl=False)
+    raise typer.Exit(exit_code(result))
 
 
 def influx_setup() -> None:

@@ -44,6 +44,10 @@ AGGREGATE_FIELDS = ("count", "mean", "min", "max", "last", "unit")
 
 ALERT_TAGS = ("privacy", "tenant", "sensor_id", "rule", "quantity")
 ALERT_FIELDS = ("state", "started_at", "ended_at", "value", "message")
+ALERT_OPEN = "open"
+"""The ``state`` of an alert episode that has not ended (else ``closed``)."""
+STALE_RULE = "stale"
+"""The ``rule`` tag of a stale-sensor alert: no reading for too long."""
 
 KPI_MEASUREMENT = "kpi"
 KPI_TAGS = ("tenant", "scope", "subject", "period")

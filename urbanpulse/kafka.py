@@ -4,15 +4,24 @@ Every topic a component writes to is listed by :func:`platform_topics`, with the
 needs. :func:`ensure_topics` creates the missing ones with Kafka's admin API, which treats
 "already exists" as success, so components starting together do not race (Faust's lazy
 ``maybe_declare`` from two workers at once was seen to hang one of them on Kafka 4). It waits
-for a Kafka that is still starting, retrying with back-off.
+for a Kafka that is still starting, retrying with back-off, but not for one that refuses the
+platform's credentials or certificates: that is a setting to fix, said at once
+(:class:`KafkaRefused`; the process's supervisor restarts it with its own back-off).
+
+How a client connects (``URBANPULSE_KAFKA__SECURITY_PROTOCOL``, SASL, TLS) is decided here
+once for each client library: :func:`client_config` (confluent-kafka: ingest, admin, the API's
+dead-letter counts, ``urbanpulse status``), :func:`aiokafka_config` (the API's live feed) and
+:func:`faust_credentials` (the stream worker).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -26,6 +35,9 @@ from tenacity import (
 )
 
 from urbanpulse.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from faust.auth import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +70,81 @@ def platform_topics(settings: KafkaSettings) -> tuple[TopicSpec, ...]:
 
 
 def client_config(settings: KafkaSettings) -> dict[str, str]:
-    """The librdkafka settings every Kafka client of the platform starts from."""
-    return {"bootstrap.servers": settings.bootstrap}
+    """The librdkafka settings (confluent-kafka) every such client of the platform starts from.
+
+    Without ``ssl.ca.location`` librdkafka probes the usual system CA paths (the wheels link
+    OpenSSL statically), as aiokafka's default context loads the system CAs.
+    """
+    config = {
+        "bootstrap.servers": settings.bootstrap,
+        "security.protocol": settings.security_protocol,
+    }
+    if settings.uses_sasl:
+        config |= {
+            "sasl.mechanism": settings.sasl_mechanism,
+            "sasl.username": settings.sasl_username or "",
+            "sasl.password": _password(settings),
+        }
+    if settings.uses_tls:
+        files = {
+            "ssl.ca.location": settings.ssl_ca_file,
+            "ssl.certificate.location": settings.ssl_cert_file,
+            "ssl.key.location": settings.ssl_key_file,
+        }
+        config |= {key: path for key, path in files.items() if path}
+    return config
+
+
+def aiokafka_config(settings: KafkaSettings) -> dict[str, Any]:
+    """The keyword arguments of an aiokafka client (``AIOKafkaConsumer(**config, ...)``)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.uses_sasl:
+        config |= {
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": _password(settings),
+        }
+    if settings.uses_tls:
+        config["ssl_context"] = ssl_context(settings)
+    return config
+
+
+def faust_credentials(settings: KafkaSettings) -> Credentials | None:
+    """``faust.App(broker_credentials=...)``: the same security for the stream worker.
+
+    Faust hands these to aiokafka for its consumer, producer and topic creation; None keeps
+    PLAINTEXT.
+    """
+    from faust.auth import SASLCredentials, SSLCredentials
+
+    if settings.uses_sasl:
+        return SASLCredentials(
+            username=settings.sasl_username,
+            password=_password(settings),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=ssl_context(settings)
+            if settings.uses_tls
+            else None,  # None: SASL_PLAINTEXT
+        )
+    if settings.uses_tls:
+        return SSLCredentials(ssl_context(settings))
+    return None
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """A TLS context that verifies the brokers (CA file or system CAs) and may present a
+    client certificate; what aiokafka's ``create_ssl_context`` builds, from the stdlib."""
+    context = ssl.create_default_context(cafile=settings.ssl_ca_file or None)
+    if settings.ssl_cert_file:
+        context.load_cert_chain(settings.ssl_cert_file, settings.ssl_key_file or None)
+    return context
+
+
+def _password(settings: KafkaSettings) -> str:
+    return settings.sasl_password.get_secret_value() if settings.sasl_password else ""
 
 
 def ensure_topics(
@@ -73,7 +158,8 @@ def ensure_topics(
     unknown = set(names or ()) - {t.name for t in wanted}
     if unknown:
         raise ValueError(f"not a platform topic: {', '.join(sorted(unknown))}")
-    admin = AdminClient(client_config(settings))
+    errors: list[KafkaError] = []
+    admin = AdminClient(client_config(settings) | {"error_cb": errors.append})
 
     @retry(
         retry=retry_if_exception_type(KafkaException),
@@ -82,15 +168,46 @@ def ensure_topics(
         before_sleep=before_sleep_log(log, logging.WARNING),
     )
     def attempt() -> None:
-        _create_missing(admin, wanted, settings)
+        try:
+            _create_missing(admin, wanted, settings)
+        except KafkaException:
+            admin.poll(0)  # serves error_cb: librdkafka reports why it could not connect there
+            refused = [e for e in errors if e.code() in REFUSALS]
+            if refused:
+                raise KafkaRefused(settings, refused[-1]) from None
+            raise
 
     try:
         attempt()
     except RetryError as err:
+        causes = [e for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
+        why = f"; last error: {causes[-1].str()}" if causes else ""
         raise RuntimeError(
             f"Kafka at {settings.bootstrap} did not answer within {wait_s:.0f} s: "
-            f"{err.last_attempt.exception()}"
+            f"{err.last_attempt.exception()}{why}"
         ) from None
+
+
+# librdkafka's codes for a broker that answered but refused us: wrong SASL credentials or
+# mechanism, a certificate that does not verify. Waiting does not fix either.
+REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+
+
+class KafkaRefused(RuntimeError):
+    """Kafka refused the platform's credentials or TLS handshake: a setting to fix."""
+
+    def __init__(self, settings: KafkaSettings, error: KafkaError) -> None:
+        super().__init__(
+            f"Kafka at {settings.bootstrap} refused the connection "
+            f"({settings.security_protocol}"
+            + (
+                f", {settings.sasl_mechanism} as {settings.sasl_username!r}"
+                if settings.uses_sasl
+                else ""
+            )
+            + f"): {error.str()}. Check URBANPULSE_KAFKA__SECURITY_PROTOCOL and the "
+            "__SASL_* / __SSL_* settings (docs/production.md, 'Managed Kafka')"
+        )
 
 
 def _create_missing(admin: AdminClient, wanted: list[TopicSpec], settings: KafkaSettings) -> None:

@@ -58,19 +58,31 @@ class RegistryError(ValueError):
     """The registry file cannot be used; the message says where and why."""
 
 
+def decode_registry(data: bytes, name: str) -> str:
+    """A registry file's bytes as text; RegistryError when they are not UTF-8 (docs/registry.md)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RegistryError(
+            f"{name} is not UTF-8 text (byte {err.start}); save it as UTF-8"
+        ) from None
+
+
+def read_registry(path: Path) -> str:
+    """The text of a registry file: OSError when it cannot be read, RegistryError when it is
+    not UTF-8."""
+    return decode_registry(path.read_bytes(), path.name)
+
+
 def parse_registry(text: str, kind: Literal["yaml", "csv"]) -> dict[tuple[str, str], SensorInfo]:
-    """Parse a registry file's text into ``(tenant, sensor_id) → SensorInfo``."""
-    rows: list[Any]
-    if kind == "csv":
-        rows = [
-            {k.strip(): v.strip() for k, v in row.items() if k and v is not None and v.strip()}
-            for row in csv.DictReader(io.StringIO(text))
-        ]
-    else:
-        loaded = yaml.safe_load(text) or {}
-        rows = loaded.get("sensors", []) if isinstance(loaded, dict) else loaded
-        if not isinstance(rows, list):
-            raise RegistryError("a YAML registry is a list of sensors, or {sensors: [...]}")
+    """Parse a registry file's text into ``(tenant, sensor_id) → SensorInfo``.
+
+    Whatever the text, the answer is a registry or a RegistryError that says why not.
+    """
+    try:
+        rows = _rows(text, kind)
+    except (csv.Error, yaml.YAMLError, RecursionError) as err:
+        raise RegistryError(f"not a valid {kind.upper()} registry: {err}") from None
     registry: dict[tuple[str, str], SensorInfo] = {}
     for number, row in enumerate(rows, start=1):
         try:
@@ -82,6 +94,20 @@ def parse_registry(text: str, kind: Literal["yaml", "csv"]) -> dict[tuple[str, s
             raise RegistryError(f"sensor {number}: {info.tenant}/{info.sensor_id} is listed twice")
         registry[key] = info
     return registry
+
+
+def _rows(text: str, kind: Literal["yaml", "csv"]) -> list[Any]:
+    """The sensor rows of a registry file's text, not yet checked."""
+    if kind == "csv":
+        return [
+            {k.strip(): v.strip() for k, v in row.items() if k and isinstance(v, str) and v.strip()}
+            for row in csv.DictReader(io.StringIO(text))
+        ]
+    loaded = yaml.safe_load(text) or {}
+    rows = loaded.get("sensors", []) if isinstance(loaded, dict) else loaded
+    if not isinstance(rows, list):
+        raise RegistryError("a YAML registry is a list of sensors, or {sensors: [...]}")
+    return rows
 
 
 def kind_of(path: Path) -> Literal["yaml", "csv"]:
@@ -129,12 +155,10 @@ class RegistryFile:
             st = os.stat(self._path)
             stamp = (st.st_mtime_ns, st.st_size)
             if stamp != self._stamp:
-                self._registry = parse_registry(
-                    self._path.read_text(encoding="utf-8"), kind_of(self._path)
-                )
+                self._registry = parse_registry(read_registry(self._path), kind_of(self._path))
                 self._stamp = stamp
                 log.info("sensor registry %s: %d sensors", self._path, len(self._registry))
-        except (OSError, RegistryError, yaml.YAMLError) as err:
+        except (OSError, RegistryError) as err:
             log.error(
                 "sensor registry %s not (re)loaded, keeping the last one: %s", self._path, err
             )

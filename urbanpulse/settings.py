@@ -87,6 +87,66 @@ class KafkaSettings(BaseModel):
     )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="how every Kafka client connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT "
+        "or SASL_SSL (a managed Kafka: usually SASL_SSL)",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    sasl_username: str | None = Field(None, description="SASL_*: the user (API key) name")
+    sasl_password: SecretStr | None = Field(None, description="SASL_*: its password (API secret)")
+    sasl_password_file: str | None = Field(
+        None,
+        description="file holding the SASL password (a Docker/Kubernetes secret), read at start; "
+        "wins over the password",
+    )
+    ssl_ca_file: str | None = Field(
+        None, description="SSL, SASL_SSL: CA bundle to verify the brokers; empty: system CAs"
+    )
+    ssl_cert_file: str | None = Field(
+        None, description="SSL, SASL_SSL: client certificate (PEM), for brokers that want one"
+    )
+    ssl_key_file: str | None = Field(
+        None, description="SSL, SASL_SSL: the client certificate's private key (PEM)"
+    )
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether clients authenticate with SASL (SASL_PLAINTEXT or SASL_SSL)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether clients connect with TLS (SSL or SASL_SSL)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        """Refuse a security section that would fail only at the first connection."""
+        if self.sasl_password_file:
+            self.sasl_password = SecretStr(read_secret_file(self.sasl_password_file))
+        prefix = "URBANPULSE_KAFKA__"
+        if self.uses_sasl and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"{prefix}SECURITY_PROTOCOL={self.security_protocol} needs "
+                f"{prefix}SASL_USERNAME and {prefix}SASL_PASSWORD"
+            )
+        if not self.uses_sasl and (self.sasl_username or self.sasl_password):
+            raise ValueError(
+                f"{prefix}SASL_USERNAME/PASSWORD are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        files = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file)
+        if not self.uses_tls and any(files):
+            raise ValueError(
+                f"{prefix}SSL_* files are set but {prefix}SECURITY_PROTOCOL is "
+                f"{self.security_protocol}: set it to SSL or SASL_SSL"
+            )
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError(f"{prefix}SSL_CERT_FILE and {prefix}SSL_KEY_FILE go together")
+        return self
 
 
 class InfluxSettings(BaseModel):
@@ -247,6 +307,18 @@ class ApiSettings(BaseModel):
     sensors_cache_s: float = Field(
         5.0, ge=0, description="seconds one answer of /v1/sensors and /v1/latest is reused; 0: off"
     )
+    cache_max_entries: int = Field(
+        1024,
+        ge=1,
+        description="answers each answer cache keeps (/v1/latest, /v1/sensors, catalogue, map "
+        "page, dead letters); when full, the least recently used is forgotten",
+    )
+    cache_max_mb: float = Field(
+        32,
+        gt=0,
+        description="megabytes of rendered answers each of the /v1/latest, catalogue and map "
+        "page caches keeps at most; the least recently used go first",
+    )
     public_base_url: str = Field(
         "",
         description="the API's public URL (e.g. https://data.example.org), used in the "
@@ -277,8 +349,19 @@ class ApiSettings(BaseModel):
     bulk_cache_dir: str = Field(
         "", description="folder that keeps generated bulk files of past days; empty: no cache"
     )
+    stream_enabled: bool = Field(
+        True,
+        description="serve the live feed /v1/stream (read from Kafka); false: no /v1/stream, "
+        "and readiness no longer checks Kafka",
+    )
     stream_max_clients: int = Field(
         100, ge=1, description="most /v1/stream connections one API process serves; more: 503"
+    )
+    stream_max_per_client: int = Field(
+        4,
+        ge=1,
+        description="most /v1/stream connections one client (address or API key) may hold at "
+        "once; more: 429",
     )
     stream_heartbeat_s: float = Field(
         15, gt=0, description="seconds between heartbeat comments on an idle /v1/stream"
@@ -291,11 +374,13 @@ class ApiSettings(BaseModel):
     )
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="API keys (JSON list): a key raises the client's rate limit and opens "
-        "/v1/admin; empty: no keys",
+        description="API keys (JSON list), each KEY (scope read: the keyed rate limit) or "
+        "KEY:admin (also /v1/admin and readiness details); empty: no keys",
     )
     api_keys_file: str = Field(
-        "", description="file of more API keys, one per line ('#' comments), e.g. a secret mount"
+        "",
+        description="file of more API keys, one KEY or KEY:admin per line ('#' comments), "
+        "e.g. a secret mount",
     )
     rate_anonymous_per_s: float = Field(
         20, ge=0, description="requests/s each client address may make without a key; 0: no limit"
@@ -314,6 +399,12 @@ class ApiSettings(BaseModel):
         ge=0,
         description="proxies in front of the API whose X-Forwarded-For is trusted: the client "
         "is the address this many entries from the right; 0: the TCP peer",
+    )
+    ready_cache_s: float = Field(
+        5,
+        ge=0,
+        description="seconds one readiness answer (/readyz, /health) is reused: InfluxDB and "
+        "Kafka are asked at most once per period",
     )
     sta_default_top: int = Field(
         100, ge=1, description="SensorThings (/sta/v1.1): entities per page when $top is not given"
@@ -406,7 +497,7 @@ class SupervisorSettings(BaseModel):
     run_dir: str = Field(
         ".local/run",
         description="folder of the status file supervisor.json (docs/production.md); the API "
-        "reads it for /health",
+        "reads it for /health and /readyz (shown to admin keys)",
     )
     backoff_initial_s: float = Field(
         1.0, gt=0, description="wait before restarting a component that stopped, seconds"

@@ -519,7 +519,7 @@ class ApiReadiness:
 def api_answer(url: str) -> dict[str, object] | None:
     """The JSON answer of the API's /health, whatever its status (503 too); None: no answer."""
     try:
-        # /health itself waits up to 2 s for each dependency: give it time to say which is down.
+        # /health itself waits up to 2.5 s for its dependencies: give it time to answer.
         with urllib.request.urlopen(url, timeout=10) as response:
             body = response.read()
     except urllib.error.HTTPError as err:
@@ -541,10 +541,20 @@ def _banner(base: str, health: dict[str, object]) -> None:
         base,
         base,
     )
+    if health.get("status") == "ok":
+        return
+    # Anonymous callers see the status alone (details need an admin API key); the API logs
+    # which dependency failed its readiness check, in its [api] lines.
     dependencies = health.get("dependencies")
-    if health.get("status") != "ok" and isinstance(dependencies, dict):
-        down = [f"{k}: {v.get('detail')}" for k, v in dependencies.items() if not v.get("ok")]
-        log.warning("the API answers, but its /health reports: %s", "; ".join(down))
+    down = [
+        f"{k}: {v.get('detail')}"
+        for k, v in (dependencies.items() if isinstance(dependencies, dict) else ())
+        if isinstance(v, dict) and not v.get("ok")
+    ]
+    log.warning(
+        "the API answers, but reports it is not ready: %s",
+        "; ".join(down) or "its [api] lines say whether InfluxDB or Kafka does not answer",
+    )
 
 
 def _report(settings: Settings) -> None:
@@ -571,8 +581,13 @@ def urbanpulse_command(*args: str) -> list[str]:
 
 
 def services_run_dir() -> Path:
-    """Where deploy/local/services.sh keeps its pid files: ``$URBANPULSE_HOME/run``."""
-    return Path(os.environ.get("URBANPULSE_HOME", ".local")) / "run"
+    """Where deploy/local/services.sh keeps its pid files.
+
+    ``services.sh env`` exports ``URBANPULSE_SERVICES_RUN_DIR`` (a test instance keeps them
+    under ``.local/test-BASE/run``); otherwise ``$URBANPULSE_HOME/run``.
+    """
+    given = os.environ.get("URBANPULSE_SERVICES_RUN_DIR")
+    return Path(given) if given else Path(os.environ.get("URBANPULSE_HOME", ".local")) / "run"
 
 
 def build_units(settings: Settings, simulate: bool, services: list[str]) -> list[Unit]:

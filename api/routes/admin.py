@@ -1,4 +1,5 @@
-"""``/v1/admin``: the sensor registry, read and changed through the API, behind an API key.
+"""``/v1/admin``: the sensor registry, read and changed through the API, behind an API key of
+the ``admin`` scope (:mod:`api.keys`).
 
 What a change does to the registry file, and how it is written safely: :mod:`api.admin`.
 """
@@ -8,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Response, Security
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
 from fastapi import Path as PathParam
-from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 
 from api.admin import (
@@ -24,19 +24,15 @@ from api.admin import (
     change,
 )
 from api.context import Context
+from api.keys import API_KEY_HEADER, Principal
 from api.openapi import PROBLEM
-from api.ratelimit import API_KEY_HEADER
+from api.routes.parameters import ApiKeyHeader
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.registry import SensorInfo
 
-API_KEY = APIKeyHeader(
-    name=API_KEY_HEADER,
-    scheme_name="ApiKey",
-    description="an API key of `api.api_keys` / `api.api_keys_file` (docs/api.md)",
-    auto_error=False,
-)
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no API key, or not a valid one", "content": PROBLEM},
+    403: {"description": "a valid API key, but not one of the admin scope", "content": PROBLEM},
     503: {
         "description": "no registry file is configured (`streams.registry_path`), or it "
         "cannot be read or written",
@@ -58,8 +54,9 @@ TenantPath = Annotated[str, PathParam(pattern=ID_PATTERN, examples=["utrecht"])]
 SensorPath = Annotated[str, PathParam(pattern=ID_PATTERN, examples=["air-001"])]
 
 
-async def client(ctx: Context, key: Annotated[str | None, Security(API_KEY)] = None) -> str:
-    """The name of the API key the request carries; a 401 problem without a valid one."""
+async def administrator(ctx: Context, key: ApiKeyHeader = None) -> Principal:
+    """Who the request's API key names: a 401 problem without a valid key, a 403 problem
+    when the key is not an ``admin`` key."""
     found = ctx.keys.identify(key) if key else None
     if found is None:
         raise HTTPException(
@@ -67,11 +64,17 @@ async def client(ctx: Context, key: Annotated[str | None, Security(API_KEY)] = N
             f"administration needs a valid API key in the {API_KEY_HEADER} header",
             headers={"WWW-Authenticate": f'APIKey header="{API_KEY_HEADER}"'},
         )
+    if not found.admin:
+        raise HTTPException(
+            403,
+            "this API key may read but not administer: administration needs a key configured "
+            "with the admin scope (KEY:admin in URBANPULSE_API__API_KEYS or the keys file)",
+        )
     return found
 
 
 router = APIRouter(
-    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(client)], responses=RESPONSES
+    prefix="/v1/admin", tags=["admin"], dependencies=[Depends(administrator)], responses=RESPONSES
 )
 
 

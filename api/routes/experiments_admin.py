@@ -18,8 +18,7 @@ from pydantic import BaseModel, ValidationError
 from api.admin import Conflict, NotConfigured, Unknown
 from api.context import Context
 from api.openapi import PROBLEM
-from api.routes.admin import RESPONSES
-from api.routes.admin import client as administrator
+from api.routes.admin import RESPONSES, administrator
 from urbanpulse.experiment_registry import ExperimentDefinition, Experiments
 from urbanpulse.model import ID_PATTERN
 

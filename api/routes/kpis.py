@@ -23,12 +23,12 @@ from fastapi.responses import StreamingResponse
 
 from api.context import ApiContext, Context
 from api.http import cache_control, etag_matches, etag_of
+from api.keys import API_KEY_HEADER
 from api.kpi_answer import csv_lines, district_needles, in_districts, json_body
 from api.kpi_filters import KpiFilter, KpiRow
 from api.openapi import PROBLEM
 from api.params import BadQuery, Rfc3339, id_list, is_closed, negotiate, time_range
-from api.ratelimit import API_KEY_HEADER
-from api.routes.admin import client as administrator
+from api.routes.admin import administrator
 from api.routes.experiments import registry_snapshot
 from api.routes.parameters import IdItem, SensorIdsQuery, Tenant
 from urbanpulse.kpi import Period, Scope

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.cache import Rendered, render_json, respond
+from api.cache import Rendered, normalised_url, render_json, respond
 from api.context import Context
 from api.geojson import GEOJSON_MEDIA_TYPE, collection, latest_features
 from api.privacy import require_open
@@ -18,6 +18,8 @@ from api.routes.parameters import Box, Quantity, Tenant
 from api.sensors import filter_sensors
 
 router = APIRouter(tags=["sensors"])
+PARAMS = ("tenant", "quantity", "bbox")
+"""The query parameters of ``/v1/latest``: the others do not change its answer or its key."""
 
 
 @router.get(
@@ -41,7 +43,7 @@ async def latest(
     `quality_flags`. Sensors of unknown position have a `null` geometry.
     """
     require_open(quantity)
-    url = str(request.url)
+    url = normalised_url(request.url, PARAMS)
 
     def render() -> Rendered:
         found = filter_sensors(ctx.recent_sensors(tenant), quantity=quantity, bbox=bbox)

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import APIKeyHeader
 from pydantic import StringConstraints
 
 from api.filters import BBox
+from api.keys import API_KEY_HEADER
 from api.params import Rfc3339, negotiate, parse_bbox
 from api.queries import PageAsked, SpanAsked
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN
@@ -213,3 +215,17 @@ async def _sensor_format(
 
 SensorFormat = Annotated[str, Depends(_sensor_format)]
 """``format`` of one sensor: json or geojson."""
+
+
+# --- the API key, as the routes that look at its scope read it -----------------------------
+
+API_KEY = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="ApiKey",
+    description="an API key (docs/api.md): `KEY:admin` in `api.api_keys` / `api.api_keys_file` "
+    "opens `/v1/admin` and the details of `/readyz` and `/health`",
+    auto_error=False,
+)
+ApiKeyHeader = Annotated[str | None, Security(API_KEY)]
+"""``X-API-Key`` as sent (None without), for routes that need a key (a security requirement
+in the OpenAPI document); the rate limiter has already refused invalid keys."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from api.params import BadQuery
+from api.params import EARLIEST, LATEST, BadQuery
 
 Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
 Prop = Literal["phenomenonTime", "result"]
@@ -94,9 +94,17 @@ def parse_time(text: str) -> datetime:
         digits = re.match(r"\d+", rest)
         frac = digits.group(0) if digits else ""
         text = f"{head}.{frac[:6]}{rest[len(frac) :]}"
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:  # 2026-02-30, hour 24, an offset of +25:00
+        raise BadQuery(f"$filter: {text!r} is not a valid time: {err}") from None
     if moment.tzinfo is None:
         raise BadQuery(f"$filter: the time {text!r} needs an offset, e.g. 2026-11-27T10:00:00Z")
+    # Compared before converting: year 1 at +01:00 has no UTC form in Python (OverflowError).
+    if not EARLIEST <= moment < LATEST:
+        raise BadQuery(
+            f"$filter: {text!r} must lie in the years 1678 to 2261 (what InfluxDB stores)"
+        )
     return moment.astimezone(UTC)
 
 

@@ -25,6 +25,7 @@ from api.sensors import Sensor as PlatformSensor
 from api.sta.entities import Catalogue, Entity, catalogue, observation
 from api.sta.flux import ORDERABLE, ObservationQuery
 from api.sta.ids import from_epoch_ns, join_id, observation_key, parse_key, split_id
+from api.sta.openapi import RESOURCE_EXAMPLES, RESOURCE_OPENAPI, resource_pattern
 from api.sta.query import Options, parse_options, parse_orderby, time_bounds
 from api.sta.store import InfluxObservations, ObservationSource
 from urbanpulse.model import ID_PATTERN
@@ -45,6 +46,7 @@ NAV: dict[tuple[str, str], tuple[str, bool]] = {
     ("Datastreams", "Observations"): ("Observations", True),
     ("Observations", "Datastream"): ("Datastreams", False),
 }
+RESOURCE_PATTERN = resource_pattern(SETS, sorted({nav for _, nav in NAV}))
 _SEGMENT = re.compile(r"^([A-Za-z]+)(?:\((.*)\))?$", re.DOTALL)
 _TENANT = re.compile(ID_PATTERN)
 _TICK = timedelta(microseconds=1)
@@ -100,8 +102,20 @@ def sta_router(
         }
         return json_response(request, body, media_type="application/json", max_age=3600)
 
-    @router.get("/{resource:path}", summary="SensorThings entities, collections and navigation")
-    def resource(request: Request, resource: str = Path(max_length=2000)) -> Response:
+    @router.get(
+        "/{resource:path}",
+        summary="SensorThings entities, collections and navigation",
+        openapi_extra=RESOURCE_OPENAPI,
+    )
+    def resource(
+        request: Request,
+        resource: str = Path(
+            max_length=2000,
+            examples=RESOURCE_EXAMPLES,
+            # documented, not enforced here: parse_path says what is wrong, as a 400 or 404
+            json_schema_extra={"pattern": RESOURCE_PATTERN},
+        ),
+    ) -> Response:
         """Things, Locations, Sensors, ObservedProperties, Datastreams and Observations.
 
         `Set`, `Set('id')`, `Set('id')/Navigation`; options `$top`, `$skip`, `$count`,

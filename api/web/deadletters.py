@@ -22,7 +22,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.cache import TtlCache
 from api.formats import rfc3339
 from api.http import PROBLEM_MEDIA_TYPE
 from urbanpulse.deadletter_reader import LetterScan, read_letters
@@ -137,7 +137,8 @@ def deadletter_router(
 ) -> APIRouter:
     """``GET /v1/deadletters``: counts of the dead letters of the last hours."""
     router = APIRouter()
-    cache: dict[tuple[str | None, int], tuple[float, DeadLetterSummary]] = {}
+    # Bounded: tenants are the client's text; the least recently asked summary goes first.
+    cache: TtlCache[DeadLetterSummary] = TtlCache(web.deadletter_cache_s, max_entries=256)
 
     @router.get(
         "/v1/deadletters",
@@ -161,28 +162,27 @@ def deadletter_router(
         Counts only (never payloads or topics), per tenant and domain where the letter tells
         them. Read from the dead-letter topic; reused for a minute.
         """
-        key = (tenant, hours)
-        hit = cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < web.deadletter_cache_s:
-            return hit[1]
-        stop = now().replace(microsecond=0)
-        start = stop - timedelta(hours=hours)
+
+        def summarise() -> DeadLetterSummary:
+            stop = now().replace(microsecond=0)
+            start = stop - timedelta(hours=hours)
+            scan = reader.read(start)
+            counts = count_letters(scan.letters, tenant)
+            return DeadLetterSummary(
+                start=rfc3339(start),
+                stop=rfc3339(stop),
+                total=sum(c.count for c in counts),
+                truncated=scan.truncated,
+                counts=counts,
+            )
+
+        hit = cache.fresh((tenant, hours))
+        if hit is not None:
+            return hit
         try:
-            scan = await run_in_threadpool(reader.read, start)
+            return await run_in_threadpool(cache.get, (tenant, hours), summarise)
         except KafkaException as err:
             log.warning("the dead-letter topic could not be read: %s", err)
             raise HTTPException(503, "Kafka did not answer; try again shortly") from None
-        counts = count_letters(scan.letters, tenant)
-        summary = DeadLetterSummary(
-            start=rfc3339(start),
-            stop=rfc3339(stop),
-            total=sum(c.count for c in counts),
-            truncated=scan.truncated,
-            counts=counts,
-        )
-        if len(cache) > 256:
-            cache.clear()
-        cache[key] = (time.monotonic(), summary)
-        return summary
 
     return router

@@ -21,7 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.cache import Rendered, render_json, respond
+from api.cache import Rendered, max_bytes, render_json, rendered_size, respond
 from api.context import Context
 from api.filters import AlertFilter
 from api.formats import Alert
@@ -166,7 +166,13 @@ def _map_routes(
         options = MapOptions(tenant=str(tenant), now=now(), stale_after=stale_after)
         return render_json(map_document(recent_sensors(str(tenant)), options), api.gzip_min_bytes)
 
-    map_cache = BackgroundRefresh(api.sensors_cache_s, build_map)
+    map_cache = BackgroundRefresh(
+        api.sensors_cache_s,
+        build_map,
+        max_entries=api.cache_max_entries,
+        max_bytes=max_bytes(api),
+        weigh=rendered_size,
+    )
 
     @router.get("/", response_class=HTMLResponse)
     def city_map(request: Request, tenant: TenantParam = None, lang: LangParam = None) -> Response:

@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 
+from api.lru import BoundedLru
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -30,13 +32,17 @@ class BackgroundRefresh(Generic[T]):
         ttl_s: float,
         compute: Callable[[Hashable], T],
         clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 256,
+        *,
+        max_entries: int = 256,
+        max_bytes: int = 0,
+        weigh: Callable[[T], int] = lambda _: 0,
     ) -> None:
         self.ttl_s = ttl_s
         self.compute = compute
         self.clock = clock
-        self.max_keys = max_keys
-        self._values: dict[Hashable, tuple[float, T]] = {}
+        # Bounded, least recently used forgotten first; the pending computations are bounded
+        # by the keys asked at once (each finishes and leaves).
+        self._values: BoundedLru[T] = BoundedLru(max_entries, max_bytes, weigh)
         self._pending: dict[Hashable, asyncio.Future[T]] = {}
 
     async def get(self, key: Hashable) -> T:
@@ -45,10 +51,9 @@ class BackgroundRefresh(Generic[T]):
             return await run_in_threadpool(self.compute, key)
         hit = self._values.get(key)
         if hit is not None:
-            computed_at, value = hit
-            if self.clock() - computed_at >= self.ttl_s:
+            if self.clock() - hit.stamp >= self.ttl_s:
                 self._start(key)
-            return value
+            return hit.value
         # shield: a caller that goes away does not cancel the computation the others await
         return await asyncio.shield(self._start(key))
 
@@ -63,9 +68,7 @@ class BackgroundRefresh(Generic[T]):
     async def _compute(self, key: Hashable) -> T:
         try:
             value = await run_in_threadpool(self.compute, key)
-            if len(self._values) >= self.max_keys and key not in self._values:
-                self._values.clear()  # bounded: forget everything, start over
-            self._values[key] = (self.clock(), value)
+            self._values.put(key, self.clock(), value)
             return value
         finally:
             self._pending.pop(key, None)

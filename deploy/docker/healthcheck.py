@@ -2,7 +2,7 @@
 
     python /opt/urbanpulse/healthcheck.py [--http URL] [mqtt] [kafka] [influxdb]
 
-``--http URL`` asks the process itself (the API's ``/health``); each dependency name checks
+``--http URL`` asks the process itself (the API's ``/readyz``); each dependency name checks
 that the service the component needs accepts TCP connections at the address the component is
 configured with (the same ``URBANPULSE_*`` settings). Ingest and worker have no HTTP endpoint
 of their own yet, so for them this is a readiness check of their dependencies, not a liveness

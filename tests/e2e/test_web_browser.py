@@ -37,7 +37,7 @@ from simulators.publisher import connect, publish
 from simulators.town import Message, SimSensor, make_town, messages
 from tests.e2e.browser import Browser, open_browser, serious
 from tests.support import REPO, Child, free_port, http_get, unique, wait_for
-from urbanpulse.settings import MqttSettings
+from urbanpulse.settings import Settings
 
 SENSORS = 24  # make_town cycles weather, air, noise
 SEED = 5
@@ -134,7 +134,7 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Town]:
 
 
 def send(sent: list[tuple[datetime, Message]]) -> None:
-    client = connect(MqttSettings(), client_id=unique("e2e-web-sim"))
+    client = connect(Settings().mqtt, client_id=unique("e2e-web-sim"))
     try:
         publish(client, sent, realtime=False)
     finally:

@@ -11,7 +11,7 @@ from api.app import create_app
 from tests.support import unique
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import DeadLetter
-from urbanpulse.settings import KafkaSettings, Settings, WebSettings
+from urbanpulse.settings import Settings, WebSettings
 
 
 def test_a_scan_cut_at_its_limit_says_truncated() -> None:
@@ -19,7 +19,9 @@ def test_a_scan_cut_at_its_limit_says_truncated() -> None:
     old reader cut the list after the partition had reached its end and answered
     ``truncated: false`` with five of twenty counted."""
     tenant = unique("letters")
-    kafka = KafkaSettings(deadletter_topic=unique("it-api-letters"), partitions=1)
+    kafka = Settings().kafka.model_copy(
+        update={"deadletter_topic": unique("it-api-letters"), "partitions": 1}
+    )
     ensure_topics(kafka, [kafka.deadletter_topic])
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
     for n in range(20):

@@ -44,7 +44,7 @@ from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.kpi import Indicators
 from urbanpulse.registry import RegistryFile
-from urbanpulse.settings import ApiSettings, KafkaSettings, Settings, StreamsSettings
+from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
 KEY = "kpi-admin-key-0123456789"
 ADMIN = {"X-API-Key": KEY}
@@ -130,8 +130,10 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Town:
     registry.write_text(registry_yaml(scenario, fleet), encoding="utf-8")
     settings = Settings(
         streams=StreamsSettings(registry_path=str(registry)),
-        kafka=KafkaSettings(deadletter_topic=unique("it-exp-deadletter"), partitions=1),
-        api=ApiSettings(api_keys=[KEY], rate_anonymous_per_s=0, rate_keyed_per_s=0),
+        kafka=Settings().kafka.model_copy(
+            update={"deadletter_topic": unique("it-exp-deadletter"), "partitions": 1}
+        ),
+        api=ApiSettings(api_keys=[f"{KEY}:admin"], rate_anonymous_per_s=0, rate_keyed_per_s=0),
     )
     ensure_topics(settings.kafka, [settings.kafka.deadletter_topic])
     delivered = asyncio.run(deliver_town(settings, scenario, fleet, START, END))

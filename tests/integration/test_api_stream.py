@@ -30,10 +30,10 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
-from tests.support import REPO, consume_until, port_open, unique, wait_for
+from tests.support import KAFKA_BOOTSTRAP, REPO, consume_until, port_open, unique, wait_for
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import Location, Reading
-from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
+from urbanpulse.settings import ApiSettings, Settings
 
 BOX = "5.0,52.0,5.2,52.2"
 INSIDE = Location(lat=52.1, lon=5.1)
@@ -42,12 +42,14 @@ OUTSIDE = Location(lat=52.1, lon=6.0)
 
 def stream_settings(**api: Any) -> Settings:
     """Settings with this test's own topics; one partition keeps the produced order."""
-    kafka = KafkaSettings(
-        readings_topic=unique("it-sse-readings"),
-        deadletter_topic=unique("it-sse-deadletter"),
-        alerts_topic=unique("it-sse-alerts"),
-        observations_topic=unique("it-sse-observations"),
-        partitions=1,
+    kafka = Settings().kafka.model_copy(
+        update={
+            "readings_topic": unique("it-sse-readings"),
+            "deadletter_topic": unique("it-sse-deadletter"),
+            "alerts_topic": unique("it-sse-alerts"),
+            "observations_topic": unique("it-sse-observations"),
+            "partitions": 1,
+        }
     )
     ensure_topics(kafka)
     return Settings(kafka=kafka, api=ApiSettings(stream_heartbeat_s=0.5, **api))
@@ -87,7 +89,9 @@ class LiveServer:
 class SseClient:
     """Reads one event stream in a thread, parsing messages as the SSE spec says."""
 
-    def __init__(self, url: str, params: dict[str, Any]) -> None:
+    def __init__(
+        self, url: str, params: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         self.messages: list[dict[str, str]] = []
         self.status = 0
         self.headers: dict[str, str] = {}
@@ -95,14 +99,16 @@ class SseClient:
         self.ended = False
         self._stop = threading.Event()
         self._open = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(url, params), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(url, params, headers or {}), daemon=True
+        )
         self._thread.start()
         assert self._open.wait(30), "the stream did not answer"
 
-    def _run(self, url: str, params: dict[str, Any]) -> None:
+    def _run(self, url: str, params: dict[str, Any], headers: dict[str, str]) -> None:
         try:
             with (
-                httpx2.Client(timeout=10) as client,
+                httpx2.Client(timeout=10, headers=headers) as client,
                 client.stream("GET", url, params=params) as response,
             ):
                 self.status, self.headers = response.status_code, dict(response.headers)
@@ -151,7 +157,7 @@ def reading(tenant: str, sensor: str, quantity: str = "pm2_5", **changes: Any) -
 
 
 def produce(topic: str, readings: list[Reading]) -> None:
-    producer = Producer({"bootstrap.servers": "127.0.0.1:9092", "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": KAFKA_BOOTSTRAP, "enable.idempotence": True})
     for r in readings:
         producer.produce(topic, key=r.key, value=r.to_bytes())
     assert producer.flush(30) == 0
@@ -245,6 +251,34 @@ def test_too_many_streams_is_503_and_shutdown_stops_the_consumer() -> None:
     again.close()
     server.stop()
     assert not feed.running, "the app's shutdown did not stop the live feed's consumer"
+
+
+def test_one_client_holds_at_most_its_share_of_streams_others_still_get_theirs() -> None:
+    key = "stream-key-0123456789abcdef"
+    settings = stream_settings(stream_max_clients=3, stream_max_per_client=2, api_keys=[key])
+    server = LiveServer(create_app(settings))
+    feed = server.app.state.live_feed
+    mine = [SseClient(f"{server.url}/v1/stream", {}) for _ in range(2)]
+    keyed: SseClient | None = None
+    try:
+        assert [s.status for s in mine] == [200, 200]
+        refused = httpx2.get(f"{server.url}/v1/stream", timeout=10)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "per client" in refused.json()["detail"]
+        keyed = SseClient(f"{server.url}/v1/stream", {}, {"X-API-Key": key})  # another client
+        assert keyed.status == 200
+        full = httpx2.get(f"{server.url}/v1/stream", headers={"X-API-Key": key}, timeout=10)
+        assert full.status_code == 503  # every slot taken: the total bound
+    finally:
+        for stream in [*mine, *([keyed] if keyed else [])]:
+            stream.close()
+    wait_for(lambda: len(feed.hub) == 0, 10, "the closed streams to free their slots")
+    again = SseClient(f"{server.url}/v1/stream", {})
+    assert again.status == 200  # the client's share is free again
+    again.close()
+    server.stop()
 
 
 def test_sigterm_ends_open_streams_cleanly_and_stops_the_consumer(tmp_path: Path) -> None:

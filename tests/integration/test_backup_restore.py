@@ -218,7 +218,7 @@ def test_backup_wipe_restore_gives_the_same_answers(influx: PrivateInflux, tmp_p
     settings = Settings(
         influx=influx.settings(),
         streams=StreamsSettings(registry_path=str(registry)),
-        api=ApiSettings(api_keys=[KEY], rate_anonymous_per_s=0, sensors_cache_s=0),
+        api=ApiSettings(api_keys=[f"{KEY}:admin"], rate_anonymous_per_s=0, sensors_cache_s=0),
     )
     store(settings.influx, registry_text, tenant)
     before = answers(settings, tenant)

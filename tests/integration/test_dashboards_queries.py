@@ -58,7 +58,7 @@ from tests.unit.streams.helpers import FakeTopic, MemoryTable
 from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.registry import RegistryFile
-from urbanpulse.settings import DecoderSettings, KafkaSettings, Settings, StreamsSettings
+from urbanpulse.settings import DecoderSettings, Settings, StreamsSettings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HISTORY = timedelta(hours=3)  # the town has been running this long when the boards look
@@ -133,7 +133,9 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Town:
     settings = Settings(
         decoders=DecoderSettings(tenant_by_application=tenant_map(scenario, fleet)),
         streams=StreamsSettings(registry_path=str(registry)),
-        kafka=KafkaSettings(deadletter_topic=unique("it-dash-deadletter"), partitions=1),
+        kafka=Settings().kafka.model_copy(
+            update={"deadletter_topic": unique("it-dash-deadletter"), "partitions": 1}
+        ),
     )
     simulated = Town(scenario=scenario, fleet=fleet, settings=settings)
     asyncio.run(run_platform(simulated))

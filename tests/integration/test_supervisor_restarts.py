@@ -30,7 +30,16 @@ from influxdb_client import InfluxDBClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.flux import FluxQuery
-from tests.support import Child, free_port, http_get, scrape, unique, wait_for
+from tests.support import (
+    MQTT_HOST,
+    MQTT_PORT,
+    Child,
+    free_port,
+    http_get,
+    scrape,
+    unique,
+    wait_for,
+)
 from urbanpulse.settings import Settings
 from urbanpulse.supervisor import process_alive
 from urbanpulse.supervisor_status import SupervisorStatus, read_status, status_path
@@ -38,6 +47,7 @@ from urbanpulse.supervisor_status import SupervisorStatus, read_status, status_p
 SENSORS = [f"sv-{i}" for i in range(5)]
 READINGS = 600  # published 10 a second: about a minute, spanning both kills
 PACE_S = 0.1
+ADMIN_KEY = "supervisor-test-admin-key-0123456789"
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Platform:
             "URBANPULSE_WORKER__DATADIR": str(self.tmp / "worker"),
             "URBANPULSE_WORKER__BATCH_SECONDS": "0.2",
             "URBANPULSE_API__PORT": str(self.ports["api"]),
+            # /health shows the supervisor's report only to an admin key
+            "URBANPULSE_API__API_KEYS": json.dumps([f"{ADMIN_KEY}:admin"]),
             "URBANPULSE_METRICS__INGEST_PORT": str(self.ports["ingest"]),
             "URBANPULSE_METRICS__WORKER_PORT": str(self.ports["worker"]),
             "URBANPULSE_METRICS__SUPERVISOR_PORT": str(self.ports["supervisor"]),
@@ -139,7 +151,7 @@ class Publisher:
 
     def _run(self) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("sv-pub"))
-        client.connect("127.0.0.1", 1883)
+        client.connect(MQTT_HOST, MQTT_PORT)
         client.loop_start()
         try:
             for sensor, at, value in self.readings:
@@ -265,7 +277,7 @@ def test_sigkilled_ingest_and_worker_are_restarted_and_nothing_is_lost(
         assert metrics[f"urbanpulse_supervisor_restarts_total{{component={name}}}"] == restarts
         assert metrics[f"urbanpulse_supervisor_component_up{{component={name}}}"] == 1
         assert metrics[f"urbanpulse_supervisor_component_crash_looping{{component={name}}}"] == 0
-    health = json.loads(http_get(f"{api}/health", 10)[1])
+    health = json.loads(http_get(f"{api}/health", 10, {"X-API-Key": ADMIN_KEY})[1])
     components = health["supervisor"]["components"]
     assert {n: c["restarts"] for n, c in components.items()} == {"ingest": 1, "worker": 1, "api": 0}
     assert components["worker"]["last_exit"] == "killed by signal SIGKILL (9)"

@@ -40,6 +40,7 @@ def test_commands_are_listed_in_the_documented_order() -> None:
         == documented
         == [
             "up",
+            "status",
             "ingest",
             "worker",
             "influx-setup",

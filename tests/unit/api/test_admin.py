@@ -16,6 +16,8 @@ from urbanpulse.registry import SensorInfo, parse_registry
 from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
 KEY = "admin-key-0123456789abcdef"
+READ_KEY = "read-key-0123456789abcdef"
+READ_ONLY_KEY = "read-only-key-0123456789abcdef"
 AUTH = {"X-API-Key": KEY}
 
 YAML = """\
@@ -138,7 +140,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
 def _client(registry: Path | None) -> TestClient:
     settings = Settings(
-        api=ApiSettings(api_keys=[KEY]),
+        api=ApiSettings(api_keys=[f"{KEY}:admin", READ_KEY, f"{READ_ONLY_KEY}:read"]),
         streams=StreamsSettings(registry_path=str(registry) if registry else ""),
     )
     return TestClient(create_app(settings, store=FakeStore()))
@@ -151,21 +153,37 @@ def registry(tmp_path: Path) -> Path:
     return path
 
 
-def test_every_admin_route_needs_a_valid_key(registry: Path) -> None:
+CALLS = [
+    ("GET", "/v1/admin/sensors", None),
+    ("GET", "/v1/admin/sensors/utrecht/air-001", None),
+    ("POST", "/v1/admin/sensors", {"tenant": "utrecht", "sensor_id": "x"}),
+    ("PATCH", "/v1/admin/sensors/utrecht/air-001", {"district": "oost"}),
+    ("POST", "/v1/admin/sensors/utrecht/air-001/retire", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [
+        (None, 401),  # no key
+        ("wrong-key-0123456789abcdef", 401),  # not a key
+        (f"{KEY}:admin", 401),  # the scope is configuration, not part of the key
+        (READ_KEY, 403),  # a bare key is a read key
+        (READ_ONLY_KEY, 403),  # configured KEY:read
+    ],
+)
+def test_every_admin_route_needs_an_admin_key(registry: Path, key: str | None, status: int) -> None:
     client = _client(registry)
-    calls = [
-        ("GET", "/v1/admin/sensors", None),
-        ("GET", "/v1/admin/sensors/utrecht/air-001", None),
-        ("POST", "/v1/admin/sensors", {"tenant": "utrecht", "sensor_id": "x"}),
-        ("PATCH", "/v1/admin/sensors/utrecht/air-001", {"district": "oost"}),
-        ("POST", "/v1/admin/sensors/utrecht/air-001/retire", None),
-    ]
-    for method, url, body in calls:
-        for headers in ({}, {"X-API-Key": "wrong-key-0123456789abcdef"}):
-            answer = client.request(method, url, json=body, headers=headers)
-            assert answer.status_code == 401, (method, url, headers)
-            assert answer.headers["content-type"] == "application/problem+json"
+    headers = {"X-API-Key": key} if key else {}
+    for method, url, body in CALLS:
+        answer = client.request(method, url, json=body, headers=headers)
+        assert answer.status_code == status, (method, url, key)
+        assert answer.headers["content-type"] == "application/problem+json"
+        if status == 403:
+            assert "admin scope" in answer.json()["detail"]
+            assert answer.json()["title"] == "Forbidden"
     assert registry.read_text() == YAML
+    assert client.get("/v1/admin/sensors", headers=AUTH).status_code == 200  # the admin key
 
 
 def test_add_change_retire_round_trip(registry: Path) -> None:
@@ -275,3 +293,20 @@ def test_a_retired_sensor_raises_no_stale_alert(
         asyncio.set_event_loop(None)
         loop.close()
     assert sorted(key for key, _ in worker.topics["alerts"].sent) == alerted
+
+
+def test_a_registry_that_is_not_utf8_is_a_409_problem_and_stays_as_it_is(registry: Path) -> None:
+    latin1 = YAML.replace("centrum", "caf\xe9").encode("latin-1")
+    registry.write_bytes(latin1)
+    client = _client(registry)
+    new = {"tenant": "utrecht", "sensor_id": "noise-002"}
+    for answer in (
+        client.get("/v1/admin/sensors", headers=AUTH),
+        client.get("/v1/admin/sensors/utrecht/air-001", headers=AUTH),
+        client.post("/v1/admin/sensors", json=new, headers=AUTH),
+        client.post("/v1/admin/sensors/utrecht/air-001/retire", headers=AUTH),
+    ):
+        assert answer.status_code == 409, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "not UTF-8" in answer.json()["detail"]
+    assert registry.read_bytes() == latin1

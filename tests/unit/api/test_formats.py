@@ -1,3 +1,4 @@
+import base64
 import contextlib
 import csv
 import io
@@ -7,7 +8,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.formats import OBSERVATION_FIELDS, Observation, csv_lines, decode_cursor, encode_cursor
+from api.flux import literal
+from api.formats import (
+    FORMULA_STARTS,
+    OBSERVATION_FIELDS,
+    Observation,
+    csv_lines,
+    decode_cursor,
+    decode_keyset,
+    encode_cursor,
+    spreadsheet_safe,
+)
+from api.params import BadQuery
+from api.queries import PageAsked, SpanAsked, observations_asked
+from tests.unit.api.fakes import NOW
+from urbanpulse.settings import ApiSettings
 
 OBS = Observation(
     time=datetime(2026, 11, 27, 10, 0, 0, 250000, tzinfo=UTC),
@@ -47,3 +62,54 @@ def test_any_text_is_a_cursor_or_a_value_error(text: str) -> None:
 def test_foreign_cursors_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="cursor"):
         decode_cursor(text)
+
+
+def _forged(*fields: str) -> str:
+    return base64.urlsafe_b64encode("\x1f".join(fields).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+01:00",  # Python has no UTC form of it: OverflowError in Flux
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T23:59:59-01:00",
+        "2262-04-12T00:00:00+00:00",  # past InfluxDB's 64-bit nanoseconds
+    ],
+)
+def test_cursors_with_times_no_row_can_have_are_refused(moment: str) -> None:
+    with pytest.raises(ValueError, match="cursor"):
+        decode_cursor(_forged(moment, "demo", "air-1", "pm2_5"))
+    with pytest.raises(ValueError, match="cursor"):
+        decode_keyset("agg", _forged("agg", moment, "demo", "air-1", "pm2_5"), 3)
+    asked = PageAsked(limit=None, cursor=_forged(moment, "demo", "air-1", "pm2_5"))
+    with pytest.raises(BadQuery, match="cursor"):
+        observations_asked(
+            span=SpanAsked(), quantity=None, tenant=None, page=asked, api=ApiSettings(), now=NOW
+        )
+
+
+@given(st.datetimes(timezones=st.timezones()))
+def test_every_cursor_accepted_has_a_flux_literal(moment: datetime) -> None:
+    try:
+        when, *_ = decode_cursor(_forged(moment.isoformat(), "demo", "air-1", "pm2_5"))
+    except ValueError:
+        return
+    assert literal(when).endswith("Z")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_text_cells_that_a_spreadsheet_would_run_start_with_a_quote(start: str) -> None:
+    attack = f"{start}SUM(1;2)"
+    row = OBS.model_copy(update={"tenant": attack, "sensor_id": attack, "value": -3.5})
+    [parsed] = list(csv.DictReader(io.StringIO("".join(csv_lines([row])), newline="")))
+    assert parsed["tenant"] == parsed["sensor_id"] == f"'{attack}"
+    assert parsed["value"] == "-3.5"  # a number stays a number
+    assert parsed["time"] == "2026-11-27T10:00:00.250000Z"
+
+
+@given(st.text())
+def test_no_text_cell_starts_a_formula(text: str) -> None:
+    safe = spreadsheet_safe(text)
+    assert not safe.startswith(FORMULA_STARTS)
+    assert safe in (text, f"'{text}")

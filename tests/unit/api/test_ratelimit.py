@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,21 +13,19 @@ from hypothesis import strategies as st
 from starlette.types import Message, Receive, Scope, Send
 
 from api.app import create_app
+from api.keys import ApiKey, ApiKeys
 from api.ratelimit import (
-    ApiKeys,
     Rate,
     RateLimiter,
     RateLimitMiddleware,
     client_address,
     gcra,
-    load_keys,
     policy_header,
 )
 from tests.unit.api.fakes import FakeStore
 from urbanpulse.settings import ApiSettings, Settings
 
 KEY = "test-key-0123456789abcdef"
-OTHER_KEY = "other-key-0123456789abcdef"
 
 
 class Clock:
@@ -113,24 +110,6 @@ def test_client_address_trusts_forwarded_for_only_as_configured() -> None:
     assert client_address(None, None, 0) == "unknown"
 
 
-def test_api_keys_identify_valid_keys_only() -> None:
-    keys = ApiKeys([KEY, OTHER_KEY])
-    assert keys.identify(KEY) and keys.identify(KEY) == keys.identify(KEY)
-    assert keys.identify(KEY) != keys.identify(OTHER_KEY)
-    assert KEY not in (keys.identify(KEY) or "")  # the id is a fingerprint, never the key
-    assert keys.identify("nope") is None and keys.identify(KEY[:-1]) is None
-    assert ApiKeys([]).identify("") is None and not ApiKeys([])
-
-
-def test_keys_come_from_settings_and_a_file(tmp_path: Path) -> None:
-    file = tmp_path / "keys"
-    file.write_text(f"# staff keys\n{OTHER_KEY}\n\n")
-    keys = load_keys(ApiSettings(api_keys=[KEY], api_keys_file=str(file)))
-    assert keys == [KEY, OTHER_KEY]
-    with pytest.raises(ValueError, match="at least 16"):
-        load_keys(ApiSettings(api_keys=["changeme"]))
-
-
 def test_policy_header_names_bucket_and_refill_window() -> None:
     assert policy_header(Rate(20, 60)) == b'"bucket";q=60;w=3'
 
@@ -168,7 +147,7 @@ def _call(mw: RateLimitMiddleware, scope: Scope) -> list[Message]:
 
 def test_middleware_costs_well_under_0_2_ms_per_request() -> None:
     mw = RateLimitMiddleware(
-        _ok, keys=ApiKeys([KEY]), anonymous=Rate(1e9, 10**9), keyed=Rate(1e9, 10**9)
+        _ok, keys=ApiKeys([ApiKey(secret=KEY)]), anonymous=Rate(1e9, 10**9), keyed=Rate(1e9, 10**9)
     )
     headers = [(b"host", b"x"), (b"accept", b"*/*"), (b"x-api-key", KEY.encode())]
 
@@ -202,10 +181,16 @@ def test_middleware_answers_429_problem_with_retry_after() -> None:
     assert b'"status":429' in body["body"]
 
 
-def test_middleware_leaves_health_metrics_and_docs_alone() -> None:
+def test_middleware_leaves_liveness_metrics_and_docs_alone() -> None:
     mw = RateLimitMiddleware(_ok, keys=ApiKeys([]), anonymous=Rate(1, 1), keyed=Rate(1, 1))
-    for path in ("/health", "/metrics", "/docs", "/openapi.json") * 3:
+    for path in ("/livez", "/metrics", "/docs", "/openapi.json") * 3:
         assert _call(mw, _scope(path))[0]["status"] == 200
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/health"])
+def test_readiness_is_limited_like_any_route_that_may_ask_a_store(path: str) -> None:
+    mw = RateLimitMiddleware(_ok, keys=ApiKeys([]), anonymous=Rate(1, 1), keyed=Rate(1, 1))
+    assert [_call(mw, _scope(path))[0]["status"] for _ in range(2)] == [200, 429]
 
 
 # ---------------------------------------------------------------- wired into the app
@@ -232,13 +217,14 @@ def test_anonymous_clients_get_429_after_the_burst() -> None:
     assert client.get("/openapi.json").status_code == 200  # documentation is never limited
 
 
-def test_a_key_has_its_own_higher_limit() -> None:
+@pytest.mark.parametrize("configured", [KEY, f"{KEY}:read", f"{KEY}:admin"])
+def test_a_key_of_either_scope_has_its_own_higher_limit(configured: str) -> None:
     client = _client(
         rate_anonymous_per_s=1,
         rate_anonymous_burst=2,
         rate_keyed_per_s=1,
         rate_keyed_burst=20,
-        api_keys=[KEY],
+        api_keys=[configured],
     )
     assert [client.get("/v1/latest").status_code for _ in range(3)][-1] == 429
     keyed = [client.get("/v1/latest", headers={"X-API-Key": KEY}) for _ in range(21)]

@@ -195,3 +195,41 @@ def test_expand_items_with_their_own_options() -> None:
             parse_expand(bad)
     with pytest.raises(BadQuery, match="one level"):
         parse_options({"$expand": "Observations"}, default_top=3, max_top=9, nested=True)
+
+
+@pytest.mark.parametrize(
+    ("time", "says"),
+    [
+        ("2026-02-30T00:00:00Z", "not a valid time"),  # no such day
+        ("2026-02-01T24:00:00Z", "not a valid time"),
+        ("2026-02-01T00:00:00+25:00", "not a valid time"),  # offsets end at ±23:59
+        ("2026-02-01T00:00:00-25:00", "not a valid time"),
+        ("9999-12-31T23:59:59.999999Z", "1678 to 2261"),  # a bound past it overflowed
+        ("0001-01-01T00:00:00+01:00", "1678 to 2261"),  # no UTC form in Python
+        ("9999-12-31T23:00:00-01:00", "1678 to 2261"),
+        ("2262-04-12T00:00:00Z", "1678 to 2261"),  # past InfluxDB's nanoseconds
+    ],
+)
+def test_impossible_times_are_a_bad_query(time: str, says: str) -> None:
+    for op in ("eq", "ge", "le"):
+        with pytest.raises(BadQuery, match=says):
+            time_bounds(parse_filter(f"phenomenonTime {op} {time}"))
+
+
+TIMES = st.from_regex(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})", fullmatch=True
+)
+
+
+@given(TIMES, st.sampled_from(("eq", "ne", "gt", "ge", "lt", "le")))
+def test_any_time_parses_bounds_and_renders_or_is_a_bad_query(time: str, op: str) -> None:
+    try:
+        expr = parse_filter(f"phenomenonTime {op} {time} and phenomenonTime le {time}")
+    except BadQuery:
+        return
+    bounds = time_bounds(expr)
+    params: dict[str, object] = {}
+    predicate(expr, params)  # type: ignore[arg-type]
+    for value in [*params.values(), bounds.start, bounds.stop]:
+        if value is not None:
+            literal(value)  # type: ignore[arg-type]  # every time has a Flux literal

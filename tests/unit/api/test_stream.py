@@ -4,6 +4,7 @@ refusals, which happen before any Kafka is needed (TestClient, no services)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.filters import BBox
@@ -19,6 +22,7 @@ from api.formats import OBSERVATION_FIELDS, Observation
 from api.params import BadQuery
 from api.privacy import NotPublished
 from api.stream import (
+    ClientFull,
     FeedEvent,
     Hub,
     HubFull,
@@ -203,6 +207,38 @@ def test_hub_refuses_subscriptions_beyond_its_limit_until_one_ends() -> None:
     hub.subscribe(StreamFilter())
 
 
+def test_one_client_holds_at_most_its_share_and_others_keep_theirs() -> None:
+    hub = Hub(max_subscribers=4, buffer=1, per_client=2)
+    first, _ = hub.subscribe(StreamFilter(), "ip:a"), hub.subscribe(StreamFilter(), "ip:a")
+    with pytest.raises(ClientFull):
+        hub.subscribe(StreamFilter(), "ip:a")
+    hub.subscribe(StreamFilter(), "key:b")
+    hub.subscribe(StreamFilter(), "ip:c")
+    with pytest.raises(HubFull):
+        hub.subscribe(StreamFilter(), "ip:d")  # the total is bounded too
+    hub.unsubscribe(first)
+    hub.unsubscribe(first)  # idempotent: the count does not go below what is held
+    assert hub.held_by("ip:a") == 1
+    hub.subscribe(StreamFilter(), "ip:a")
+    assert hub.held_by("ip:a") == 2 and len(hub) == 4
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5)), max_size=200))
+def test_slots_stay_bounded_and_counted_whatever_clients_do(steps: list[tuple[bool, int]]) -> None:
+    hub = Hub(max_subscribers=6, buffer=1, per_client=2)
+    held: list[Subscription] = []
+    for join, who in steps:
+        if join:
+            with contextlib.suppress(HubFull, ClientFull):
+                held.append(hub.subscribe(StreamFilter(), f"ip:{who}"))
+        elif held:
+            hub.unsubscribe(held.pop(who % len(held)))
+        assert len(hub) == len(held) <= 6
+        for client in {s.client for s in held}:
+            assert hub.held_by(client) == sum(s.client == client for s in held) <= 2
+    assert sum(hub.held_by(f"ip:{who}") for who in range(6)) == len(held)
+
+
 def test_a_slow_client_loses_its_oldest_readings_is_told_how_many_and_others_lose_none() -> None:
     hub = Hub(max_subscribers=2, buffer=3)
     slow = hub.subscribe(StreamFilter())
@@ -327,6 +363,27 @@ def test_more_streams_than_allowed_is_503(client: TestClient) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"]
     assert "at most 1" in response.json()["detail"]
+
+
+def test_a_client_over_its_share_is_429_and_a_keyed_client_has_its_own() -> None:
+    key = "stream-key-0123456789abcdef"
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap=f"127.0.0.1:{closed_port()}"),
+        api=ApiSettings(stream_max_clients=5, stream_max_per_client=2, api_keys=[key]),
+    )
+    with TestClient(create_app(settings)) as client:
+        hub = client.app.state.live_feed.hub  # type: ignore[attr-defined]
+        for _ in range(2):
+            hub.subscribe(StreamFilter(), "ip:testclient")  # this client's two streams
+        response = client.get("/v1/stream")
+        assert response.status_code == 429, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) >= 1
+        assert "at most 2 live streams per client" in response.json()["detail"]
+        keyed = client.get("/v1/stream", headers={"X-API-Key": key})
+        assert keyed.status_code == 503  # not refused as a client: Kafka is not there
+        assert "cannot be read" in keyed.json()["detail"]
+        assert len(hub) == 2  # its slot was freed again
 
 
 def test_unreachable_kafka_is_503_and_frees_the_slot(client: TestClient) -> None:

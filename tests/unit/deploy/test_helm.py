@@ -142,6 +142,16 @@ def test_the_components_and_their_safety_nets(helm: Path) -> None:
         assert workload["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
+def test_the_api_probes_liveness_and_readiness_apart(helm: Path) -> None:
+    documents = render(helm, "1.37.0", *TOKENS)
+    (api,) = [d for d in by_kind(documents, "Deployment") if d["metadata"]["name"].endswith("api")]
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    # Liveness without I/O (a store outage must not restart pods); readiness without MQTT.
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
 def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> None:
     documents = render(helm, "1.37.0", *TOKENS)
     (ingest,) = by_kind(documents, "StatefulSet")

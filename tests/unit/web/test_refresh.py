@@ -99,3 +99,17 @@ def test_without_a_ttl_every_call_computes() -> None:
     cache = BackgroundRefresh(0, source, Clock())
     assert asyncio.run(cache.get("a")) == "a#1"
     assert asyncio.run(cache.get("a")) == "a#2"
+
+
+def test_a_full_cache_forgets_the_least_recently_used() -> None:
+    source = Source()
+    cache = BackgroundRefresh(60, source, Clock(), max_entries=2)
+
+    async def scenario() -> None:
+        await cache.get("hot")
+        for number in range(50):
+            await cache.get(f"junk-{number}")
+            assert await cache.get("hot") == "hot#1"  # kept: used between the new keys
+
+    asyncio.run(scenario())
+    assert len(cache._values) == 2 and not cache._pending

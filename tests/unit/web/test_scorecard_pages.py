@@ -92,7 +92,7 @@ def test_the_experiments_page_says_what_the_data_show(tmp_path: Path) -> None:
     client = client_of(registry, FakeStore(hours=hours()))
     assert "No experiment is defined" in client.get("/experiments").text
     admin = Settings(
-        api={"api_keys": ["admin-key-0123456789abcdef"]},
+        api={"api_keys": ["admin-key-0123456789abcdef:admin"]},
         streams=StreamsSettings(registry_path=str(registry)),
     )
     with TestClient(create_app(admin, store=FakeStore())) as writer:

@@ -19,6 +19,7 @@ from urbanpulse.settings import ApiSettings, KafkaSettings, Settings, StreamsSet
 
 KEY = "admin-key-0123456789abcdef"
 ADMIN = {"X-API-Key": KEY}
+READ_KEY = "read-key-0123456789abcdef"  # a key of the read scope: a higher rate, nothing more
 CHANGE = datetime(2026, 11, 24, tzinfo=UTC)
 REGISTRY = """# the town's sensors
 sensors:
@@ -72,7 +73,7 @@ def registry(tmp_path: Path) -> Path:
 
 def client_of(path: Path | None, store: FakeStore | None = None) -> TestClient:
     settings = Settings(
-        api=ApiSettings(api_keys=[KEY], rate_anonymous_per_s=0),
+        api=ApiSettings(api_keys=[f"{KEY}:admin", READ_KEY], rate_anonymous_per_s=0),
         streams=StreamsSettings(registry_path=str(path) if path else ""),
         kafka=KafkaSettings(bootstrap="127.0.0.1:9"),
     )
@@ -134,6 +135,8 @@ def test_keys_csv_registries_and_no_registry(registry: Path, tmp_path: Path) -> 
     client = client_of(registry)
     assert client.post("/v1/admin/experiments", json=SCHOOL).status_code == 401
     assert client.get("/v1/admin/experiments").status_code == 401
+    read = {"X-API-Key": READ_KEY}
+    assert client.post("/v1/admin/experiments", json=SCHOOL, headers=read).status_code == 403
     csv_registry = tmp_path / "registry.csv"
     csv_registry.write_text("tenant,sensor_id\ntown,n1\n", encoding="utf-8")
     refused = client_of(csv_registry).post("/v1/admin/experiments", json=SCHOOL, headers=ADMIN)

@@ -20,6 +20,7 @@ from urbanpulse.settings import ApiSettings, KafkaSettings, Settings, StreamsSet
 
 KEY = "admin-key-0123456789abcdef"
 ADMIN = {"X-API-Key": KEY}
+READ_KEY = "read-key-0123456789abcdef"  # a key of the read scope: a higher rate, nothing more
 REGISTRY = """
 sensors:
   - {tenant: town, sensor_id: air-1, district: centrum}
@@ -49,7 +50,7 @@ def client(store: FakeStore, tmp_path: Path) -> TestClient:
     registry = tmp_path / "registry.yaml"
     registry.write_text(REGISTRY, encoding="utf-8")
     settings = Settings(
-        api=ApiSettings(api_keys=[KEY], rate_anonymous_per_s=0),
+        api=ApiSettings(api_keys=[f"{KEY}:admin", READ_KEY], rate_anonymous_per_s=0),
         streams=StreamsSettings(registry_path=str(registry)),
         kafka=KafkaSettings(bootstrap="127.0.0.1:9"),
     )
@@ -73,6 +74,9 @@ def test_the_open_view_leaves_out_battery_and_unpublished_sensors(client: TestCl
 
 
 def test_an_admin_key_sees_battery_and_every_sensor(client: TestClient) -> None:
+    read = client.get("/v1/kpis", params={"tenant": "town"} | SPAN, headers={"X-API-Key": READ_KEY})
+    assert read.json()["access"] == "open"  # a read key is no admin key
+    assert all("battery_pct" not in r for r in read.json()["data"])
     body = client.get("/v1/kpis", params={"tenant": "town"} | SPAN, headers=ADMIN).json()
     assert body["access"] == "admin"
     assert {r["subject"] for r in body["data"]} == {"air-1", "air-2", "noise-9"}

@@ -98,3 +98,21 @@ def test_bad_queries(path: str, query: str, status: int) -> None:
     response = client_for(FakeStore(recent=[AIR])).get(f"{path}?{query}")
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_latest_urls_that_differ_in_order_or_junk_share_one_cached_answer() -> None:
+    client = client_for(FakeStore(recent=[AIR, NOISE]))
+    cache = client.app.state.context.latest  # type: ignore[attr-defined]
+    first = client.get("/v1/latest?tenant=town&quantity=pm10")
+    assert first.json()["links"]["self"] == "http://testserver/v1/latest?quantity=pm10&tenant=town"
+    for junk in range(20):
+        again = client.get(f"/v1/latest?quantity=pm10&utm={junk}&tenant=town")
+        assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert len(cache) == 1
+    client.get("/v1/latest?tenant=town&quantity=pm10&quantity=temperature")  # last one counts
+    assert len(cache) == 2
+    assert [
+        p["properties"]["quantity"]
+        for p in client.get("/v1/latest?tenant=town&quantity=temperature").json()["features"]
+    ] == ["temperature"]
+    assert len(cache) == 2

@@ -1,7 +1,9 @@
 """The supervisor's loop with real child processes (small Python programs, no servers).
 
 Each test runs :class:`urbanpulse.supervisor.Supervisor` in a thread with short back-offs, and
-reads what an operator would: the status file, the metrics endpoint and the log.
+reads what an operator would: the status file, the metrics endpoint and the log. Here, not in
+tests/unit: starting, restarting and waiting for processes takes seconds, and tests/unit must
+run in seconds (its pure parts: tests/unit/supervisor/).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ import http.server, json, pathlib, time
 time.sleep(1.5)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps({{"status": "ok", "dependencies": {{}}}}).encode()
+        body = json.dumps({{"status": "ok"}}).encode()
         self.send_response(200); self.end_headers(); self.wfile.write(body)
 server = http.server.HTTPServer(("127.0.0.1", {config.api.port}), H)
 pathlib.Path({str(tmp / "listening")!r}).write_text(repr(time.time()))

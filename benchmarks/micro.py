@@ -1,0 +1,454 @@
+"""Micro-benchmarks of the hot path, with budgets: no servers, a few seconds.
+
+Each figure is CPU time per reading of one step of the hot path, run in this process on
+prepared inputs, as the best of ``--repeats`` repeats (the median is printed beside it). CPU
+time (``time.process_time``: every thread of this process) rather than elapsed time, so the
+time the process waits for a core on a busy shared machine does not count; contention for
+caches still does, so compare figures taken at similar load (``uptime``). A figure over its
+budget (times ``--budget-factor``) makes the exit status 1, so a regression shows before the
+end-to-end run (``benchmarks/throughput.py``).
+
+Figures:
+
+* ``decode 1/msg``, ``decode 50/msg``, ``decode 2000/msg``: ``ingest.routing.decode_message``
+  of native-JSON messages (the peer kit's shape: epoch-second time, no id) holding 1, 50 or
+  2,000 readings: routing, parsing, validation, message ids, the personal-data filter.
+  ``encode`` rows: ``Reading.to_bytes`` of the decoded readings (the Kafka values), not
+  budgeted.
+* ``worker 1/sensor``, ``worker 50/sensor``: ``StreamWorker.handle_readings`` on batches of
+  ``--batch`` readings, with only the network replaced: InfluxDB points are built and turned
+  into line protocol as the InfluxDB client does, Kafka sends return already-confirmed
+  futures, and the state table is a dict. Every sensor (``--sensors``) starts with
+  ``--history`` readings of history ``--interval`` seconds apart (default 720 at 10 s: the
+  2 h dedupe horizon full). ``1/sensor``: each reading of a batch is of another sensor (the
+  traffic of one reading per MQTT message from many sensors); ``50/sensor``: a batch holds
+  runs of 50 readings of one sensor (50 readings per message).
+* ``worker stages``: the same batches (1/sensor) through the steps of ``handle_readings``
+  one by one, to show where the time goes: parsing the Kafka values, loading the sensor
+  states from JSON, ``streams.pipeline.process_sensor``, saving the states as JSON, building
+  the raw and aggregate points as line protocol, encoding the observations. Not budgeted.
+
+Budgets follow the targets of issue 14 (docs/performance.md): at 1 reading per message the
+whole machine may spend 150 µs per reading, of which decoding gets 10 and the worker 20; at
+50 per message it may spend 30, of which decoding gets 5 and the worker 10.
+
+    .venv/bin/python -m benchmarks.micro
+    .venv/bin/python -m benchmarks.micro --budget-factor 2 --json   # a slow machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from benchmarks.figures import Timing, over_budget
+from ingest.routing import decode_message
+from streams.app import StreamWorker, TableState
+from streams.batches import parse_values
+from streams.pipeline import Outcome, SensorState, StreamsConfig, process_sensor
+from streams.points import aggregate_point, to_point
+from urbanpulse.model import Reading
+from urbanpulse.registry import RegistryFile
+from urbanpulse.settings import Settings
+
+T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+MAX_PAYLOAD = 256 * 1024
+TENANT = "bench"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure and its budget (µs per reading)."""
+
+    name: str
+    what: str
+    timing: Timing
+    budget: float | None = None
+
+    def as_dict(self, factor: float) -> dict[str, Any]:
+        """The figure for ``--json``."""
+        return {
+            "name": self.name,
+            "what": self.what,
+            "best_us": round(self.timing.best, 2),
+            "median_us": round(self.timing.median, 2),
+            "budget_us": self.budget,
+            "over_budget": over_budget(self.timing.best, self.budget, factor),
+        }
+
+
+# -- decode -------------------------------------------------------------------------------
+
+
+def native_messages(per_message: int, messages: int) -> list[tuple[str, bytes]]:
+    """Native-JSON messages as the peer kit makes them: one sensor each, readings 1 s apart."""
+    out = []
+    for m in range(messages):
+        items = [
+            {
+                "time": round(T0.timestamp() + r + m * 1e-4, 4),
+                "quantity": "temperature",
+                "value": round(15 + (r * 7 + m) % 100 / 10, 2),
+                "unit": "Cel",
+            }
+            for r in range(per_message)
+        ]
+        body = items[0] if per_message == 1 else {"readings": items}
+        topic = f"urbanpulse/{TENANT}/s-{m:05d}/json"
+        out.append((topic, json.dumps(body, separators=(",", ":")).encode()))
+    return out
+
+
+def time_decode(per_message: int, repeats: int) -> tuple[Timing, Timing]:
+    """µs per reading of decoding, and of encoding the decoded readings for Kafka."""
+    count = max(1, 2000 // per_message)
+    messages = native_messages(per_message, count)
+    received = datetime.now(UTC)
+    for topic, payload in messages:  # warm-up: first calls build pydantic's validators
+        decode_message(topic, payload, received, MAX_PAYLOAD)
+    decode_us, encode_us = [], []
+    for _ in range(repeats):
+        decoded = []
+        start = time.process_time()
+        for topic, payload in messages:
+            decoded.append(decode_message(topic, payload, received, MAX_PAYLOAD))
+        middle = time.process_time()
+        for result in decoded:
+            for reading in result.readings:
+                reading.to_bytes()
+        end = time.process_time()
+        readings = sum(len(d.readings) for d in decoded)
+        if readings != per_message * count:
+            raise RuntimeError(f"decoded {readings} of {per_message * count} readings")
+        decode_us.append((middle - start) / readings * 1e6)
+        encode_us.append((end - middle) / readings * 1e6)
+    return Timing(tuple(decode_us)), Timing(tuple(encode_us))
+
+
+# -- worker -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Who sends what: sensors, their history, and how readings are grouped."""
+
+    sensors: int
+    history: int
+    interval_s: float
+    per_sensor: int  # consecutive readings of one sensor in the Kafka order
+    batch: int
+
+
+def sensor_id(n: int) -> str:
+    """The id of sensor number ``n``."""
+    return f"s-{n:05d}"
+
+
+def make_reading(sensor: int, step: int, interval_s: float) -> Reading:
+    """Reading ``step`` of a sensor: values that drift without spikes or stuck runs."""
+    observed = T0 + timedelta(seconds=step * interval_s)
+    return Reading(
+        tenant=TENANT,
+        sensor_id=sensor_id(sensor),
+        quantity="temperature",
+        value=round(15 + (step * 7 + sensor) % 100 / 10, 2),
+        unit="Cel",
+        observed_at=observed,
+        received_at=observed + timedelta(seconds=1),
+        source_format="json",
+        message_id=f"{sensor_id(sensor)}-{step}",
+    )
+
+
+def initial_states(traffic: Traffic, config: StreamsConfig) -> dict[bytes, bytes]:
+    """Each sensor's state after its history, serialised as the worker's table holds it."""
+    history = [make_reading(0, k, traffic.interval_s) for k in range(traffic.history)]
+    state, _ = process_sensor(SensorState(), history, None, False, config)
+    state.partition = 0
+    text = state.model_dump_json()
+    template = f'"sensor_id":"{sensor_id(0)}"'
+    states = {}
+    for n in range(traffic.sensors):
+        key = f"{TENANT}/{sensor_id(n)}".encode()
+        states[key] = text.replace(template, f'"sensor_id":"{sensor_id(n)}"').encode()
+    return states
+
+
+def kafka_values(traffic: Traffic) -> Iterator[bytes]:
+    """The readings after the history, in topic order: runs of ``per_sensor`` per sensor."""
+    step = traffic.history
+    while True:
+        for sensor in range(traffic.sensors):
+            for k in range(traffic.per_sensor):
+                yield make_reading(sensor, step + k, traffic.interval_s).to_bytes()
+        step += traffic.per_sensor
+
+
+def batches(traffic: Traffic, count: int) -> list[list[bytes]]:
+    """The next ``count`` batches of ``traffic.batch`` Kafka values."""
+    values = kafka_values(traffic)
+    return [[next(values) for _ in range(traffic.batch)] for _ in range(count)]
+
+
+class _Table:
+    """The part of a Faust table ``TableState`` uses, without the changelog."""
+
+    def __init__(self, data: dict[bytes, bytes]) -> None:
+        self.data = data
+
+    def send_changelog(self, *_args: Any, **_kwargs: Any) -> None:
+        """Nothing to log here."""
+
+
+class _Topic:
+    """A Kafka topic whose sends are confirmed at once."""
+
+    async def send(self, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
+        """Return an already-confirmed delivery."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class _LineProtocolWriter:
+    """Builds the points and their line protocol, as the InfluxDB client does, and no more."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, readings: list[Reading], labels: dict[bytes, Any] | None = None) -> None:
+        """Serialise the raw points."""
+        labels = labels or {}
+        for reading in readings:
+            args = (reading, labels[reading.key]) if reading.key in labels else (reading,)
+            to_point(*args).to_line_protocol()
+            self.lines += 1
+
+    def write_aggregates(self, points: list[Any]) -> None:
+        """Serialise the aggregate and alert points."""
+        for point in points:
+            point.to_line_protocol()
+            self.lines += 1
+
+
+def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
+    """µs per reading of ``StreamWorker.handle_readings`` with the network left out."""
+    settings = Settings()
+    config = StreamsConfig.from_settings(settings.streams)
+    topics: dict[str, Any] = {
+        n: _Topic() for n in ("deadletter", "alerts", "observations", "district")
+    }
+    tables = {
+        "sensor": TableState(_Table(initial_states(traffic, config))),
+        "district": TableState(_Table({})),
+    }
+    worker = StreamWorker(settings, _LineProtocolWriter(), RegistryFile("", 10), topics, tables)  # type: ignore[arg-type]
+    warm_up, *work = batches(traffic, 1 + repeats * per_repeat)
+
+    async def run() -> list[float]:
+        await worker.handle_readings([(0, v) for v in warm_up])  # thread pool, caches
+        samples = []
+        for r in range(repeats):
+            elapsed, readings = 0.0, 0
+            for values in work[r * per_repeat : (r + 1) * per_repeat]:
+                start = time.process_time()
+                stored = await worker.handle_readings([(0, v) for v in values])
+                elapsed += time.process_time() - start
+                readings += len(values)
+                if stored != len(values):
+                    raise RuntimeError(f"the worker stored {stored} of {len(values)} readings")
+            samples.append(elapsed / readings * 1e6)
+        return samples
+
+    return Timing(tuple(asyncio.run(run())))
+
+
+@dataclass
+class Stages:
+    """Seconds spent in each step of the worker's batch (see ``time_stages``)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to ``name``."""
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - start
+
+
+STAGES = {
+    "parse": "Reading.from_bytes of the Kafka values",
+    "state load": "SensorState.model_validate_json per sensor in the batch",
+    "process_sensor": "streams.pipeline.process_sensor (deep copy of the state included)",
+    "deep copy": "of which SensorState.model_copy(deep=True), timed on its own",
+    "state save": "SensorState.model_dump_json per sensor in the batch",
+    "points": "raw and aggregate points built and turned into line protocol",
+    "encode": "Reading.to_bytes of the stored readings (the observations topic)",
+}
+
+
+def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Timing]:
+    """µs per reading of each step of a batch, the steps run one by one as the worker does."""
+    config = StreamsConfig.from_settings(Settings().streams)
+    table = initial_states(traffic, config)
+    work = batches(traffic, 1 + repeats * per_repeat)
+    samples: dict[str, list[float]] = {name: [] for name in STAGES}
+    for r in range(-1, repeats):  # -1: a warm-up batch, not counted
+        stages, readings = Stages(), 0
+        for values in work[1 + r * per_repeat : 1 + (r + 1) * per_repeat] if r >= 0 else work[:1]:
+            readings += len(values)
+            with stages.timed("parse"):
+                parsed = parse_values(values, "readings")
+            groups: dict[bytes, list[Reading]] = {}
+            for reading in parsed.readings:
+                groups.setdefault(reading.key, []).append(reading)
+            outcome = Outcome()
+            for key, group in groups.items():
+                with stages.timed("state load"):
+                    state = SensorState.model_validate_json(table[key])
+                with stages.timed("deep copy"):  # again inside process_sensor: not in the sum
+                    state.model_copy(deep=True)
+                with stages.timed("process_sensor"):
+                    state, result = process_sensor(state, group, None, False, config)
+                with stages.timed("state save"):
+                    table[key] = state.model_dump_json().encode()
+                outcome.merge(result)
+            with stages.timed("points"):
+                _lines(outcome)
+            with stages.timed("encode"):
+                for stored in outcome.stored:
+                    stored.to_bytes()
+        for name in STAGES:
+            if r >= 0:
+                samples[name].append(stages.seconds.get(name, 0.0) / readings * 1e6)
+    return {name: Timing(tuple(values)) for name, values in samples.items()}
+
+
+def _lines(outcome: Outcome) -> list[str]:
+    lines = [to_point(r).to_line_protocol() for r in outcome.stored]
+    return lines + [aggregate_point(u).to_line_protocol() for u in outcome.aggregates.values()]
+
+
+# -- the run ------------------------------------------------------------------------------
+
+BUDGETS = {
+    "decode 1/msg": 10.0,
+    "decode 50/msg": 5.0,
+    "decode 2000/msg": 5.0,
+    "worker 1/sensor": 20.0,
+    "worker 50/sensor": 10.0,
+}
+
+
+def measure(args: argparse.Namespace) -> tuple[list[Figure], int]:
+    """Every figure, in the order printed; and the size of one sensor's state in bytes."""
+    figures = []
+    for per in (1, 50, 2000):
+        decode, encode = time_decode(per, args.repeats)
+        what = f"decode_message, {per} reading(s) per native-JSON message"
+        figures.append(Figure(f"decode {per}/msg", what, decode, BUDGETS[f"decode {per}/msg"]))
+        figures.append(Figure(f"encode {per}/msg", "Reading.to_bytes (Kafka value)", encode))
+    base = {
+        "sensors": args.sensors,
+        "history": args.history,
+        "interval_s": args.interval,
+        "batch": args.batch,
+    }
+    one = Traffic(per_sensor=1, **base)
+    fifty = Traffic(per_sensor=50, **base)
+    per_repeat = max(1, args.readings // args.batch)
+    for name, traffic in (("worker 1/sensor", one), ("worker 50/sensor", fifty)):
+        what = f"StreamWorker.handle_readings, {traffic.per_sensor} reading(s) per sensor in a row"
+        timing = time_worker(traffic, args.repeats, per_repeat)
+        figures.append(Figure(name, what, timing, BUDGETS[name]))
+    for name, timing in time_stages(one, args.repeats, per_repeat).items():
+        figures.append(Figure(f"  stage {name}", STAGES[name], timing))
+    config = StreamsConfig.from_settings(Settings().streams)
+    state_bytes = len(
+        initial_states(replace(one, sensors=1), config)[f"{TENANT}/{sensor_id(0)}".encode()]
+    )
+    return figures, state_bytes
+
+
+def print_table(
+    figures: list[Figure], factor: float, state_bytes: int, args: argparse.Namespace
+) -> None:
+    """The figures, for people."""
+    print(
+        f"worker traffic: {args.sensors} sensors, {args.history} readings of history "
+        f"{args.interval:g} s apart ({state_bytes:,} bytes of state JSON each), "
+        f"batches of {args.batch}; budget factor {factor:g}"
+    )
+    print(f"{'figure':<26} {'best µs':>9} {'median':>9} {'budget':>8}  verdict")
+    for f in figures:
+        budget = "" if f.budget is None else f"{f.budget * factor:g}"
+        verdict = ""
+        if f.budget is not None:
+            verdict = "OVER" if over_budget(f.timing.best, f.budget, factor) else "ok"
+        print(f"{f.name:<26} {f.timing.best:9.2f} {f.timing.median:9.2f} {budget:>8}  {verdict}")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the option help, the module docstring as written."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print; exit 1 when a figure is over its budget."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.micro", description=__doc__, formatter_class=_Formatter
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of each figure (best wins)")
+    parser.add_argument(
+        "--budget-factor", type=float, default=1.0, help="multiply every budget (slow machines)"
+    )
+    parser.add_argument("--sensors", type=int, default=1000, help="sensors of the worker traffic")
+    parser.add_argument(
+        "--history", type=int, default=720, help="readings of history per sensor before timing"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        help="event-time seconds between a sensor's readings",
+    )
+    parser.add_argument("--batch", type=int, default=500, help="readings per worker batch")
+    parser.add_argument(
+        "--readings", type=int, default=1000, help="worker readings per repeat (whole batches)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
+    args = parser.parse_args(argv)
+    if args.budget_factor <= 0 or min(args.repeats, args.sensors, args.batch, args.history) < 1:
+        parser.error("--budget-factor must be > 0; repeats, sensors, batch, history >= 1")
+    figures, state_bytes = measure(args)
+    failed = [f.name for f in figures if over_budget(f.timing.best, f.budget, args.budget_factor)]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "figures": [f.as_dict(args.budget_factor) for f in figures],
+                    "state_bytes": state_bytes,
+                    "options": vars(args),
+                    "over_budget": failed,
+                }
+            )
+        )
+    else:
+        print_table(figures, args.budget_factor, state_bytes, args)
+        if failed:
+            print(f"over budget: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

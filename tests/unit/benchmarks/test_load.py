@@ -1,0 +1,69 @@
+"""The throughput run's load: its messages, and the exactly-once tally against InfluxDB."""
+
+import json
+from datetime import UTC, datetime
+
+from benchmarks.load import LoadShape, epoch_text, reading_json, tally
+from ingest.routing import decode_message
+
+SHAPE = LoadShape(
+    "t1", sensors=3, per_message=2, interval_us=1_000_000, anchor_us=1_700_000_000_000_000
+)
+
+
+def test_epoch_text_is_exact_to_the_microsecond() -> None:
+    assert epoch_text(1_700_000_000_000_001) == "1700000000.000001"
+    assert epoch_text(5) == "0.000005"
+
+
+def test_messages_round_robin_over_sensors_with_the_next_rounds() -> None:
+    lines = SHAPE.lines(0, 4).decode().splitlines()
+    topics = [line.split("\t")[0] for line in lines]
+    assert topics == [
+        "urbanpulse/t1/s-00000/json",
+        "urbanpulse/t1/s-00001/json",
+        "urbanpulse/t1/s-00002/json",
+        "urbanpulse/t1/s-00000/json",
+    ]
+    fourth = json.loads(lines[3].split("\t")[1])
+    times = [r["time"] for r in fourth["readings"]]
+    assert times == [1_700_000_002.0, 1_700_000_003.0]  # sensor 0's rounds 2 and 3
+
+
+def test_a_message_decodes_to_readings_at_the_published_times() -> None:
+    topic, payload = SHAPE.line(4).decode().rstrip("\n").split("\t")
+    decoded = decode_message(topic, payload.encode(), datetime.now(UTC), 1 << 20)
+    assert decoded.dead_letter is None
+    got = {int(r.observed_at.timestamp() * 1_000_000) for r in decoded.readings}
+    assert got == SHAPE.expected(5)["s-00001"] - SHAPE.expected(2)["s-00001"]
+
+
+def test_single_reading_messages_are_bare_readings() -> None:
+    one = LoadShape("t1", sensors=2, per_message=1, interval_us=500_000, anchor_us=0)
+    body = json.loads(one.line(3).decode().split("\t")[1])
+    assert body == json.loads(reading_json(500_000, 15.8))
+
+
+def test_expected_follows_from_the_messages_published() -> None:
+    expected = SHAPE.expected(4)  # sensor 0 got two messages, sensors 1 and 2 one each
+    assert {k: len(v) for k, v in expected.items()} == {"s-00000": 4, "s-00001": 2, "s-00002": 2}
+    assert SHAPE.expected(2).keys() == {"s-00000", "s-00001"}
+    assert SHAPE.expected(0) == {}
+
+
+def test_tally_counts_lost_and_duplicates_exactly() -> None:
+    expected = {"a": {1, 2, 3}, "b": {10}}
+    stored = {
+        "a": [1, 2, 2, 99],  # 3 lost; 2 in two series; 99 never published
+        "b": [10],
+        "c": [5],  # a sensor that never published
+    }
+    result = tally(expected, stored)
+    assert (result.published, result.stored) == (4, 6)
+    assert result.lost == 1 and result.lost_by_sensor == {"a": 1}
+    assert result.duplicates == 3 and result.duplicates_by_sensor == {"a": 2, "c": 1}
+
+
+def test_tally_of_a_perfect_run() -> None:
+    result = tally({"a": {1, 2}}, {"a": [2, 1]})
+    assert (result.lost, result.duplicates, result.stored) == (0, 0, 2)
