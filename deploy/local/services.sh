@@ -308,6 +308,7 @@ stop_one() {
 print_env() {  # the settings that point UrbanPulse at this instance, as `export` lines
   printf 'export %s\n' \
     "URBANPULSE_SERVICES_INSTANCE=$INSTANCE" \
+    "URBANPULSE_SERVICES_RUN_DIR=$RUN_DIR" \
     "URBANPULSE_MQTT__HOST=127.0.0.1" \
     "URBANPULSE_MQTT__PORT=$MQTT_PORT" \
     "URBANPULSE_KAFKA__BOOTSTRAP=127.0.0.1:$KAFKA_PORT" \
