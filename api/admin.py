@@ -167,6 +167,16 @@ class RegistryStore:
             self._replace(path, text)
         return result
 
+    def update_text(self, apply: Callable[[str], str]) -> str:
+        """Rewrite the file's text with ``apply`` under the same lock, atomically, as
+        :meth:`update` does (the experiments, :mod:`api.registry_view`); returns the text."""
+        path = self._file()
+        with self._locked(path):
+            text = apply(self._text(path))
+            self._parse(path, text)  # never write what the worker cannot read
+            self._replace(path, text)
+        return text
+
     @staticmethod
     def _text(path: Path) -> str:
         try:

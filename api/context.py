@@ -21,6 +21,7 @@ from api.health import Readiness
 from api.keys import ApiKeys, load_keys
 from api.params import RAW_GRACE
 from api.privacy import OPEN_QUANTITIES
+from api.registry_view import RegistryView
 from api.sensors import Sensor
 from api.store import Store
 from api.stream import Hub, KafkaFeed
@@ -70,6 +71,7 @@ class ApiContext:
     daily: DailyCounts  # readings per tenant, quantity and day: bulk listing and catalogue
     keys: ApiKeys
     registry: RegistryStore
+    registry_view: RegistryView  # the registry parsed once per change: privacy, experiments
     feed: KafkaFeed  # the live feed; its Kafka consumer starts with the first client
     readiness: Readiness  # /readyz and /health: cached checks of InfluxDB (and Kafka)
 
@@ -101,6 +103,7 @@ def build_context(settings: Settings, store: Store, clock: Clock = utc_now) -> A
         ),
         keys=ApiKeys(load_keys(api)),
         registry=RegistryStore(settings.streams.registry_path),
+        registry_view=RegistryView(RegistryStore(settings.streams.registry_path)),
         feed=KafkaFeed(
             settings.kafka,
             Hub(api.stream_max_clients, api.stream_buffer, per_client=api.stream_max_per_client),

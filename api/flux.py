@@ -3,53 +3,29 @@
 User values never become Flux text. Every query refers to them as ``params.<name>``; the
 values travel either as the API's ``extern`` parameters (InfluxDB 2.x) or, because InfluxDB 1.8
 ignores ``extern`` (measured: "undefined identifier params"), as one ``params`` record of
-literals rendered by :func:`literal`, which escapes everything a Flux string can terminate or
-interpolate with.
+literals rendered by :func:`urbanpulse.flux.literal`, which escapes everything a Flux string
+can terminate or interpolate with.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from api.filters import AggregateFilter, AlertFilter, DayCountFilter, ObservationFilter
+
+# The one escape of values written into Flux, shared with the other parts; re-exported because
+# the API's query modules and their tests name it from here.
+from urbanpulse.flux import FluxValue
+from urbanpulse.flux import literal as literal
 from urbanpulse.influx_layout import (
     AGGREGATE_MEASUREMENT,
     ALERT_MEASUREMENT,
     READING_MEASUREMENT,
 )
 
-ParamValue = str | int | float | bool | datetime | tuple[str, ...]
-
-
-def literal(value: ParamValue) -> str:
-    """Render a value as a Flux literal that can only ever be that one value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("Flux has no literal for NaN or infinity")
-        return repr(value) if "." in repr(value) or "e" in repr(value) else f"{value}.0"
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("times given to Flux must be timezone-aware")
-        # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
-        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    if isinstance(value, str):
-        # ``$`` as the byte escape ``\x24``: Flux 0.65 (InfluxDB 1.8) fails to parse ``\$``
-        # unless a ``{`` follows (measured: "expected RBRACE, got EOF"), and ``${`` would
-        # interpolate. ``\x24`` is always one literal dollar.
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\x24")
-        return f'"{escaped}"'
-    if isinstance(value, tuple):
-        if not value:
-            raise ValueError("Flux cannot type an empty array literal; pass a flag instead")
-        return "[" + ", ".join(literal(item) for item in value) + "]"
-    raise TypeError(f"no Flux literal for {type(value).__name__}")
+ParamValue = FluxValue
 
 
 def params_record(params: dict[str, ParamValue]) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+
+from influxdb_client.domain.dialect import Dialect
 
 from api.filters import (
     WINDOWS,
@@ -22,8 +26,11 @@ from api.flux import (
     sensors_query,
 )
 from api.formats import Aggregate, Alert, Observation
+from api.kpi_filters import HourlyFilter, KpiFilter, KpiRow
+from api.kpi_flux import hourly_query, kpi_query
 from api.sensors import Sensor, sensors_from_rows
 from api.store import DayCountRow
+from urbanpulse.experiments import HourlyMean
 from urbanpulse.influx import make_client
 from urbanpulse.settings import InfluxSettings
 
@@ -57,9 +64,32 @@ class FluxRunner:
         """True when InfluxDB answers."""
         return bool(self._client.ping())
 
+    def csv_lists(self, query: FluxQuery) -> Iterator[tuple[dict[str, int], list[str]]]:
+        """The answer's rows as lists of text with their table's column positions, read from
+        plain CSV without the client's record objects (several times faster for answers of
+        thousands of rows: the indicators of a tenant's month are 15,000, docs/kpis.md)."""
+        answer = self._client.query_api().query_raw(**self._request(query), dialect=PLAIN_CSV)
+        header: dict[str, int] = {}
+        for row in csv.reader(io.StringIO(answer.data.decode())):
+            if len(row) < 3:
+                continue  # the blank line between tables
+            if row[1] == "result":
+                header = {name: i for i, name in enumerate(row)}  # each table repeats it
+            elif header:
+                yield header, row
+
+    def csv_rows(self, query: FluxQuery) -> Iterator[dict[str, str]]:
+        """The answer's rows as column → text (:meth:`csv_lists`, one dict per row)."""
+        for header, row in self.csv_lists(query):
+            yield {name: row[i] for name, i in header.items() if i < len(row)}
+
     def close(self) -> None:
         """Release the HTTP connections."""
         self._client.close()
+
+
+PLAIN_CSV = Dialect(header=True, annotations=[])
+KPI_COLUMNS = ("tenant", "subject", "_time", "_value")
 
 
 class InfluxStore:
@@ -108,6 +138,36 @@ class InfluxStore:
     def ping(self) -> bool:
         """True when InfluxDB answers."""
         return self._flux.ping()
+
+    def kpis(self, flt: KpiFilter) -> list[KpiRow]:
+        """Stored indicator points (one JSON field each, unparsed), in no particular order."""
+        query = kpi_query(self._settings.aggregate_bucket, flt)
+        scope, period = flt.scope, flt.period
+        rows = []
+        seen: dict[str, int] = {}
+        at: tuple[int, ...] = ()
+        # Column positions from each table's header, not a dict per row: 15,000 rows a month.
+        for header, row in self._flux.csv_lists(query):
+            if header is not seen:
+                seen, at = header, tuple(header[c] for c in KPI_COLUMNS)
+            rows.append(KpiRow(row[at[0]], scope, row[at[1]], period, row[at[2]], row[at[3]]))
+        return rows
+
+    def hourly_means(self, flt: HourlyFilter) -> list[HourlyMean]:
+        """Hourly means and reading counts of open sensors (experiments), in no order."""
+        fields: dict[tuple[str, str], dict[str, str]] = {}
+        for row in self._flux.csv_rows(hourly_query(self._settings.aggregate_bucket, flt)):
+            fields.setdefault((row["sensor_id"], row["_time"]), {})[row["_field"]] = row["_value"]
+        return [
+            HourlyMean(
+                sensor_id=sensor,
+                start=datetime.fromisoformat(time),
+                mean=float(values["mean"]),
+                count=int(float(values.get("count") or 0)),
+            )
+            for (sensor, time), values in fields.items()
+            if "mean" in values
+        ]
 
     def close(self) -> None:
         """Release the HTTP connections."""

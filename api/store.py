@@ -13,7 +13,9 @@ from typing import Protocol
 
 from api.filters import AggregateFilter, AlertFilter, DayCountFilter, ObservationFilter
 from api.formats import Aggregate, Alert, Observation
+from api.kpi_filters import HourlyFilter, KpiFilter, KpiRow
 from api.sensors import Sensor
+from urbanpulse.experiments import HourlyMean
 
 DayCountRow = tuple[str, str, datetime, int]  # (tenant, quantity, UTC day start, readings)
 
@@ -57,4 +59,12 @@ class Store(RowSource, Protocol):
 
     def ping(self) -> bool:
         """True when the store answers (``/health``)."""
+        ...
+
+    def kpis(self, flt: KpiFilter) -> list[KpiRow]:
+        """Stored indicator points (one JSON field each, unparsed), in no particular order."""
+        ...
+
+    def hourly_means(self, flt: HourlyFilter) -> list[HourlyMean]:
+        """Hourly means and reading counts of open sensors (experiments), in no order."""
         ...

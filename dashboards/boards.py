@@ -1,4 +1,4 @@
-"""The seven UrbanPulse boards, each a pure function returning a grafana-foundation-sdk builder.
+"""The eight UrbanPulse boards, each a pure function returning a grafana-foundation-sdk builder.
 
 Folders: the city boards are public (anonymous viewers may read them), operations and the
 experiment board are for staff. Every board has a ``tenant`` variable (several towns can share
@@ -32,6 +32,7 @@ from dashboards.panels import (
 )
 from urbanpulse.influx_layout import AGGREGATE_MEASUREMENT as AGG
 from urbanpulse.influx_layout import ALERT_MEASUREMENT as ALERT
+from urbanpulse.influx_layout import KPI_MEASUREMENT as KPI
 from urbanpulse.influx_layout import READING_MEASUREMENT as READING
 
 
@@ -762,6 +763,39 @@ def platform() -> Dashboard:
     )
 
 
+@dataclass(frozen=True)
+class SideMeans:
+    """The queries of one experiment group: hourly means, and their mean over the range."""
+
+    hourly: Flux
+    overall: Flux
+
+
+def _side_means(chosen: str, side: str) -> SideMeans:
+    """The group's sensors (variable ``side``): the mean of their hourly means per hour, and
+    over the whole range, each labelled with the group's name in a ``side`` column."""
+    ref = "A" if side == "treated" else "B"
+    sensors = f"r.sensor_id =~ /^${{{side}:regex}}$/"
+    base = flux.aggregate("sensor", chosen, window("1h"), ("mean",), sensors)
+    label = f'map(fn: (r) => ({{_time: r._time, _value: r._value, side: "{side}"}}))'
+    hourly = (
+        base
+        + f"\n  |> group(columns: {columns(AGG, '_time')})"
+        + "\n  |> mean()"
+        + "\n  |> group()"
+        + f"\n  |> {label}"
+        + '\n  |> group(columns: ["side"])'
+    )
+    overall = (
+        base
+        + "\n  |> group()"
+        + "\n  |> mean()"
+        + f'\n  |> map(fn: (r) => ({{_value: r._value, side: "{side}"}}))'
+        + '\n  |> group(columns: ["side"])'
+    )
+    return SideMeans(hourly=Flux(hourly, ref, agg=True), overall=Flux(overall, ref, agg=True))
+
+
 def experiment() -> Dashboard:
     """The board a city copies to try an idea: every dimension is a variable."""
     # The quantity and window variables offer only stored values (tag values, WINDOWS).
@@ -803,6 +837,12 @@ def experiment() -> Dashboard:
         .values(",".join(flux.WINDOWS))
         .current(dashboard_models.VariableOption(selected=True, text="15m", value="15m"))
     )
+    sides = {side: _side_means(chosen, side) for side in ("treated", "control")}
+    group_options = flux.tag_values(
+        READING,
+        "sensor_id",
+        f'r.tenant == {flux.TENANT} and r.quantity == {chosen} and r._field == "value"',
+    )
     return (
         _base(
             "urbanpulse-experiment",
@@ -838,6 +878,8 @@ def experiment() -> Dashboard:
         )
         .with_variable(district_variable())
         .with_variable(window_variable)
+        .with_variable(query_variable("treated", "Treated sensors", group_options, multi=True))
+        .with_variable(query_variable("control", "Control sensors", group_options, multi=True))
         .with_panel(
             timeseries(
                 "${quantity}: raw readings",
@@ -878,6 +920,30 @@ def experiment() -> Dashboard:
             .span(12)
         )
         .with_panel(
+            timeseries(
+                "${quantity}: treated vs control, hourly mean",
+                [sides["treated"].hourly, sides["control"].hourly],
+                display_name="${__field.labels.side}",
+                description="The mean of the treated sensors' hourly means against the control "
+                "sensors' (variables treated, control): the gap before and after a change is "
+                "the effect. /v1/experiments/{id} gives its confidence interval.",
+            )
+            .height(9)
+            .span(16)
+        )
+        .with_panel(
+            bargauge_panel(
+                "${quantity}: treated and control, mean over the range",
+                sides["treated"].overall,
+                display_name="${__field.labels.side}",
+                description="Mean of all hourly means in the time range, per group: set the "
+                "range to before, then to after the change, to compare them.",
+            )
+            .with_target(sides["control"].overall)
+            .height(9)
+            .span(8)
+        )
+        .with_panel(
             table_panel(
                 "${quantity}: raw readings (newest 200)",
                 raw_rows,
@@ -889,6 +955,132 @@ def experiment() -> Dashboard:
     )
 
 
+SCORE_STEPS: list[Step] = [(0, "red"), (60, "orange"), (80, "green")]
+SHARE_STEPS: list[Step] = [(0, "red"), (0.8, "orange"), (0.95, "green")]
+
+
+def scorecard() -> Dashboard:
+    """The pilot scorecard: the tenant's score per day, its parts, districts, weakest sensors."""
+    columns_kpi = ("score", "completeness", "uptime", "latency_p95_s", "dead_letters")
+    by_time = columns(KPI, "_time", "_value")
+    day_score = Flux(flux.kpi("tenant", ("score",)) + f"\n  |> keep(columns: {by_time})", agg=True)
+    shares = Flux(
+        flux.kpi("tenant", ("completeness", "uptime"))
+        + f"\n  |> keep(columns: {columns(KPI, '_time', '_value', '_field')})",
+        agg=True,
+    )
+    districts = Flux(
+        flux.kpi("district", ("score",))
+        + "\n  |> last()"
+        + f"\n  |> keep(columns: {columns(KPI, '_value', 'subject')})",
+        agg=True,
+    )
+    weakest = Flux(
+        flux.kpi("sensor", columns_kpi)
+        + "\n  |> last()"
+        + '\n  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")'
+        + "\n  |> group()"
+        + f"\n  |> keep(columns: {columns(KPI, '_time', 'subject', *columns_kpi)})"
+        + '\n  |> sort(columns: ["score"])'
+        + "\n  |> limit(n: 10)",
+        agg=True,
+    )
+    per_day = {
+        name: Flux(flux.kpi("tenant", (name,)) + f"\n  |> keep(columns: {by_time})", agg=True)
+        for name in ("dead_letters", "latency_p95_s")
+    }
+    board = (
+        _base(
+            "urbanpulse-scorecard",
+            "Pilot scorecard",
+            "The indicators of `urbanpulse kpis` (measurement kpi, docs/kpis.md): the town's "
+            "0-100 score per day and what it is made of, the districts, the weakest sensors.",
+            ["operations", "scorecard"],
+        )
+        .time("now-30d", "now")
+        .refresh("10m")
+        .with_variable(tenant_variable())
+    )
+    return (
+        board.with_panel(
+            stat_panel(
+                "Town score (latest day)",
+                day_score,
+                steps=SCORE_STEPS,
+                description="The tenant's scorecard, 0-100, of its latest stored day.",
+            )
+            .height(6)
+            .span(6)
+        )
+        .with_panel(
+            timeseries(
+                "Town score per day",
+                [day_score],
+                steps=SCORE_STEPS,
+                description="One point per day (its start), recomputed every run of the job.",
+            )
+            .height(6)
+            .span(18)
+        )
+        .with_panel(
+            timeseries(
+                "Completeness and uptime per day",
+                [shares],
+                unit=SHARE,
+                steps=SHARE_STEPS,
+                display_name="${__field.labels._field}",
+                description="Reports received / expected, and the share of reporting intervals "
+                "with data, over all the tenant's sensors.",
+            )
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            bargauge_panel(
+                "District scores (latest day)",
+                districts,
+                steps=SCORE_STEPS,
+                min_value=0,
+                max_value=100,
+                display_name="${__field.labels.subject}",
+                description="The mean score of each district's sensors.",
+            )
+            .height(8)
+            .span(12)
+        )
+        .with_panel(
+            table_panel(
+                "Weakest sensors (their latest day)",
+                weakest,
+                description="The ten lowest scores; /overview and /v1/kpis name each one's "
+                "weakest part.",
+            )
+            .height(9)
+            .span(12)
+        )
+        .with_panel(
+            timeseries(
+                "Dead letters per day",
+                [per_day["dead_letters"]],
+                bars=True,
+                description="Messages or readings of the tenant refused as dead letters.",
+            )
+            .height(9)
+            .span(6)
+        )
+        .with_panel(
+            timeseries(
+                "Delivery latency p95 per day",
+                [per_day["latency_p95_s"]],
+                unit="s",
+                description="95th percentile of received - observed time, all sensors.",
+            )
+            .height(9)
+            .span(6)
+        )
+    )
+
+
 BOARDS: tuple[Board, ...] = (
     Board("urbanpulse-city-overview", CITY, city_overview),
     Board("urbanpulse-air-quality", CITY, air_quality),
@@ -896,5 +1088,6 @@ BOARDS: tuple[Board, ...] = (
     Board("urbanpulse-environment", CITY, environment),
     Board("urbanpulse-sensor-health", OPERATIONS, sensor_health),
     Board("urbanpulse-platform", OPERATIONS, platform),
+    Board("urbanpulse-scorecard", OPERATIONS, scorecard),
     Board("urbanpulse-experiment", LAB, experiment),
 )

@@ -28,6 +28,9 @@ from urbanpulse.influx_layout import (
     ALERT_FIELDS,
     ALERT_MEASUREMENT,
     ALERT_TAGS,
+    KPI_FIELDS,
+    KPI_MEASUREMENT,
+    KPI_TAGS,
     LABEL_TAGS,
     READING_FIELDS,
     READING_MEASUREMENT,
@@ -44,6 +47,7 @@ TAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         READING_MEASUREMENT: READING_TAGS + LABEL_TAGS,
         AGGREGATE_MEASUREMENT: AGGREGATE_TAGS,
         ALERT_MEASUREMENT: ALERT_TAGS,
+        KPI_MEASUREMENT: KPI_TAGS,
     }
 )
 """The tags of each measurement (``urbanpulse.influx_layout``)."""
@@ -52,6 +56,7 @@ FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         READING_MEASUREMENT: READING_FIELDS,
         AGGREGATE_MEASUREMENT: AGGREGATE_FIELDS,
         ALERT_MEASUREMENT: ALERT_FIELDS,
+        KPI_MEASUREMENT: KPI_FIELDS,
     }
 )
 """The fields of each measurement (``urbanpulse.influx_layout``)."""
@@ -136,6 +141,21 @@ def aggregate(
     if extra:
         parts.append(extra)
     return _select(AGGREGATE_MEASUREMENT, parts)
+
+
+def kpi(scope: str, fields: tuple[str, ...], period: str = "day", extra: str = "") -> str:
+    """Stored indicators of the board's tenant (the indicator job's ``kpi`` points, one per
+    subject and period, time = the period's start) for one scope and period."""
+    if scope not in ("sensor", "district", "tenant") or period not in ("day", "week"):
+        raise ValueError(f"no indicators of scope {scope!r} per {period!r} (docs/kpis.md)")
+    parts = [
+        f'r.{tag(KPI_MEASUREMENT, "scope")} == "{scope}"',
+        f'r.{tag(KPI_MEASUREMENT, "period")} == "{period}"',
+        _fields(KPI_MEASUREMENT, fields),
+    ]
+    if extra:
+        parts.append(extra)
+    return _select(KPI_MEASUREMENT, parts)
 
 
 def alerts(start: str = "-30d") -> str:

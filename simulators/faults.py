@@ -61,6 +61,29 @@ class Expectations:
             0.0 if self.received is None else (self.received(observed) - observed).total_seconds()
         )
 
+    def for_skew(self, skew_s: float, observed: datetime) -> str:
+        """What the platform's clock checks make of a device clock ``skew_s`` seconds off."""
+        lag = self.lag_s(observed)
+        if skew_s - lag > self.max_future_s:
+            return "flag:future"
+        if lag - skew_s > self.max_age_s:
+            return "flag:too_old"
+        return "undetectable (skew within the clock checks)"
+
+    def for_delay(self, delay_s: float, observed: datetime) -> str:
+        """What the platform makes of a message held back ``delay_s`` seconds."""
+        if self.lag_s(observed) + delay_s > self.max_age_s:
+            return "flag:too_old"
+        if delay_s > self.allowed_lateness_s:
+            return "flag:late"
+        return "undetectable (within allowed lateness)"
+
+    def for_gap(self, gap_s: float | None, interval_s: float) -> str:
+        """Whether the gap check flags ``gap_s`` seconds of silence (None: no earlier report)."""
+        if gap_s is not None and gap_s > self.gap_factor * interval_s:
+            return "flag:gap"
+        return "undetectable"
+
 
 @dataclass(frozen=True)
 class FaultRecord:
@@ -220,81 +243,137 @@ class FaultInjector:
         return out
 
     def _tick(self, device: Device, t: datetime) -> list[Outgoing]:
+        """One report of the device: its true values, then each fault in a fixed order.
+
+        The order of the steps is the order of the device's random draws: keep it, or the
+        same seed no longer gives the same run.
+        """
         state = self._of(device)
         silence = self._silence(device, state, t)
         if silence is not None:
             return silence
         state.counter += 1
+        values = self._true_values(device, t)
+        lost = self._intermittent(device, state, t, values)
+        if lost is not None:
+            return lost
+        draws = {name: self._starts(state, name) for name in _ORDER}
+        if self._drops_out(state, t, values, starts=draws["dropout"]):
+            return []
+        values, labels, garbage = self._sent_values(device, state, t, values, draws)
+        observed = self._skew(device, state, t, labels, starts=draws["clock_skew"])
+        points = [Point(observed, name, value) for name, value in values.items()]
+        message = replace(encode(self.wire, device, points, state.counter), observed_at=t)
+        if draws["malformed"]:
+            message, labels = _malformed(message, labels)
+        labels += self._gap_labels(device, state, t)
+        if message.dead_letter is None:  # what the platform stores: its stuck checks' input
+            self._remember(state, message, garbage, labels)
+        delay = self._late(state, t, labels, starts=draws["late"])
+        built = replace(message, faults=tuple(label for label, *_ in labels))
+        records = [self._record(device, built, t, *label) for label in labels]
+        records += self._privacy(device, built, t)
+        item = Outgoing(t + timedelta(seconds=delay), built, tuple(records))
+        state.last_sent = t
+        state.previous = values
+        state.sent_values = values
+        return self._send_order(device, state, item, t, draws)
+
+    def _true_values(self, device: Device, t: datetime) -> dict[str, float]:
+        """What the device measures at ``t``: the model's values, with interventions applied."""
         values = model_values(device.kind, self.city, device.site, t)
         if not device.carries_battery:
             values.pop("battery_level", None)
         assert self._run_start is not None
-        values = apply_interventions(self.interventions, device, t, values, self._run_start)
-        lost = self._intermittent(device, state, t, values)
-        if lost is not None:
-            return lost
-        records: list[FaultRecord] = []
-        draws = {name: self._starts(state, name) for name in _ORDER}
+        return apply_interventions(self.interventions, device, t, values, self._run_start)
 
-        # dropout: the device is silent for a while
-        if state.dropout_left == 0 and draws["dropout"]:
+    def _drops_out(
+        self, state: _DeviceFaults, t: datetime, values: dict[str, float], *, starts: bool
+    ) -> bool:
+        """Whether the device is silent at ``t``: a dropout runs for a few reports."""
+        if state.dropout_left == 0 and starts:
             state.dropout_left = state.rng.randint(4, 10)
-        if state.dropout_left > 0:
-            state.dropout_left -= 1
-            state.dropped.append(t)
-            state.previous = values
-            return []
+        if state.dropout_left == 0:
+            return False
+        state.dropout_left -= 1
+        state.dropped.append(t)
+        state.previous = values
+        return True
 
+    def _sent_values(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        t: datetime,
+        values: dict[str, float],
+        draws: dict[str, bool],
+    ) -> tuple[dict[str, float], list[Label], frozenset[str]]:
+        """The values sent, after value faults and incidents; their labels; garbage quantities."""
         values, labels = self._value_faults(device, state, t, values, draws)
         broken: list[Label] = []
         values, garbage = self._incident_values(device, state, t, values, broken)
         if broken:  # a stuck or garbage sensor's values replace what a value fault did to them
             labels = [label for label in labels if label[0] not in _VALUE_FAULTS] + broken
-        observed = t
+        return values, labels, garbage
+
+    def _skew(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        t: datetime,
+        labels: list[Label],
+        *,
+        starts: bool,
+    ) -> datetime:
+        """The time the device stamps on its report: off by the skew while a skew runs."""
         has_time = device.format != "sensorcommunity" or self.wire.timestamps
-        if state.skew_left == 0 and draws["clock_skew"] and has_time:
+        if state.skew_left == 0 and starts and has_time:
             state.skew_left = state.rng.randint(10, 30)
             minutes = state.rng.choice((-1, 1)) * state.rng.uniform(10, 60)
             state.skew_s = round(minutes * 60)
-        if state.skew_left > 0:
-            state.skew_left -= 1
-            observed = t + timedelta(seconds=state.skew_s)
-            labels.append(
-                ("clock_skew", None, {"skew_s": state.skew_s}, self._skew_expect(state.skew_s, t))
-            )
+        if state.skew_left == 0:
+            return t
+        state.skew_left -= 1
+        expect = self.expect.for_skew(state.skew_s, t)
+        labels.append(("clock_skew", None, {"skew_s": state.skew_s}, expect))
+        return t + timedelta(seconds=state.skew_s)
 
-        points = [Point(observed, name, value) for name, value in values.items()]
-        message = replace(encode(self.wire, device, points, state.counter), observed_at=t)
-        if draws["malformed"]:
-            message = malform(message)
-            reason = f"dead_letter:{message.dead_letter}"
-            labels = [(f, q, d, f"{reason} (malformed)") for f, q, d, _ in labels]
-            labels.append(("malformed", None, {}, reason))
+    def _gap_labels(self, device: Device, state: _DeviceFaults, t: datetime) -> list[Label]:
+        """The labels of the reports missed since the last message (dropout, intermittent)."""
+        labels = []
         if state.dropped:
             labels.append(self._gap_label("dropout", state.dropped, state, device, t))
             state.dropped = []
         if state.skipped:
             labels.append(self._gap_label("intermittent", state.skipped, state, device, t))
             state.skipped = []
-        if message.dead_letter is None:  # what the platform stores: its stuck checks' input
-            self._remember(state, message, garbage, labels)
+        return labels
 
-        due = t
+    def _late(
+        self, state: _DeviceFaults, t: datetime, labels: list[Label], *, starts: bool
+    ) -> float:
+        """Seconds the message is held back (0: sent on time), labelled when it is."""
+        if not starts:
+            return 0.0
+        delay = float(state.rng.randint(15 * 60, 3 * 3600))
+        labels.append(("late", None, {"delay_s": delay}, self.expect.for_delay(delay, t)))
+        return delay
+
+    def _send_order(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        item: Outgoing,
+        t: datetime,
+        draws: dict[str, bool],
+    ) -> list[Outgoing]:
+        """What goes out now: the message, unless held back to go after the device's next one
+        (out of order); a message held before, right after it; and a duplicate."""
+        assert item.message is not None
+        built, on_time = item.message, item.due == t
         out: list[Outgoing] = []
-        delay = 0.0
-        if draws["late"]:
-            delay = float(state.rng.randint(15 * 60, 3 * 3600))
-            labels.append(("late", None, {"delay_s": delay}, self._late_expect(delay, t)))
-        built = replace(message, faults=tuple(label for label, *_ in labels))
-        records = [self._record(device, built, t, *label) for label in labels]
-        records += self._privacy(device, built, t)
-        item = Outgoing(due + timedelta(seconds=delay), built, tuple(records))
-        state.last_sent = t
-        state.previous = values
-        state.sent_values = values
-
         held = state.held
-        if draws["out_of_order"] and delay == 0 and held is None:
+        if draws["out_of_order"] and on_time and held is None:
             record = self._record(
                 device, built, t, "out_of_order", None, {}, "undetectable (stored, not compared)"
             )
@@ -305,8 +384,8 @@ class FaultInjector:
             )
         else:
             out.append(item)
-            if held is not None and delay == 0:  # the held message goes right after this one
-                out.append(replace(held, due=due))
+            if held is not None and on_time:  # the held message goes right after this one
+                out.append(replace(held, due=t))
                 state.held = None
         if draws["duplicate"] and state.held is None:
             record = self._record(device, built, t, "duplicate", None, {}, "dedupe")
@@ -319,11 +398,7 @@ class FaultInjector:
     ) -> Label:
         """The label of the first message after missed reports: a gap flag when it is long."""
         gap_s = (t - state.last_sent).total_seconds() if state.last_sent else None
-        expect = (
-            "flag:gap"
-            if gap_s is not None and gap_s > self.expect.gap_factor * device.interval_s
-            else "undetectable"
-        )
+        expect = self.expect.for_gap(gap_s, device.interval_s)
         detail = {
             "missing": len(missed),
             "first_missing": stamp(missed[0]),
@@ -479,111 +554,130 @@ class FaultInjector:
         values: dict[str, float],
         draws: dict[str, bool],
     ) -> tuple[dict[str, float], list[Label]]:
+        """The values after the stuck, drift, spike and battery faults, with their labels."""
         labels: list[Label] = []
         values = dict(values)
+        stuck_now = self._stuck(device, state, values, labels, starts=draws["stuck"])
+        self._drift(device, state, t, values, labels, starts=draws["drift"], stuck=stuck_now)
+        if not stuck_now:
+            self._spike(device, state, values, labels, starts=draws["spike"])
+        self._battery(device, state, values, labels, starts=draws["low_battery"])
+        return values, labels
+
+    def _stuck(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        values: dict[str, float],
+        labels: list[Label],
+        *,
+        starts: bool,
+    ) -> bool:
+        """Whether the sensor repeats its last values now (they replace ``values``)."""
         main = [q.quantity for q in device.kind.quantities]
-        # stuck: the sensor repeats its last values
-        if state.stuck_left == 0 and draws["stuck"] and state.previous is not None:
+        if state.stuck_left == 0 and starts and state.previous is not None:
             state.stuck_left = state.rng.randint(12, 20)
             state.stuck_values = {q: state.previous[q] for q in main}
             state.stuck_repeat = 1
-        stuck_now = state.stuck_left > 0 and state.stuck_values is not None
-        if stuck_now and state.stuck_values is not None:
-            state.stuck_left -= 1
-            state.stuck_repeat += 1
-            frozen = {q: values[q] for q in main}
-            values.update(state.stuck_values)
-            expect = (
-                "flag:stuck"
-                if state.stuck_repeat >= self.expect.stuck_count
-                else f"none yet (repeat {state.stuck_repeat} < {self.expect.stuck_count})"
-            )
-            labels.append(
-                (
-                    "stuck",
-                    None,
-                    {"repeat": state.stuck_repeat, "true": frozen, "sent": state.stuck_values},
-                    expect,
-                )
-            )
-        # drift: a growing offset on one quantity
+        if state.stuck_left == 0 or state.stuck_values is None:
+            return False
+        state.stuck_left -= 1
+        state.stuck_repeat += 1
+        frozen = {q: values[q] for q in main}
+        values.update(state.stuck_values)
+        expect = (
+            "flag:stuck"
+            if state.stuck_repeat >= self.expect.stuck_count
+            else f"none yet (repeat {state.stuck_repeat} < {self.expect.stuck_count})"
+        )
+        detail = {"repeat": state.stuck_repeat, "true": frozen, "sent": state.stuck_values}
+        labels.append(("stuck", None, detail, expect))
+        return True
+
+    def _drift(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        t: datetime,
+        values: dict[str, float],
+        labels: list[Label],
+        *,
+        starts: bool,
+        stuck: bool,
+    ) -> None:
+        """A growing offset on one quantity, for a while (not while the sensor is stuck)."""
+        main = [q.quantity for q in device.kind.quantities]
         drifting = [q for q in main if quantity_model(device.kind, q).drift_per_day > 0]
-        if state.drift_left == 0 and draws["drift"] and drifting:
+        if state.drift_left == 0 and starts and drifting:
             state.drift_left = state.rng.randint(30, 120)
             state.drift_quantity = state.rng.choice(drifting)
             state.drift_start = t
-        if state.drift_left > 0 and state.drift_start is not None and not stuck_now:
-            state.drift_left -= 1
-            q = quantity_model(device.kind, state.drift_quantity)
-            hours = (t - state.drift_start).total_seconds() / 3600
-            offset = round(q.drift_per_day * hours, 3)  # a day's drift per hour: visible in a demo
-            true = values[q.quantity]
-            values[q.quantity] = _clamp(q.quantity, device, true + offset)
-            labels.append(
-                (
-                    "drift",
-                    q.quantity,
-                    {"true": true, "sent": values[q.quantity], "offset": offset},
-                    "undetectable (no drift check yet)",
-                )
-            )
-        # spike: one value jumps, away from the range edge
+        if state.drift_left == 0 or state.drift_start is None or stuck:
+            return
+        state.drift_left -= 1
+        q = quantity_model(device.kind, state.drift_quantity)
+        hours = (t - state.drift_start).total_seconds() / 3600
+        offset = round(q.drift_per_day * hours, 3)  # a day's drift per hour: visible in a demo
+        true = values[q.quantity]
+        values[q.quantity] = _clamp(q.quantity, device, true + offset)
+        detail = {"true": true, "sent": values[q.quantity], "offset": offset}
+        labels.append(("drift", q.quantity, detail, "undetectable (no drift check yet)"))
+
+    def _spike(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        values: dict[str, float],
+        labels: list[Label],
+        *,
+        starts: bool,
+    ) -> None:
+        """One value jumps, away from the range edge."""
+        main = [q.quantity for q in device.kind.quantities]
         spiky = [q for q in main if quantity_model(device.kind, q).spike > 0]
-        if draws["spike"] and spiky and not stuck_now:
-            name = state.rng.choice(spiky)
-            q = quantity_model(device.kind, name)
-            true = values[name]
-            sent = true + q.spike if true + q.spike <= q.high else true - q.spike
-            values[name] = _clamp(name, device, sent)
-            labels.append(("spike", name, {"true": true, "sent": values[name]}, "flag:spike"))
-        # flat battery (an incident): the whole run, instead of the low-battery fault
-        if device.flat_battery and "battery_level" in values:
-            true = values["battery_level"]
+        if not (starts and spiky):
+            return
+        name = state.rng.choice(spiky)
+        q = quantity_model(device.kind, name)
+        true = values[name]
+        sent = true + q.spike if true + q.spike <= q.high else true - q.spike
+        values[name] = _clamp(name, device, sent)
+        labels.append(("spike", name, {"true": true, "sent": values[name]}, "flag:spike"))
+
+    def _battery(
+        self,
+        device: Device,
+        state: _DeviceFaults,
+        values: dict[str, float],
+        labels: list[Label],
+        *,
+        starts: bool,
+    ) -> None:
+        """A flat battery (an incident, the whole run), or else a low-battery episode."""
+        if "battery_level" not in values:
+            return
+        true = values["battery_level"]
+        if device.flat_battery:
             values["battery_level"] = FLAT_BATTERY
             expect = (
                 "alert:low_battery" if self.expect.low_battery > FLAT_BATTERY else "undetectable"
             )
             detail = {"true": true, "sent": FLAT_BATTERY}
             labels.append(("flat_battery", "battery_level", detail, expect))
-        # low battery
-        elif "battery_level" in values:
-            if state.battery_left == 0 and draws["low_battery"]:
-                state.battery_left = state.rng.randint(20, 40)
-                state.battery_value = float(state.rng.randint(4, 12))
-            if state.battery_left > 0:
-                state.battery_left -= 1
-                state.battery_value = max(1.0, state.battery_value - state.rng.choice((0, 0, 1)))
-                true = values["battery_level"]
-                values["battery_level"] = state.battery_value
-                expect = (
-                    "alert:low_battery"
-                    if state.battery_value < self.expect.low_battery
-                    else "undetectable"
-                )
-                labels.append(
-                    (
-                        "low_battery",
-                        "battery_level",
-                        {"true": true, "sent": state.battery_value},
-                        expect,
-                    )
-                )
-        return values, labels
-
-    def _skew_expect(self, skew_s: float, t: datetime) -> str:
-        lag = self.expect.lag_s(t)
-        if skew_s - lag > self.expect.max_future_s:
-            return "flag:future"
-        if lag - skew_s > self.expect.max_age_s:
-            return "flag:too_old"
-        return "undetectable (skew within the clock checks)"
-
-    def _late_expect(self, delay_s: float, t: datetime) -> str:
-        if self.expect.lag_s(t) + delay_s > self.expect.max_age_s:
-            return "flag:too_old"
-        if delay_s > self.expect.allowed_lateness_s:
-            return "flag:late"
-        return "undetectable (within allowed lateness)"
+            return
+        if state.battery_left == 0 and starts:
+            state.battery_left = state.rng.randint(20, 40)
+            state.battery_value = float(state.rng.randint(4, 12))
+        if state.battery_left == 0:
+            return
+        state.battery_left -= 1
+        state.battery_value = max(1.0, state.battery_value - state.rng.choice((0, 0, 1)))
+        values["battery_level"] = state.battery_value
+        expect = (
+            "alert:low_battery" if state.battery_value < self.expect.low_battery else "undetectable"
+        )
+        detail = {"true": true, "sent": state.battery_value}
+        labels.append(("low_battery", "battery_level", detail, expect))
 
     def _record(
         self,
@@ -662,6 +756,15 @@ def beyond_range(device: Device, quantity: str) -> float | None:
     low, high = known.range.low, known.range.high
     model = quantity_model(device.kind, quantity)
     return round(high + max(1.0, (high - low) / 10), model.decimals)
+
+
+def _malformed(message: Message, labels: list[Label]) -> tuple[Message, list[Label]]:
+    """The message broken in transit: every fault on it now ends as its dead letter."""
+    message = malform(message)
+    reason = f"dead_letter:{message.dead_letter}"
+    labels = [(f, q, d, f"{reason} (malformed)") for f, q, d, _ in labels]
+    labels.append(("malformed", None, {}, reason))
+    return message, labels
 
 
 def _clamp(quantity: str, device: Device, value: float) -> float:

@@ -13,7 +13,8 @@ from typing import Protocol, TextIO
 
 import paho.mqtt.client as mqtt
 
-from simulators.faults import Outgoing, ingest_message_id
+from simulators.faults import FaultRecord, Outgoing, ingest_message_id
+from simulators.formats import Message as SimMessage
 from urbanpulse.mqtt import make_client
 from urbanpulse.settings import MqttSettings
 
@@ -136,6 +137,24 @@ class RunSummary:
     first_event: datetime | None = None
     last_event: datetime | None = None
 
+    def count_message(self, message: SimMessage) -> None:
+        """Count a message published."""
+        self.messages += 1
+        self.readings += len(message.readings)
+        self.personal += len(message.personal)
+        self.by_format[message.format] += 1
+        self.first_event = self.first_event or message.observed_at
+        self.last_event = message.observed_at
+
+    def count_records(self, records: Iterable[FaultRecord]) -> None:
+        """Count the faults of ground-truth records, and the messages a dropout did not send."""
+        for record in records:
+            if record.kind != "fault":
+                continue
+            self.faults[record.fault] += 1
+            if record.fault == "dropout":
+                self.not_sent += int(record.detail.get("missing", 0))
+
     @property
     def rate(self) -> float:
         """Messages per second achieved (acknowledged by the broker)."""
@@ -203,55 +222,72 @@ def run_stream(
 ) -> RunSummary:
     """Publish a scenario stream with QoS 1, writing the ground truth and the send log."""
     summary, started = RunSummary(), time.monotonic()
+    logs = RunLogs(ground_truth=ground_truth, send_log=send_log)
     next_progress = started + PROGRESS_EVERY_S
     pending: list[mqtt.MQTTMessageInfo] = []
     for item in stream:
-        if (stop_flag and stop_flag[0]) or (
-            max_messages is not None and summary.messages >= max_messages
-        ):
+        if _stopping(stop_flag) or _reached(summary.messages, max_messages):
             break
         pacer.wait(item.due, stop_flag)
-        if stop_flag and stop_flag[0]:
+        if _stopping(stop_flag):
             break
-        msg = item.message
-        if msg is not None:
+        if item.message is not None:
             sent_at = time.time()
-            pending.append(_publish_one(client, msg))
-            summary.messages += 1
-            summary.readings += len(msg.readings)
-            summary.personal += len(msg.personal)
-            summary.by_format[msg.format] += 1
-            summary.first_event = summary.first_event or msg.observed_at
-            summary.last_event = msg.observed_at
-            if send_log is not None:
-                send_log.write(
-                    json.dumps(
-                        {
-                            "topic": msg.topic,
-                            "message_id": ingest_message_id(msg.topic, msg.payload),
-                            "observed_at": _z(msg.observed_at),
-                            "sent_at": sent_at,
-                            "readings": len(msg.readings),
-                            "faults": list(msg.faults),
-                        }
-                    )
-                    + "\n"
-                )
-        for record in item.records:
-            if record.kind == "fault":
-                summary.faults[record.fault] += 1
-                if record.fault == "dropout":
-                    summary.not_sent += int(record.detail.get("missing", 0))
-            if ground_truth is not None:
-                ground_truth.write(json.dumps(record.to_json()) + "\n")
+            pending.append(_publish_one(client, item.message))
+            summary.count_message(item.message)
+            logs.sent(item.message, sent_at)
+        summary.count_records(item.records)
+        logs.truth(item.records)
         if len(pending) >= 1000:
             _wait_all(pending)
         if time.monotonic() >= next_progress:
             summary.seconds = time.monotonic() - started
             log.info("%s so far", summary.line())
-            if ground_truth is not None:
-                ground_truth.flush()
+            logs.flush()
             next_progress += PROGRESS_EVERY_S
     _wait_all(pending)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _stopping(stop_flag: list[bool] | None) -> bool:
+    return bool(stop_flag and stop_flag[0])
+
+
+def _reached(messages: int, max_messages: int | None) -> bool:
+    return max_messages is not None and messages >= max_messages
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunLogs:
+    """Where a run writes its ground truth and its send log (either may be absent)."""
+
+    ground_truth: TextIO | None = None
+    send_log: TextIO | None = None
+
+    def sent(self, message: SimMessage, sent_at: float) -> None:
+        """One send-log line for a message published at ``sent_at`` (Unix time)."""
+        if self.send_log is not None:
+            self.send_log.write(json.dumps(send_log_entry(message, sent_at)) + "\n")
+
+    def truth(self, records: Iterable[FaultRecord]) -> None:
+        """One ground-truth line per record."""
+        if self.ground_truth is not None:
+            self.ground_truth.writelines(json.dumps(r.to_json()) + "\n" for r in records)
+
+    def flush(self) -> None:
+        """Flush the ground truth, so a reader of a long run sees it grow."""
+        if self.ground_truth is not None:
+            self.ground_truth.flush()
+
+
+def send_log_entry(message: SimMessage, sent_at: float) -> dict[str, object]:
+    """The send log's line for a message: what a benchmark matches stored readings against."""
+    return {
+        "topic": message.topic,
+        "message_id": ingest_message_id(message.topic, message.payload),
+        "observed_at": _z(message.observed_at),
+        "sent_at": sent_at,
+        "readings": len(message.readings),
+        "faults": list(message.faults),
+    }

@@ -145,34 +145,48 @@ def create_app(settings: Settings) -> faust.App:
         tables={"sensor": TableState(sensor_table), "district": TableState(district_table)},
     )
     app.urbanpulse_worker = worker  # for tests and timers
+    _add_agents(app, worker, settings, readings_topic, district_topic)
+    _add_state_timers(app, worker, settings)
+    _add_watch_timers(app, worker, settings)
+    return app
 
-    def acks(stream: Any, events: Sequence[Any]) -> list[Ack]:
-        return [partial(stream.ack, event) for event in events]
 
-    @asynccontextmanager
-    async def crash_on_failure() -> AsyncIterator[None]:
-        # A batch that failed half-way left the states it changed unsaveable (discarded):
-        # stop the worker, so that its successor starts again from the last snapshot.
-        try:
-            yield
-        except Exception as err:
-            log.exception("a batch failed; stopping the worker to start again from its state")
-            await app.crash(err)
-            raise
+def _acks(stream: Any, events: Sequence[Any]) -> list[Ack]:
+    return [partial(stream.ack, event) for event in events]
+
+
+@asynccontextmanager
+async def _crash_on_failure(app: faust.App) -> AsyncIterator[None]:
+    """Stop the worker when a batch fails half-way (its live states are then discarded), so
+    that its successor starts again from the last snapshot."""
+    try:
+        yield
+    except Exception as err:
+        log.exception("a batch failed; stopping the worker to start again from its state")
+        await app.crash(err)
+        raise
+
+
+def _add_agents(
+    app: faust.App,
+    worker: StreamWorker,
+    settings: Settings,
+    readings_topic: Any,
+    district_topic: Any,
+) -> None:
+    """The two agents: readings → sensors, sensor windows → districts."""
+    take = settings.worker.batch_size
 
     @app.agent(readings_topic)  # type: ignore[untyped-decorator]  # faust is untyped
     async def store_readings(stream: Any) -> None:
         """Check, store, aggregate and alert on every reading of the topic."""
         # noack_take: Faust acks nothing itself; the worker releases the acks after the
         # snapshot that covers the records (take_events would ack once the batch is done).
-        batches = stream.noack_take(
-            settings.worker.batch_size, within=settings.worker.batch_seconds
-        )
-        async for events in batches:
-            async with crash_on_failure():
+        async for events in stream.noack_take(take, within=settings.worker.batch_seconds):
+            async with _crash_on_failure(app):
                 with worker.in_batch():
                     await worker.handle_readings(
-                        [(e.message.partition, e.value) for e in events], acks(stream, events)
+                        [(e.message.partition, e.value) for e in events], _acks(stream, events)
                     )
             if worker.sensors.held_bytes > MAX_HELD_BYTES:
                 await worker.save_sensors()
@@ -180,18 +194,19 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
     async def aggregate_districts(stream: Any) -> None:
         """Combine the sensors' window aggregates of each district."""
-        batches = stream.noack_take(
-            settings.worker.batch_size, within=settings.worker.batch_seconds
-        )
-        async for events in batches:
-            async with crash_on_failure():
+        async for events in stream.noack_take(take, within=settings.worker.batch_seconds):
+            async with _crash_on_failure(app):
                 with worker.in_batch():
                     await worker.handle_district(
                         [(e.message.partition, e.key, e.value) for e in events],
-                        acks(stream, events),
+                        _acks(stream, events),
                     )
             if worker.districts.held_bytes > MAX_HELD_BYTES:
                 await worker.save_districts()
+
+
+def _add_state_timers(app: faust.App, worker: StreamWorker, settings: Settings) -> None:
+    """Snapshots, the states a rebalance takes away, and the stale check over the states."""
 
     @app.timer(SNAPSHOT_TICK_S)  # type: ignore[untyped-decorator]
     async def save_states() -> None:
@@ -217,33 +232,35 @@ def create_app(settings: Settings) -> faust.App:
             for tp in app.consumer.assignment()
             if tp.topic == settings.kafka.readings_topic
         }
-        async with crash_on_failure():
+        async with _crash_on_failure(app):
             await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
+
+
+def _add_watch_timers(app: faust.App, worker: StreamWorker, settings: Settings) -> None:
+    """Consumer lag for the metrics, and the stall watchdog."""
+    topics = {settings.kafka.readings_topic, district_topic_name(settings)}
 
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
         """Export how far this worker's partitions lag behind (``streams.metrics``)."""
-        topics = {settings.kafka.readings_topic, district_topic_name(settings)}
         await refresh_lag(app.consumer, worker.metrics, topics)
 
-    if settings.worker.stall_restart_s:
-        watch = StallWatch(settings.worker.stall_restart_s)
+    if not settings.worker.stall_restart_s:
+        return
+    watch = StallWatch(settings.worker.stall_restart_s)
 
-        @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
-        async def watch_for_stalled_partitions() -> None:
-            """Stop the worker if an assigned partition has lag that nothing reads."""
-            if app.rebalancing or app.in_recovery:
-                # Offsets stand still while a rebalance runs or tables are rebuilt from their
-                # changelogs, which can take minutes for a big state: that is not a stall.
-                watch.reset()
-                return
-            topics = {settings.kafka.readings_topic, district_topic_name(settings)}
-            try:
-                await check_partitions(app.consumer, topics, watch, worker.stuck_for)
-            except PartitionStalled as err:  # crash: the worker exits non-zero, to be restarted
-                await app.crash(err)
-
-    return app
+    @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
+    async def watch_for_stalled_partitions() -> None:
+        """Stop the worker if an assigned partition has lag that nothing reads."""
+        if app.rebalancing or app.in_recovery:
+            # Offsets stand still while a rebalance runs or tables are rebuilt from their
+            # changelogs, which can take minutes for a big state: that is not a stall.
+            watch.reset()
+            return
+        try:
+            await check_partitions(app.consumer, topics, watch, worker.stuck_for)
+        except PartitionStalled as err:  # crash: the worker exits non-zero, to be restarted
+            await app.crash(err)
 
 
 class _App(faust.App):  # type: ignore[misc]  # faust is untyped

@@ -323,6 +323,41 @@ def _alerts(
             out.alerts.append(event)
 
 
+@dataclass(slots=True)
+class _SensorBatch:
+    """What ``process_sensor`` knows for the whole of one sensor's batch."""
+
+    info: SensorInfo | None
+    interval: timedelta
+    feeds: str | None  # the district an open sensor's windows go to
+    refuse_unknown: bool  # unregistered sensors are dead letters
+    unregistered: bool  # flag the readings 'unregistered'
+    touched: dict[str, tuple[Series, SeriesHead, Opened]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        state: SensorState,
+        info: SensorInfo | None,
+        registry_enabled: bool,
+        config: StreamsConfig,
+    ) -> _SensorBatch:
+        """The batch's context (the registry's interval becomes the state's)."""
+        if info is not None:
+            state.interval_s = info.interval_s
+        interval = (
+            timedelta(seconds=state.interval_s) if state.interval_s else config.default_interval
+        )
+        unknown = info is None and registry_enabled
+        return cls(
+            info=info,
+            interval=interval,
+            feeds=info.district if info is not None and info.privacy == "open" else None,
+            refuse_unknown=unknown and config.unknown_sensors == "deadletter",
+            unregistered=unknown,
+        )
+
+
 def process_sensor(
     state: SensorState,
     readings: list[Reading],
@@ -337,86 +372,11 @@ def process_sensor(
     none is given), to gather a whole batch's.
     """
     out = outcome if outcome is not None else Outcome()
-    if info is not None:
-        state.interval_s = info.interval_s
-    interval = timedelta(seconds=state.interval_s) if state.interval_s else config.default_interval
-    feeds = info.district if info is not None and info.privacy == "open" else None
-    refuse_unknown = info is None and registry_enabled and config.unknown_sensors == "deadletter"
-    unregistered = info is None and registry_enabled
-    touched: dict[str, tuple[Series, SeriesHead, Opened]] = {}
+    batch = _SensorBatch.of(state, info, registry_enabled, config)
     for reading in readings:
-        if not state.sensor_id:  # a new state: names shared by every state (memory)
-            state.tenant, state.sensor_id = intern(reading.tenant), reading.sensor_id
-        t_us = epoch_us(reading.observed_at)
-        key = series_key(reading.quantity, reading.probe)
-        series = state.series.get(key)
-        if series is None:
-            series = state.series[key] = Series(
-                intern(reading.quantity), reading.probe, intern(reading.unit)
-            )
-        known = _remembered(series, t_us, config)
-        if known:
-            out.duplicates += 1
-            continue
-        if refuse_unknown:
-            out.dead_letters.append(
-                (reading, "unregistered_sensor", f"{reading.key.decode()} is not in the registry")
-            )
-            continue
-        reason = quality.out_of_range(reading)
-        if reason is not None:
-            out.dead_letters.append((reading, "out_of_range", reason))
-            continue
-        if known is False:
-            _remember(series, t_us, config)
-        received_us = epoch_us(reading.received_at)
-        if state.stale_since_us is not None:
-            out.alerts.append(
-                stale_event(
-                    (reading.tenant, reading.sensor_id),
-                    state.stale_since_us,
-                    received_us,
-                    interval * config.stale_factor,
-                )
-            )
-            state.stale_since_us = None
-        if state.last_received_us is None or received_us > state.last_received_us:
-            state.last_received_us = received_us
-
-        flags = list(reading.quality_flags)
-        if unregistered:
-            flags.append(UNREGISTERED)
-        clock = quality.clock_flags(reading, config.quality)
-        flags += clock
-        in_order = series.memory is None or t_us > series.memory.last_us
-        sequence, series.memory = quality.sequence_flags(
-            reading, series.memory, interval, config.quality
-        )
-        flags += sequence
-        if not NOT_AGGREGATED.intersection(clock):
-            if known is None:  # cannot tell it from a repeat: a window might count it twice
-                flags.append(LATE)
-            else:
-                entry = touched.get(key)
-                if entry is None:
-                    head = SeriesHead(
-                        reading.tenant,
-                        "sensor",
-                        reading.sensor_id,
-                        reading.quantity,
-                        reading.probe,
-                        series.unit,
-                        feeds,
-                    )
-                    entry = touched[key] = (series, head, {})
-                if _aggregate(series, t_us, reading.value, config, entry[2]):
-                    flags.append(LATE)
-                if in_order:
-                    _alerts(series, reading, t_us, config, out)
-
-        out.stored.append(_as_stored(reading, flags, info))
+        _process_reading(state, reading, batch, config, out)
     sensor = (state.tenant, state.sensor_id)
-    for key, (series, head, opened) in touched.items():
+    for key, (series, head, opened) in batch.touched.items():
         for (name, start), windows in opened.items():  # the batch's aggregates, as they end
             window = windows.window(start)
             if window is not None:
@@ -425,6 +385,107 @@ def process_sensor(
                 )
         _tidy(series, config)
     return state, out
+
+
+def _process_reading(
+    state: SensorState, reading: Reading, batch: _SensorBatch, config: StreamsConfig, out: Outcome
+) -> None:
+    """One reading: a repeat, a dead letter, or stored (and aggregated, alerted on)."""
+    t_us = epoch_us(reading.observed_at)
+    key, series = _series_of(state, reading)
+    known = _remembered(series, t_us, config)
+    if known:
+        out.duplicates += 1
+        return
+    refusal = _refusal(reading, batch)
+    if refusal is not None:
+        out.dead_letters.append((reading, *refusal))
+        return
+    if known is False:
+        _remember(series, t_us, config)
+    _note_receipt(state, reading, batch, config, out)
+    flags = list(reading.quality_flags)
+    if batch.unregistered:
+        flags.append(UNREGISTERED)
+    clock = quality.clock_flags(reading, config.quality)
+    in_order = series.memory is None or t_us > series.memory.last_us
+    sequence, series.memory = quality.sequence_flags(
+        reading, series.memory, batch.interval, config.quality
+    )
+    flags += clock + sequence
+    if not NOT_AGGREGATED.intersection(clock):
+        if known is None or _into_windows(state, key, series, reading, t_us, batch, config):
+            # Late for a window, or older than what the series remembers: it might be a
+            # repeat, and a window could count it twice.
+            flags.append(LATE)
+        elif in_order:
+            _alerts(series, reading, t_us, config, out)
+    out.stored.append(_as_stored(reading, flags, batch.info))
+
+
+def _series_of(state: SensorState, reading: Reading) -> tuple[str, Series]:
+    """The reading's series in the sensor's state (new if none), and its key."""
+    if not state.sensor_id:  # a new state: names shared by every state (memory)
+        state.tenant, state.sensor_id = intern(reading.tenant), reading.sensor_id
+    key = series_key(reading.quantity, reading.probe)
+    series = state.series.get(key)
+    if series is None:
+        series = state.series[key] = Series(
+            intern(reading.quantity), reading.probe, intern(reading.unit)
+        )
+    return key, series
+
+
+def _refusal(reading: Reading, batch: _SensorBatch) -> tuple[str, str] | None:
+    """Why the reading is a dead letter (reason, detail), or None."""
+    if batch.refuse_unknown:
+        return "unregistered_sensor", f"{reading.key.decode()} is not in the registry"
+    reason = quality.out_of_range(reading)
+    return None if reason is None else ("out_of_range", reason)
+
+
+def _note_receipt(
+    state: SensorState, reading: Reading, batch: _SensorBatch, config: StreamsConfig, out: Outcome
+) -> None:
+    """A sensor heard from: its stale episode closes; its last receipt time moves on."""
+    received_us = epoch_us(reading.received_at)
+    if state.stale_since_us is not None:
+        out.alerts.append(
+            stale_event(
+                (reading.tenant, reading.sensor_id),
+                state.stale_since_us,
+                received_us,
+                batch.interval * config.stale_factor,
+            )
+        )
+        state.stale_since_us = None
+    if state.last_received_us is None or received_us > state.last_received_us:
+        state.last_received_us = received_us
+
+
+def _into_windows(
+    state: SensorState,
+    key: str,
+    series: Series,
+    reading: Reading,
+    t_us: int,
+    batch: _SensorBatch,
+    config: StreamsConfig,
+) -> bool:
+    """Aggregate a reading into its series' windows; True when it was late for any."""
+    entry = batch.touched.get(key)
+    if entry is None:
+        head = SeriesHead(
+            state.tenant,
+            "sensor",
+            state.sensor_id,
+            series.quantity,
+            series.probe,
+            series.unit,
+            batch.feeds,
+        )
+        entry = batch.touched[key] = (series, head, {})
+    return _aggregate(series, t_us, reading.value, config, entry[2])
 
 
 def _as_stored(reading: Reading, flags: list[str], info: SensorInfo | None) -> Reading:

@@ -1,4 +1,11 @@
-"""Helpers for tests that use the real local services (started by ``make test``)."""
+"""Helpers for tests that use the real local services (started by ``make test``).
+
+Where the services are comes from ONE place: ``Settings()``, i.e. the ``URBANPULSE_*``
+environment. ``make test`` (deploy/local/test.sh) exports the addresses of the test suite's own
+services (``deploy/local/services.sh --test env``: other ports than a ``make up`` platform, data
+under .local/test-BASE/), and processes the tests start inherit them. Without that environment the
+standard ports apply. Tests use the constants below, never a port number of their own.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +19,29 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from confluent_kafka import Consumer
 from prometheus_client.parser import text_string_to_metric_families
 
 from urbanpulse.model import Reading
-from urbanpulse.settings import KafkaSettings, MqttSettings, Settings
+from urbanpulse.settings import Settings
 from urbanpulse.wire import decode_record
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = REPO / "deploy" / "local" / "services.sh"
 T = TypeVar("T")
+
+_SERVICE_SETTINGS = Settings()
+MQTT_HOST: str = _SERVICE_SETTINGS.mqtt.host
+MQTT_PORT: int = _SERVICE_SETTINGS.mqtt.port
+KAFKA_BOOTSTRAP: str = _SERVICE_SETTINGS.kafka.bootstrap
+KAFKA_HOST, _, _kafka_port = KAFKA_BOOTSTRAP.split(",")[0].strip().rpartition(":")
+KAFKA_PORT: int = int(_kafka_port)
+INFLUX_URL: str = _SERVICE_SETTINGS.influx.url
+_influx = urlsplit(INFLUX_URL)
+INFLUX_HOST: str = _influx.hostname or "127.0.0.1"
+INFLUX_PORT: int = _influx.port or (443 if _influx.scheme == "https" else 80)
 
 
 def unique(prefix: str) -> str:
@@ -30,10 +49,24 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def port_open(port: int) -> bool:
-    """True when something accepts connections on 127.0.0.1:port."""
+def service_env() -> dict[str, str]:
+    """The service addresses as ``URBANPULSE_*`` variables, for an environment built from scratch.
+
+    A child started with only some of ``os.environ`` (as cron would start it) needs these, or
+    it takes the default addresses: the standard ports, not the test services.
+    """
+    return {
+        "URBANPULSE_MQTT__HOST": MQTT_HOST,
+        "URBANPULSE_MQTT__PORT": str(MQTT_PORT),
+        "URBANPULSE_KAFKA__BOOTSTRAP": KAFKA_BOOTSTRAP,
+        "URBANPULSE_INFLUX__URL": INFLUX_URL,
+    }
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on host:port."""
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((host, port), timeout=1).close()
     except OSError:
         return False
     return True
@@ -41,25 +74,38 @@ def port_open(port: int) -> bool:
 
 def require_services() -> None:
     """Fail (not skip) with a clear message when a local service is not reachable."""
-    for name, port in (("Mosquitto", 1883), ("Kafka", 9092), ("InfluxDB", 8086)):
-        if not port_open(port):
+    for name, host, port in (
+        ("Mosquitto", MQTT_HOST, MQTT_PORT),
+        ("Kafka", KAFKA_HOST, KAFKA_PORT),
+        ("InfluxDB", INFLUX_HOST, INFLUX_PORT),
+    ):
+        if not port_open(port, host):
             raise AssertionError(
-                f"{name} is not running on 127.0.0.1:{port}; run the tests with `make test`, "
-                "which starts the local services (or `make services-start`)"
+                f"{name} is not running on {host}:{port}; run the tests with `make test`, or "
+                "`deploy/local/test.sh tests/...` for some of them: both start the test "
+                "services and point the tests at them"
             )
 
 
 def isolated_settings(tenant: str) -> Settings:
-    """Settings whose topics, client ids and subscriptions belong to one test only."""
-    return Settings(
-        mqtt=MqttSettings(client_id=unique("it-ingest"), topics=[f"urbanpulse/{tenant}/+/+"]),
-        kafka=KafkaSettings(
-            readings_topic=unique("it-readings"),
-            deadletter_topic=unique("it-deadletter"),
-            alerts_topic=unique("it-alerts"),
-            partitions=2,
-        ),
+    """Settings whose topics, client ids and subscriptions belong to one test only.
+
+    Built on ``Settings()`` so the service addresses stay those of the environment: a section
+    passed as a model (``Settings(kafka=KafkaSettings(...))``) would take the defaults instead.
+    """
+    base = Settings()
+    mqtt = base.mqtt.model_copy(
+        update={"client_id": unique("it-ingest"), "topics": [f"urbanpulse/{tenant}/+/+"]}
     )
+    kafka = base.kafka.model_copy(
+        update={
+            "readings_topic": unique("it-readings"),
+            "deadletter_topic": unique("it-deadletter"),
+            "alerts_topic": unique("it-alerts"),
+            "partitions": 2,
+        }
+    )
+    return base.model_copy(update={"mqtt": mqtt, "kafka": kafka})
 
 
 def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[bytes]:
@@ -137,7 +183,11 @@ def wait_for(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
 
 
 def services(*args: str) -> None:
-    """Run deploy/local/services.sh (to stop and restart a service in a test)."""
+    """Run deploy/local/services.sh (to stop and restart a service in a test).
+
+    It inherits ``URBANPULSE_SERVICES_INSTANCE`` from the environment: under ``make test``
+    it acts on the test services only, never on a platform running beside them.
+    """
     subprocess.run([str(SERVICES), *args], check=True, timeout=180)
 
 

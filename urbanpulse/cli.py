@@ -1,17 +1,17 @@
 """The ``urbanpulse`` command: one entry point that gathers every component's commands.
 
 Each command lives with its part (``ingest/cli.py``, ``streams/cli.py``,
-``streams/kpis/cli.py``, ``api/cli.py``, ``simulators/cli.py``, ``dashboards/cli.py``) or, if it
-needs only the shared core, in :mod:`urbanpulse.commands`. This module only registers them, in
-the order ``--help`` lists them; it is the one module of ``urbanpulse`` that may import a part
-(import-linter checks).
+``streams/kpis/cli.py``, ``api/cli.py`` (``api`` and ``report``), ``simulators/cli.py``,
+``dashboards/cli.py``) or, if it needs only the shared core, in :mod:`urbanpulse.commands`.
+This module only registers them, in the order ``--help`` lists them; it is the one module of
+``urbanpulse`` that may import a part (import-linter checks).
 """
 
 from __future__ import annotations
 
 import typer
 
-from api.cli import api
+from api.cli import api, report
 from dashboards.cli import app as dashboards
 from ingest.cli import ingest
 from simulators.cli import simulate
@@ -37,6 +37,7 @@ app.command()(api)
 app.command()(credentials)
 app.command()(simulate)
 app.command()(kpis)
+app.command()(report)
 app.add_typer(dashboards, name="dashboards")
 app.add_typer(service, name="service")
 

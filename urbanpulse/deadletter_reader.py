@@ -5,7 +5,7 @@ partition (Kafka's message timestamps: when the letter was written), reads to th
 topic had when the read began, and stops early at ``limit`` letters, saying so. A value that
 is not a :class:`~urbanpulse.model.DeadLetter` is still returned, as reason ``unreadable``
 of stage ``unknown``, so it is counted rather than lost. Blocking: run it in a thread from
-async code. (The API's ``/v1/deadletters`` has an older reader of its own, meant to use this.)
+async code. The indicator job and the API's ``/v1/deadletters`` both read with it.
 """
 
 from __future__ import annotations

@@ -19,19 +19,29 @@ Readings of one sensor are autocorrelated (a noisy hour is followed by another),
 any interval computed from raw readings too narrow. Feed one value per sensor per window
 (e.g. hourly means from the aggregate bucket) and pass the raw readings count as
 ``readings``.
+
+:func:`compare` does exactly that for an experiment a city defined
+(``urbanpulse.experiment_registry``): it splits hourly means (:class:`HourlyMean`) into the
+sides of the design (:class:`SidePlan`), counts the readings behind each side against what
+the sensors' reporting intervals make expected, and says in one word what a council may
+conclude (:data:`Verdict`).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from statistics import fmean, variance
 from typing import Literal
 
 Method = Literal["welch", "bootstrap"]
 Design = Literal["difference", "difference_in_differences"]
+ExperimentDesign = Literal["before_after", "difference_in_differences", "treated_vs_control"]
+"""What a city's experiment compares (``urbanpulse.experiment_registry``): one group after vs
+before, treated vs control in one period, or both groups before and after."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,3 +279,125 @@ def _betainc(a: float, b: float, x: float) -> float:
         if abs(1 - c * d) < 1e-15:
             break
     return front * (f - 1) / a
+
+
+# ---- an experiment from hourly means: sides, effect, verdict ----------------------------------
+
+Verdict = Literal["insufficient", "incomplete", "effect", "no_effect"]
+MIN_COMPLETENESS = 0.8
+"""Below this share of the expected readings on any side, an effect is reported as
+``incomplete``: measured, but on data with gaps large enough to bias it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HourlyMean:
+    """One sensor's mean of one quantity over one hour (``aggregate``, window ``1h``)."""
+
+    sensor_id: str
+    start: datetime
+    mean: float
+    count: int  # readings behind the mean
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidePlan:
+    """Which hourly means make one side: those of ``sensors`` whose hour starts in
+    ``[start, end)`` (``end`` already cut at now for an open period)."""
+
+    name: str
+    sensors: frozenset[str]
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class SideReport:
+    """One side as a council reads it: how much data stands behind it, and its mean."""
+
+    name: str
+    start: datetime
+    end: datetime
+    sensors: int
+    values: int  # sensor-hours with a mean
+    readings: int
+    expected: int
+    completeness: float | None
+    mean: float | None
+    sd: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """An experiment's answer: the sides, the effect (None without enough data), a verdict."""
+
+    sides: tuple[SideReport, ...]
+    effect: Effect | None
+    verdict: Verdict
+
+
+def side_of(
+    plan: SidePlan, hours: Iterable[HourlyMean], intervals: Mapping[str, float]
+) -> tuple[Side, SideReport]:
+    """The side's hourly means and what stands behind them.
+
+    ``expected`` readings: per sensor, the period's seconds / its reporting interval
+    (``intervals``, seconds); a sensor of the group that sent nothing counts there too.
+    """
+    start_s, end_s = plan.start.timestamp(), plan.end.timestamp()
+    chosen = [
+        h for h in hours if h.sensor_id in plan.sensors and start_s <= h.start.timestamp() < end_s
+    ]
+    values = [h.mean for h in chosen]
+    readings = sum(h.count for h in chosen)
+    expected = round(sum((end_s - start_s) / intervals[s] for s in plan.sensors))
+    side = Side(name=plan.name, values=values, readings=readings, expected=expected or None)
+    n = len(values)
+    report = SideReport(
+        name=plan.name,
+        start=plan.start,
+        end=plan.end,
+        sensors=len(plan.sensors),
+        values=n,
+        readings=readings,
+        expected=expected,
+        completeness=round(readings / expected, 6) if expected else None,
+        mean=fmean(values) if values else None,
+        sd=math.sqrt(variance(values)) if n >= 2 else None,
+    )
+    return side, report
+
+
+def compare(
+    design: ExperimentDesign,
+    plans: Sequence[SidePlan],
+    hours: Sequence[HourlyMean],
+    intervals: Mapping[str, float],
+    *,
+    method: Method = "welch",
+    confidence: float = 0.95,
+) -> Outcome:
+    """An experiment over hourly means (pure).
+
+    ``plans`` in the order of the estimate: (after, before) for ``before_after``, (treated,
+    control) for ``treated_vs_control``, (treated before, treated after, control before,
+    control after) for ``difference_in_differences``. A side with fewer than two hourly means
+    gives no effect (verdict ``insufficient``).
+    """
+    built = [side_of(plan, hours, intervals) for plan in plans]
+    sides = [side for side, _ in built]
+    reports = tuple(report for _, report in built)
+    if any(r.values < 2 for r in reports):
+        return Outcome(sides=reports, effect=None, verdict="insufficient")
+    if design == "difference_in_differences":
+        effect = difference_in_differences(*sides, confidence=confidence, method=method)
+    else:
+        effect = difference_in_means(*sides, confidence=confidence, method=method)
+    return Outcome(sides=reports, effect=effect, verdict=verdict_of(reports, effect))
+
+
+def verdict_of(sides: Sequence[SideReport], effect: Effect) -> Verdict:
+    """``incomplete`` when a side has less than :data:`MIN_COMPLETENESS` of its expected
+    readings; else ``effect`` when the interval excludes zero, ``no_effect`` when it holds it."""
+    if any(s.completeness is not None and s.completeness < MIN_COMPLETENESS for s in sides):
+        return "incomplete"
+    return "no_effect" if effect.covers(0.0) else "effect"

@@ -2,8 +2,8 @@
 
 InfluxDB 1.8 ignores the query API's ``extern`` parameters, and pushes a tag filter down to its
 storage index only when the filter compares with a literal, so every part that sends Flux
-renders its values with :func:`literal` at their place of use. (The API's ``api/flux.py`` has
-the same function from before this module existed; it is meant to import this one.)
+renders its values with :func:`literal` at their place of use: the API (``api/flux.py``), the
+indicator job and the benchmarks.
 """
 
 from __future__ import annotations

@@ -2,16 +2,22 @@
 
 Renders the unit files of ``deploy/systemd/`` (the services Mosquitto, Kafka and InfluxDB, the
 platform ``urbanpulse.service`` and ``urbanpulse.target``) with this checkout's paths, the
-services' configuration files into ``/etc/urbanpulse``, the platform's settings file and MQTT
-accounts (only when missing: a second run keeps secrets and edits), and journald's rotation
-settings; creates the unprivileged user; reloads systemd. ``--prefix`` writes everything below
-a folder instead and changes nothing on the system (tests, packaging); ``--dry-run`` only says
-what it would do. docs/production.md, "Single VM", is the operator's guide.
+services' configuration files into ``/etc/urbanpulse``, the platform's settings file (only when
+missing: a second run keeps the operator's edits), the broker's MQTT accounts from the sensor
+registry (every run, keeping every known password), and journald's rotation settings; creates
+the unprivileged user; reloads systemd. ``--prefix`` writes everything below a folder instead
+and changes nothing on the system (tests, packaging); ``--dry-run`` only says what it would do.
+docs/production.md, "Single VM", is the operator's guide.
+
+The broker's accounts are Compose's: Mosquitto 2's dynamic security plugin with the file
+``urbanpulse.credentials`` writes, and ``use_username_as_clientid`` (``deploy/systemd/
+mosquitto.conf`` says why not ``acl_file``).
 """
 
 from __future__ import annotations
 
 import base64
+import glob
 import os
 import pwd
 import re
@@ -30,8 +36,15 @@ UNITS = (
     "urbanpulse-kafka.service",
     "urbanpulse-influxdb.service",
 )
-MQTT_DIR = "mqtt"  # below the configuration folder: passwords, acl, secrets.csv
+MQTT_DIR = "mqtt"  # below the configuration folder: dynamic-security.json, secrets.csv
 PLACEHOLDER = re.compile(r"@([A-Z][A-Z_]*)@")
+# Where Debian's mosquitto package (2.0 and newer) puts the dynamic security plugin.
+DYNAMIC_SECURITY_PLUGINS = (
+    "/usr/lib/*/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+)
+PASSWORD_SETTING = "URBANPULSE_MQTT__PASSWORD"
+REGISTRY_SETTING = "URBANPULSE_STREAMS__REGISTRY_PATH"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +61,7 @@ class InstallOptions:
     state_dir: Path = Path("/var/lib/urbanpulse")
     java: str = "/usr/bin/java"
     mosquitto: str = "/usr/sbin/mosquitto"
+    mosquitto_plugin: str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +95,14 @@ def default_options(user: str = "urbanpulse") -> InstallOptions:
         user=user,
         java=shutil.which("java") or "/usr/bin/java",
         mosquitto=shutil.which("mosquitto") or "/usr/sbin/mosquitto",
+        mosquitto_plugin=dynamic_security_plugin() or InstallOptions.mosquitto_plugin,
     )
+
+
+def dynamic_security_plugin() -> str | None:
+    """The dynamic security plugin of the installed Mosquitto, if there is one."""
+    found = sorted(path for pattern in DYNAMIC_SECURITY_PLUGINS for path in glob.glob(pattern))
+    return found[0] if found else None
 
 
 def missing_parts(options: InstallOptions) -> list[str]:
@@ -92,6 +113,8 @@ def missing_parts(options: InstallOptions) -> list[str]:
         options.services_home / "kafka" / "lib": "Kafka's jars: run `make install`",
         Path(options.java): "Java 17: apt-get install openjdk-17-jre-headless",
         Path(options.mosquitto): "Mosquitto: apt-get install mosquitto",
+        Path(options.mosquitto_plugin): "Mosquitto 2's dynamic security plugin: "
+        "apt-get install mosquitto (2.0 or newer)",
     }
     needs[options.repo / "deploy" / "systemd"] = (
         "the unit templates: run this command from the checkout's virtualenv (`make install`)"
@@ -125,9 +148,12 @@ def render(template: str, values: dict[str, str]) -> str:
     return text
 
 
-def plan(options: InstallOptions, existing: Path | None = None) -> InstallPlan:
+def plan(
+    options: InstallOptions, existing: Path | None = None, registry: Path | None = None
+) -> InstallPlan:
     """What to write and run. ``existing`` is the root under which present files are looked
-    up (``/`` for a real installation, the prefix otherwise)."""
+    up (``/`` for a real installation, the prefix otherwise). ``registry`` is the sensor
+    registry whose devices get MQTT accounts (default: the one the settings file names)."""
     root = existing or Path("/")
     conf = options.conf_dir
     cluster_file = conf / "kafka-cluster-id"
@@ -142,6 +168,7 @@ def plan(options: InstallOptions, existing: Path | None = None) -> InstallPlan:
         "STATE_DIR": str(options.state_dir),
         "JAVA": options.java,
         "MOSQUITTO": options.mosquitto,
+        "MOSQUITTO_PLUGIN": options.mosquitto_plugin,
         "CLUSTER_ID": cluster_id,
     }
     systemd_dir = options.repo / "deploy" / "systemd"
@@ -165,7 +192,7 @@ def plan(options: InstallOptions, existing: Path | None = None) -> InstallPlan:
         text = render(template.read_text(), values | extra)
         result.files.append(PlannedFile(path=conf / name, text=text))
     result.files.append(PlannedFile(path=cluster_file, text=cluster_id + "\n", keep=True))
-    result.files.extend(_secrets(options))
+    result.files.extend(_secrets(options, _Existing(root, conf), registry))
     result.files.append(
         PlannedFile(
             path=options.journald_dir / "urbanpulse.conf",
@@ -177,40 +204,120 @@ def plan(options: InstallOptions, existing: Path | None = None) -> InstallPlan:
     return result
 
 
-def _secrets(options: InstallOptions) -> list[PlannedFile]:
-    """The platform's settings file and the broker's first account (kept once written)."""
-    from urbanpulse.credentials import INGEST_USER, credential_files, parse_secrets
+@dataclass(frozen=True)
+class _Existing:
+    """The files of an earlier installation, read below ``root`` (``/``, or the prefix)."""
 
-    files = credential_files([])
-    password = parse_secrets(files["secrets.csv"])[INGEST_USER]
+    root: Path
+    conf_dir: Path
+
+    def text(self, path: Path) -> str | None:
+        """The text of a file on the target, None if there is none."""
+        on_target = self.root / path.relative_to("/")
+        return on_target.read_text() if on_target.exists() else None
+
+
+def env_value(text: str, name: str) -> str | None:
+    """The value of a ``NAME=value`` line of an environment file (commented lines are not)."""
+    found = re.search(rf"^{re.escape(name)}=(.*)$", text, re.M)
+    return found[1].strip() if found else None
+
+
+def known_passwords(secrets_csv: str | None, settings_env: str | None) -> dict[str, str]:
+    """The passwords an earlier installation gave out: its secrets CSV, and the platform's own
+    from its settings file, which wins (the platform logs in with that one)."""
+    from urbanpulse.credentials import INGEST_USER, parse_secrets
+
+    known = parse_secrets(secrets_csv) if secrets_csv else {}
+    platform = env_value(settings_env, PASSWORD_SETTING) if settings_env else None
+    return known | ({INGEST_USER: platform} if platform else {})
+
+
+def registry_devices_of(path: Path | None, existing: _Existing) -> list[tuple[str, str]]:
+    """The devices of the registry (given, or named in the settings file): who gets an account.
+
+    A path from the settings file is one on the target, so it is read below the prefix.
+    Raises ``RegistryError`` (a ``ValueError``) naming the file when it cannot be read.
+    """
+    import yaml
+
+    from urbanpulse.credentials import registry_devices
+    from urbanpulse.registry import RegistryError, kind_of, parse_registry
+
+    source = "--registry"
+    if path is None:
+        env = existing.text(existing.conf_dir / "urbanpulse.env")
+        named = env_value(env, REGISTRY_SETTING) if env else None
+        if not named:
+            return []
+        path = Path(named)
+        path = existing.root / path.relative_to("/") if path.is_absolute() else path
+        source = f"{REGISTRY_SETTING} of {existing.conf_dir / 'urbanpulse.env'}"
+    try:
+        return registry_devices(parse_registry(path.read_text(), kind_of(path)))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RegistryError) as err:
+        raise RegistryError(f"the sensor registry {path} ({source}): {err}") from err
+
+
+def _secrets(
+    options: InstallOptions, existing: _Existing, registry: Path | None
+) -> list[PlannedFile]:
+    """The platform's settings file (kept once written) and the broker's accounts: the
+    platform's and one per device of the registry, regenerated every run with known passwords."""
+    from urbanpulse.credentials import INGEST_USER, dynamic_security, plan_accounts, secrets_csv
+
     mqtt = options.conf_dir / MQTT_DIR
-    env = f"""\
+    settings_env = existing.text(options.conf_dir / "urbanpulse.env")
+    known = known_passwords(existing.text(mqtt / "secrets.csv"), settings_env)
+    accounts = plan_accounts(registry_devices_of(registry, existing), known)
+    password = next(a.password for a in accounts if a.username == INGEST_USER)
+    return [
+        PlannedFile(
+            path=options.conf_dir / "urbanpulse.env",
+            text=_settings_file(options, password, registry),
+            mode=0o640,
+            secret=True,
+            keep=True,
+        ),
+        PlannedFile(
+            path=mqtt / "dynamic-security.json",
+            text=dynamic_security(accounts),
+            mode=0o640,
+            secret=True,
+        ),
+        PlannedFile(path=mqtt / "secrets.csv", text=secrets_csv(accounts), mode=0o600),
+    ]
+
+
+def _settings_file(options: InstallOptions, password: str, registry: Path | None) -> str:
+    """The platform's settings file of a first installation."""
+    from urbanpulse.credentials import INGEST_USER
+
+    mqtt = options.conf_dir / MQTT_DIR
+    example = options.conf_dir / "registry.yaml"
+    registry_line = (
+        f"{REGISTRY_SETTING}={registry.resolve()}"
+        if registry is not None
+        else f"# {REGISTRY_SETTING}={example}"
+    )
+    return f"""\
 # UrbanPulse settings of urbanpulse.service: URBANPULSE_* variables (the README's configuration
 # table lists them all). `systemctl restart urbanpulse` applies a change.
 # Written once by `urbanpulse service install`; a later run leaves this file alone.
 
 # The platform's MQTT account ({mqtt}/secrets.csv holds the same password).
 URBANPULSE_MQTT__USERNAME={INGEST_USER}
-URBANPULSE_MQTT__PASSWORD={password}
+{PASSWORD_SETTING}={password}
 
 # The open-data API on every interface, for citizens; put a reverse proxy with TLS in front
 # (docs/production.md), or set 127.0.0.1 when the proxy runs on this VM.
 URBANPULSE_API__HOST=0.0.0.0
 URBANPULSE_API__PORT=8000
 
-# A sensor registry (docs/registry.md), e.g.:
-# URBANPULSE_STREAMS__REGISTRY_PATH={options.conf_dir}/registry.yaml
+# The sensor registry (docs/registry.md). Its devices also get their MQTT accounts from it:
+# after a change, run `urbanpulse service install` again and restart urbanpulse-mosquitto.
+{registry_line}
 """
-    return [
-        PlannedFile(
-            path=options.conf_dir / "urbanpulse.env", text=env, mode=0o640, secret=True, keep=True
-        ),
-        PlannedFile(
-            path=mqtt / "passwords", text=files["passwords"], mode=0o640, secret=True, keep=True
-        ),
-        PlannedFile(path=mqtt / "acl", text=files["acl"], mode=0o640, secret=True, keep=True),
-        PlannedFile(path=mqtt / "secrets.csv", text=files["secrets.csv"], mode=0o600, keep=True),
-    ]
 
 
 def _commands(options: InstallOptions, files: list[PlannedFile]) -> list[list[str]]:
@@ -245,8 +352,9 @@ def _next_steps(options: InstallOptions) -> list[str]:
         "systemctl status 'urbanpulse*'",
         "journalctl -u urbanpulse -f   # the platform's log ([ingest], [worker], [api] lines)",
         "cat /run/urbanpulse/supervisor.json   # each component's state and restarts",
-        f"urbanpulse credentials --registry REGISTRY --out {mqtt} && "
-        "systemctl reload urbanpulse-mosquitto   # MQTT accounts for your sensors",
+        "urbanpulse service install --registry FILE   # MQTT accounts for your sensors "
+        f"(again after each registry change); their passwords: {mqtt}/secrets.csv",
+        "systemctl restart urbanpulse-mosquitto   # the broker reads its accounts at start only",
     ]
 
 
@@ -259,11 +367,16 @@ def user_exists(user: str) -> bool:
     return True
 
 
+def target_path(path: Path, prefix: Path | None) -> Path:
+    """Where a file of the target machine is written: below ``prefix``, if given."""
+    return prefix / path.relative_to("/") if prefix else path
+
+
 def write_files(files: list[PlannedFile], prefix: Path | None) -> list[str]:
     """Write the plan's files (below ``prefix`` if given); the lines saying what was done."""
     done = []
     for planned in files:
-        target = (prefix / planned.path.relative_to("/")) if prefix else planned.path
+        target = target_path(planned.path, prefix)
         if planned.keep and target.exists():
             done.append(f"kept     {target}")
             continue

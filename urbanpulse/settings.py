@@ -307,6 +307,12 @@ class ApiSettings(BaseModel):
     max_sensors_per_query: int = Field(
         200, ge=1, description="most sensor ids one observations or aggregates query may name"
     )
+    kpi_max_sensor_days: int = Field(
+        92,
+        ge=1,
+        description="longest from/to span of daily sensor indicators in one /v1/kpis answer "
+        "(other scopes and weeks: max_range_days)",
+    )
     cache_max_age_s: int = Field(
         30, ge=0, description="Cache-Control max-age of answers that may still change, seconds"
     )

@@ -581,8 +581,13 @@ def urbanpulse_command(*args: str) -> list[str]:
 
 
 def services_run_dir() -> Path:
-    """Where deploy/local/services.sh keeps its pid files: ``$URBANPULSE_HOME/run``."""
-    return Path(os.environ.get("URBANPULSE_HOME", ".local")) / "run"
+    """Where deploy/local/services.sh keeps its pid files.
+
+    ``services.sh env`` exports ``URBANPULSE_SERVICES_RUN_DIR`` (a test instance keeps them
+    under ``.local/test-BASE/run``); otherwise ``$URBANPULSE_HOME/run``.
+    """
+    given = os.environ.get("URBANPULSE_SERVICES_RUN_DIR")
+    return Path(given) if given else Path(os.environ.get("URBANPULSE_HOME", ".local")) / "run"
 
 
 def build_units(settings: Settings, simulate: bool, services: list[str]) -> list[Unit]:

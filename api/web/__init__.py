@@ -1,4 +1,5 @@
-"""The web front end served by the API: city map, sensor pages, staff overview, offline docs.
+"""The web front end served by the API: city map, sensor pages, staff overview, experiments,
+offline docs.
 
 :func:`web_router` is all the app includes: the pages (:mod:`api.web.pages`), the API docs
 from vendored assets (:mod:`api.web.docs`) and the dead-letter counts
@@ -17,7 +18,8 @@ from api.sensors import Sensor
 from api.store import Store
 from api.web.deadletters import DeadLetterReader, deadletter_router
 from api.web.docs import OPENAPI_TAGS, add_examples, docs_router, package_version
-from api.web.pages import pages_router
+from api.web.experiments_page import experiments_router
+from api.web.pages import Pages, pages_router
 from urbanpulse.settings import Settings
 
 __all__ = ["OPENAPI_TAGS", "add_examples", "package_version", "web_router"]
@@ -38,6 +40,7 @@ def web_router(
 
     router = APIRouter()
     router.include_router(pages_router(settings, store, recent_sensors, now))
+    router.include_router(experiments_router(Pages(settings)))
     router.include_router(docs_router(openapi_url, title))
     reader = DeadLetterReader(settings.kafka, settings.web)
     router.include_router(deadletter_router(reader, settings.web, now))

@@ -11,9 +11,9 @@ carry what a device sent, and they are for the operators' tools, not for the ope
   told: ingest letters from the MQTT topic ``urbanpulse/{tenant}/...``, stream-worker letters
   from the reading they carry. Letters of network-server topics name no tenant (``null``).
 * :func:`count_letters` (pure) groups them.
-* :class:`DeadLetterReader` is the thin Kafka adapter (confluent-kafka, in a worker thread:
-  it has public calls for offsets by time and watermarks); it reads at most
-  ``web.deadletter_scan_max`` letters per answer and says when it stopped early.
+* :class:`DeadLetterReader` reads the topic with the platform's shared reader
+  (:mod:`urbanpulse.deadletter_reader`, also the indicator job's), in a worker thread, at
+  most ``web.deadletter_scan_max`` letters per answer, and says when it stopped early.
 """
 
 from __future__ import annotations
@@ -22,30 +22,27 @@ import base64
 import binascii
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from api.cache import TtlCache
 from api.formats import rfc3339
 from api.http import PROBLEM_MEDIA_TYPE
+from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.display import display
-from urbanpulse.kafka import client_config
 from urbanpulse.model import ID_PATTERN, DeadLetter
 from urbanpulse.settings import KafkaSettings, WebSettings
 
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "urbanpulse/"
-POLL_S = 0.5
 PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 READ_TIMEOUT_S = 20.0  # a scan that has not reached the end by then answers what it counted
 
@@ -115,83 +112,23 @@ def count_letters(letters: Iterable[DeadLetter], tenant: str | None) -> list[Let
     ]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Scan:
-    """What one read of the topic found."""
-
-    letters: list[DeadLetter]
-    truncated: bool
-
-
 class DeadLetterReader:
-    """Reads the dead-letter topic of a span of time from Kafka (each call its own consumer,
-    blocking: run it in a worker thread)."""
+    """Reads the dead-letter topic of a span of time from Kafka with the platform's one reader
+    (:func:`urbanpulse.deadletter_reader.read_letters`: its own consumer per call, blocking,
+    so run it in a worker thread), at most ``web.deadletter_scan_max`` letters per call."""
 
     def __init__(self, kafka: KafkaSettings, web: WebSettings) -> None:
         self._kafka = kafka
         self._max = web.deadletter_scan_max
 
-    def read(self, since: datetime) -> Scan:
-        """Every letter received since ``since``, at most ``deadletter_scan_max``."""
-        consumer = Consumer(
-            client_config(self._kafka)
-            | {
-                "group.id": "urbanpulse-api-deadletters",  # required; never committed
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "socket.timeout.ms": 10_000,
-            }
-        )
-        try:
-            return self._scan(consumer, since)
-        finally:
-            consumer.close()
-
-    def _scan(self, consumer: Consumer, since: datetime) -> Scan:
-        topic = self._kafka.deadletter_topic
-        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            return Scan(letters=[], truncated=False)  # no such topic (yet): no letters
-        since_ms = int(since.timestamp() * 1000)
-        wanted = [TopicPartition(topic, p, since_ms) for p in sorted(found.partitions)]
-        starts = consumer.offsets_for_times(wanted, timeout=10)
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in starts}
-        # offset -1: nothing at or after `since` in that partition
-        todo = [tp for tp in starts if 0 <= tp.offset < ends[tp.partition]]
-        if not todo:
-            return Scan(letters=[], truncated=False)
-        consumer.assign(todo)
-        remaining = {tp.partition: ends[tp.partition] for tp in todo}
-        letters: list[DeadLetter] = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while remaining and len(letters) < self._max and time.monotonic() < deadline:
-            for message in consumer.consume(500, timeout=POLL_S):
-                partition = message.partition()
-                if message.error() is not None:
-                    if message.error().code() == KafkaError._PARTITION_EOF:
-                        remaining.pop(partition, None)
-                    continue
-                if partition in remaining and message.offset() < remaining[partition]:
-                    letters.append(_letter(message.value(), message.timestamp()[1]))
-                    if message.offset() + 1 >= remaining[partition]:
-                        del remaining[partition]
-        return Scan(letters=letters[: self._max], truncated=bool(remaining))
-
-
-def _letter(value: bytes | None, timestamp_ms: int) -> DeadLetter:
-    """A letter parsed from the topic; one that does not parse is still counted, as
-    ``unreadable`` of stage ``unknown``."""
-    try:
-        return DeadLetter.model_validate_json(value or b"")
-    except ValidationError:
-        log.warning("a dead letter that is not a DeadLetter: %r", (value or b"")[:200])
-        return DeadLetter(
-            reason="unreadable",
-            detail="not a dead letter of this platform",
-            stage="unknown",
-            topic="",
-            payload_b64="",
-            received_at=datetime.fromtimestamp(timestamp_ms / 1000, UTC),
+    def read(self, since: datetime) -> LetterScan:
+        """Every letter received since ``since``; ``truncated`` when the scan stopped early."""
+        return read_letters(
+            self._kafka,
+            since,
+            limit=self._max,
+            group="urbanpulse-api-deadletters",  # librdkafka wants one; never committed
+            timeout_s=READ_TIMEOUT_S,
         )
 
 

@@ -88,6 +88,16 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
         "description": "What a pilot team checks: dead letters counted by "
         "stage and reason (never their contents).",
     },
+    {
+        "name": "indicators",
+        "description": "The pilot scorecard: completeness, uptime, latency, quality and a "
+        "0-100 score per sensor, district and tenant, per day and week.",
+    },
+    {
+        "name": "experiments",
+        "description": "What a city's change did: the difference in means with its "
+        "confidence interval, and how much data stands behind each side.",
+    },
     {"name": "platform", "description": "Health of the platform's dependencies."},
     {"name": "admin", "description": "Sensor-registry administration; needs an API key."},
 ]

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.cache import Rendered, max_bytes, render_json, rendered_size, respond
+from api.context import Context
 from api.filters import AlertFilter
 from api.formats import Alert
 from api.privacy import OPEN_QUANTITIES
@@ -32,6 +33,7 @@ from api.web.docs import package_version
 from api.web.mapdata import MapOptions, map_document
 from api.web.overview import OverviewOptions, overview_document
 from api.web.refresh import BackgroundRefresh
+from api.web.scorecard import hidden_sensors, load_scorecard
 from urbanpulse.display import display, quantity_order, scales_json
 from urbanpulse.flags import MEANINGS
 from urbanpulse.model import ID_PATTERN
@@ -244,7 +246,7 @@ def _sensor_routes(
 
     @router.get("/overview", response_class=HTMLResponse)
     def staff_overview(
-        request: Request, tenant: TenantParam = None, lang: LangParam = None
+        request: Request, ctx: Context, tenant: TenantParam = None, lang: LangParam = None
     ) -> Response:
         """Per domain: sensors reporting and silent, alerts; dead letters from the page."""
         who = pages.tenant(tenant)
@@ -262,6 +264,13 @@ def _sensor_routes(
             page="overview",
             overview=overview_document(recent_sensors(who), alerts, options),
             hours=web.overview_hours,
+            scorecard=load_scorecard(
+                store,
+                tenant=who,
+                now=moment,
+                weights=pages.settings.kpis.weights,
+                hidden=hidden_sensors(ctx),
+            ),
         )
 
     return router

@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
-# `make test`: lint and type-check, start the services the tests need (reusing running ones),
-# run unit, integration and end-to-end tests, and stop only what this script started.
+# `make test`: lint and type-check, run the unit tests, then start the test suite's OWN local
+# services (deploy/local/services.sh --test: their own ports, data and logs in .local/test-BASE/)
+# and run the integration and end-to-end tests against them; stop only what this script started.
+# A platform of `make up` (standard ports, .local/) may run meanwhile: the two never meet, and
+# the tests that stop Kafka or Mosquitto stop the test services' only.
+#
+#   deploy/local/test.sh                  all of it (what `make test` runs)
+#   deploy/local/test.sh PYTEST_ARGS...   only pytest with these arguments, against the test
+#       services, e.g. deploy/local/test.sh tests/integration/test_broker_persistence.py -x
+#
+# The test services' ports come from URBANPULSE_TEST_PORT_BASE (BASE to BASE+5; by default
+# derived from this checkout's path, so several checkouts on one machine each get their own).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
+services=(deploy/local/services.sh --test)
 started=$(mktemp)
+
 cleanup() {
-  if [ -s "$started" ]; then deploy/local/services.sh stop $(cat "$started"); fi
+  local names=()
+  mapfile -t names <"$started"
+  if [ ${#names[@]} -gt 0 ]; then "${services[@]}" stop "${names[@]}"; fi
   rm -f "$started"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step() { printf '\n== %s\n' "$*"; }
+
+start_test_services() {
+  # From here on the settings point at the test services, for pytest and every process the
+  # tests start (tests/support.py reads them through Settings()).
+  eval "$("${services[@]}" env)"
+  step "test services on 127.0.0.1: Mosquitto $URBANPULSE_MQTT__PORT," \
+    "Kafka ${URBANPULSE_KAFKA__BOOTSTRAP##*:}, InfluxDB ${URBANPULSE_INFLUX__URL##*:}" \
+    "(URBANPULSE_TEST_PORT_BASE=$URBANPULSE_TEST_PORT_BASE;" \
+    "data and logs in .local/test-$URBANPULSE_TEST_PORT_BASE/)"
+  "${services[@]}" start --record "$started"
+}
+
+if [ $# -gt 0 ]; then
+  start_test_services
+  step "pytest $*"
+  .venv/bin/pytest -p no:cacheprovider "$@"
+  exit
+fi
 
 step "lint and types"
 .venv/bin/ruff check .
@@ -25,9 +59,13 @@ deploy/tools/install.sh
 step "unit tests (no services)"
 .venv/bin/pytest tests/unit -q -p no:cacheprovider
 
-step "browser for the web tests (Debian chromium, chromium-driver)"; deploy/local/browser.sh
-step "starting local services"
-deploy/local/services.sh start --record "$started"
+step "browser for the web tests (Debian chromium, chromium-driver)"
+deploy/local/browser.sh
 
-step "integration and end-to-end tests (real Mosquitto, Kafka, InfluxDB)"
+step "local services' programs"
+deploy/local/services.sh install
+
+start_test_services
+
+step "integration and end-to-end tests (real Mosquitto, Kafka, InfluxDB: the test services)"
 .venv/bin/pytest tests/integration tests/e2e -q -p no:cacheprovider

@@ -13,7 +13,9 @@ cleanup() {
     kill -TERM "$platform" 2>/dev/null || true
     wait "$platform" 2>/dev/null || true
   fi
-  if [ -s "$started" ]; then deploy/local/services.sh stop $(cat "$started"); fi
+  local names=()
+  mapfile -t names <"$started"
+  if [ ${#names[@]} -gt 0 ]; then deploy/local/services.sh stop "${names[@]}"; fi
   rm -f "$started"
 }
 trap cleanup EXIT

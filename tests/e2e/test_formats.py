@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_pipeline import Platform, api_ready
-from tests.support import unique, wait_for
+from tests.support import MQTT_HOST, MQTT_PORT, unique, wait_for
 
 
 @pytest.fixture
@@ -40,8 +40,9 @@ def platform(tmp_path: Path) -> Iterator[tuple[Platform, str, str]]:
 def mosquitto_pub(topic: str, payload: bytes, tmp: Path) -> None:
     message = tmp / "message.bin"
     message.write_bytes(payload)  # -f sends the file's bytes as they are (LPP is binary)
+    broker = ["-h", MQTT_HOST, "-p", str(MQTT_PORT)]
     subprocess.run(
-        ["mosquitto_pub", "-h", "127.0.0.1", "-q", "1", "-t", topic, "-f", str(message)],
+        ["mosquitto_pub", *broker, "-q", "1", "-t", topic, "-f", str(message)],
         check=True,
         timeout=30,
     )

@@ -19,7 +19,7 @@ import pytest
 from simulators.publisher import connect, publish
 from simulators.town import make_town, messages
 from tests.support import REPO, unique, wait_for
-from urbanpulse.settings import MqttSettings
+from urbanpulse.settings import Settings
 
 
 def free_port() -> int:
@@ -114,7 +114,7 @@ def test_every_simulated_reading_comes_back_from_the_api_unchanged(platform: Pla
         for r in msg.readings
     }
     wait_for(lambda: api_ready(platform), 90, "the API to report every dependency healthy")
-    client = connect(MqttSettings(), client_id=unique("e2e-sim"))
+    client = connect(Settings().mqtt, client_id=unique("e2e-sim"))
     try:
         summary = publish(client, sent, realtime=False)
     finally:

@@ -2,7 +2,8 @@
 
 A small town of its own (tenant, topics, registry with districts) goes through real ingest,
 worker and API processes on the shared Mosquitto, Kafka and InfluxDB. Chromium, whose network
-reaches 127.0.0.1 only, then opens the map, a sensor page, the staff overview and the API docs:
+reaches 127.0.0.1 only, then opens the map, a sensor page, the staff overview (with the
+scorecard, once ``urbanpulse kpis`` ran), the experiments page and the API docs:
 every request stays on 127.0.0.1, there is no console error, axe-core finds no serious or
 critical violation, the map shows one marker per ``/v1/latest`` feature of each quantity, a
 reading published over MQTT reaches the open map within seconds, and the keyboard reaches a
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -34,7 +37,7 @@ from simulators.publisher import connect, publish
 from simulators.town import Message, SimSensor, make_town, messages
 from tests.e2e.browser import Browser, open_browser, serious
 from tests.support import REPO, Child, free_port, http_get, unique, wait_for
-from urbanpulse.settings import MqttSettings
+from urbanpulse.settings import Settings
 
 SENSORS = 24  # make_town cycles weather, air, noise
 SEED = 5
@@ -52,6 +55,8 @@ class Town:
     tenant: str
     base: str
     expected_features: int
+    env: dict[str, str] | None = None  # the platform's settings, for one more command
+    registry: Path | None = None
 
     def get(self, path: str, **query: str) -> Any:
         status, body = http_get(f"{self.base}{path}?{urllib.parse.urlencode(query)}", 30)
@@ -103,6 +108,7 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Town]:
         sent = list(messages(tenant, sensors, end - HISTORY, STEP, rounds=rounds, seed=SEED))
         features = len({(m.topic, r["quantity"]) for _, m in sent for r in m.readings})
         running = Town(tenant, f"http://127.0.0.1:{port}", features)
+        running.env, running.registry = env, logs / "registry.yaml"
 
         def api_up() -> bool:
             for child in children:
@@ -128,7 +134,7 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Town]:
 
 
 def send(sent: list[tuple[datetime, Message]]) -> None:
-    client = connect(MqttSettings(), client_id=unique("e2e-web-sim"))
+    client = connect(Settings().mqtt, client_id=unique("e2e-web-sim"))
     try:
         publish(client, sent, realtime=False)
     finally:
@@ -282,6 +288,77 @@ def test_the_staff_overview(town: Town, browser: Browser) -> None:
     rows = browser.driver.find_elements(By.CSS_SELECTOR, "tr[data-domain]")
     assert {r.get_attribute("data-domain") for r in rows} == {"air", "noise", "weather"}
     check_clean(browser, "overview")
+
+
+@pytest.fixture(scope="module")
+def indicators(town: Town) -> Town:
+    """The town with an experiment in its registry and its indicators computed once by
+    ``urbanpulse kpis`` (as `urbanpulse up` runs it), against the same services."""
+    assert town.env is not None and town.registry is not None
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    document = yaml.safe_load(town.registry.read_text())
+    document["experiments"] = [
+        {
+            "id": f"quiet-{town.tenant}",
+            "name": "Quieter centre",
+            "tenant": town.tenant,
+            "quantity": "noise_level",
+            "treated": {"district": "centrum"},
+            "control": {"district": "oost"},
+            "before": {
+                "from": (hour - timedelta(hours=5)).isoformat(),
+                "to": (hour - timedelta(hours=2)).isoformat(),
+            },
+            "after": {"from": (hour - timedelta(hours=2)).isoformat()},
+        }
+    ]
+    town.registry.write_text(yaml.safe_dump(document))
+    job = subprocess.run(
+        [sys.executable, "-m", "urbanpulse.cli", "kpis", "--tenant", town.tenant],
+        cwd=REPO,
+        env=town.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+    return town
+
+
+def test_the_scorecard_and_an_experiment_render(indicators: Town, browser: Browser) -> None:
+    town = indicators
+    browser.get(f"{town.base}/overview?tenant={town.tenant}")
+    until(browser, "#deadletters[data-ready]")
+    score = browser.driver.find_element(By.CSS_SELECTOR, "#scorecard .score-number")
+    assert score.text.isdigit() and 0 <= int(score.text) <= 100, score.text
+    parts = browser.driver.find_elements(By.CSS_SELECTOR, "#scorecard tr[data-component]")
+    assert {"completeness", "uptime"} <= {p.get_attribute("data-component") for p in parts}
+    worst = browser.driver.find_elements(By.CSS_SELECTOR, "#scorecard tr[data-sensor] a")
+    assert worst and all(w.get_attribute("href") for w in worst)
+    check_clean(browser, "overview with its scorecard")
+
+    browser.get(f"{town.base}/experiments?tenant={town.tenant}&lang=nl")
+    until(browser, "article.experiment[data-verdict]")
+    (article,) = browser.driver.find_elements(By.CSS_SELECTOR, "article.experiment")
+    assert article.find_element(By.TAG_NAME, "h2").text == "Quieter centre"
+    sides = article.find_elements(By.CSS_SELECTOR, "tr[data-side]")
+    assert [s.get_attribute("data-side") for s in sides] == [
+        "treated_before",
+        "treated_after",
+        "control_before",
+        "control_after",
+    ]
+    assert "Behandeld, ervoor" in article.text  # in the language asked for
+    check_clean(browser, "experiments")
+    body = browser.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(30):  # the keyboard reaches the experiment's data link
+        active = browser.driver.switch_to.active_element
+        if (active.get_attribute("href") or "").endswith(f"/v1/experiments/quiet-{town.tenant}"):
+            break
+        active.send_keys(Keys.TAB)
+    else:
+        raise AssertionError("30 tabs never reached the experiment's data link")
 
 
 @pytest.mark.parametrize(("path", "ready"), [("/docs", ".swagger-ui .opblock"), ("/redoc", "h1")])

@@ -23,12 +23,12 @@ from influxdb_client import InfluxDBClient
 
 from api.app import create_app
 from api.flux import params_record
-from tests.support import Child, consume_until, unique, wait_for
+from tests.support import KAFKA_BOOTSTRAP, Child, consume_until, unique, wait_for
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import ApiSettings, Settings, StreamsSettings
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = KAFKA_BOOTSTRAP
 KEY = "integration-admin-key-0123456789"
 AUTH = {"X-API-Key": KEY}
 

@@ -18,7 +18,7 @@ from api.sta.ids import join_id, key_literal
 from streams.influx_writer import InfluxWriter
 from tests.support import unique
 from urbanpulse.model import Location, Reading
-from urbanpulse.settings import ApiSettings, InfluxSettings, Settings
+from urbanpulse.settings import ApiSettings, Settings
 
 # Inside the default phenomenonTime span of a Datastream (the last day), whole hours.
 T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
@@ -78,7 +78,7 @@ def client(tenant: str) -> Iterator[TestClient]:
     # A long InfluxDB timeout: the machine running these tests is shared and often loaded.
     settings = Settings(
         api=ApiSettings(sta_default_top=4, sta_max_top=50),
-        influx=InfluxSettings(timeout_ms=60_000),
+        influx=Settings().influx.model_copy(update={"timeout_ms": 60_000}),
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client

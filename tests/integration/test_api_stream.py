@@ -30,10 +30,10 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
-from tests.support import REPO, consume_until, port_open, unique, wait_for
+from tests.support import KAFKA_BOOTSTRAP, REPO, consume_until, port_open, unique, wait_for
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import Location, Reading, validated
-from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
+from urbanpulse.settings import ApiSettings, Settings
 from urbanpulse.wire import decode_record
 
 BOX = "5.0,52.0,5.2,52.2"
@@ -43,12 +43,14 @@ OUTSIDE = Location(lat=52.1, lon=6.0)
 
 def stream_settings(**api: Any) -> Settings:
     """Settings with this test's own topics; one partition keeps the produced order."""
-    kafka = KafkaSettings(
-        readings_topic=unique("it-sse-readings"),
-        deadletter_topic=unique("it-sse-deadletter"),
-        alerts_topic=unique("it-sse-alerts"),
-        observations_topic=unique("it-sse-observations"),
-        partitions=1,
+    kafka = Settings().kafka.model_copy(
+        update={
+            "readings_topic": unique("it-sse-readings"),
+            "deadletter_topic": unique("it-sse-deadletter"),
+            "alerts_topic": unique("it-sse-alerts"),
+            "observations_topic": unique("it-sse-observations"),
+            "partitions": 1,
+        }
     )
     ensure_topics(kafka)
     return Settings(kafka=kafka, api=ApiSettings(stream_heartbeat_s=0.5, **api))
@@ -156,7 +158,7 @@ def reading(tenant: str, sensor: str, quantity: str = "pm2_5", **changes: Any) -
 
 
 def produce(topic: str, readings: list[Reading]) -> None:
-    producer = Producer({"bootstrap.servers": "127.0.0.1:9092", "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": KAFKA_BOOTSTRAP, "enable.idempotence": True})
     for r in readings:
         producer.produce(topic, key=r.key, value=r.to_bytes())
     assert producer.flush(30) == 0

@@ -58,7 +58,15 @@ from dotenv import dotenv_values
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import REPO, unique, wait_for
+from tests.support import (
+    INFLUX_URL,
+    KAFKA_BOOTSTRAP,
+    MQTT_HOST,
+    MQTT_PORT,
+    REPO,
+    unique,
+    wait_for,
+)
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
 DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
@@ -138,10 +146,10 @@ class Stack:
     def local(self, name: str, n: int, tmp: Path) -> dict[str, str]:
         """The overrides of the module docstring, for one process."""
         env = {
-            "URBANPULSE_MQTT__HOST": "127.0.0.1",
-            "URBANPULSE_MQTT__PORT": "1883",
-            "URBANPULSE_KAFKA__BOOTSTRAP": "127.0.0.1:9092",
-            "URBANPULSE_INFLUX__URL": "http://127.0.0.1:8086",
+            "URBANPULSE_MQTT__HOST": MQTT_HOST,
+            "URBANPULSE_MQTT__PORT": str(MQTT_PORT),
+            "URBANPULSE_KAFKA__BOOTSTRAP": KAFKA_BOOTSTRAP,
+            "URBANPULSE_INFLUX__URL": INFLUX_URL,
             "URBANPULSE_INFLUX__TOKEN": "",
             "URBANPULSE_INFLUX__ORG": "-",
             "URBANPULSE_INFLUX__RAW_BUCKET": "urbanpulse/raw",
@@ -253,7 +261,7 @@ def counter(port: int, name: str) -> float | None:
 
 
 def group_members(group: str) -> int:
-    admin = AdminClient({"bootstrap.servers": "127.0.0.1:9092"})
+    admin = AdminClient({"bootstrap.servers": KAFKA_BOOTSTRAP})
     futures = admin.describe_consumer_groups([group], request_timeout=10)
     try:
         return len(futures[group].result(timeout=15).members)
@@ -317,7 +325,7 @@ def test_the_compose_processes_carry_readings_from_mqtt_to_the_api(stack: Stack)
     payload = {"time": observed.isoformat(), "quantity": "temperature", "value": 21.5}
     payload |= {"unit": "Cel", "id": "compose-probe"}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("cp-pub"))
-    client.connect("127.0.0.1", 1883)
+    client.connect(MQTT_HOST, MQTT_PORT)
     client.loop_start()
     try:
         info = client.publish(f"urbanpulse/{stack.tenant}/probe-1/json", json.dumps(payload), qos=1)

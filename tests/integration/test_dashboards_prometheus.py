@@ -26,7 +26,7 @@ import paho.mqtt.publish as mqtt_publish
 import pytest
 
 from tests.integration.test_dashboards_queries import PROM_QUERIES
-from tests.support import REPO, Child, free_port, unique, wait_for
+from tests.support import MQTT_HOST, MQTT_PORT, REPO, Child, free_port, unique, wait_for
 
 PROMETHEUS = REPO / ".local" / "bin" / "prometheus"
 RATE_INTERVAL = "20s"
@@ -103,8 +103,8 @@ class Platform:
             with contextlib.suppress(OSError):
                 mqtt_publish.multiple(
                     [(topic, payload, 1, False) for topic, payload in messages],
-                    hostname="127.0.0.1",
-                    port=1883,
+                    hostname=MQTT_HOST,
+                    port=MQTT_PORT,
                 )
             for path in ("/v1/sensors", f"/v1/latest?tenant={self.tenant}", "/v1/nope"):
                 with contextlib.suppress(OSError):

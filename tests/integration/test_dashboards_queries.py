@@ -7,7 +7,8 @@ own code: each message as the simulator would publish it is decoded by the inges
 stream worker's adapter (``streams.app.StreamWorker``: the pure pipeline, point building and
 the real InfluxDB writer), batch by batch in the order and at the times it would arrive live,
 with the worker's stale check between batches. Only Kafka is left out (its topics and state
-tables are in-memory stand-ins), which ``test_streams_worker.py`` covers. No quantity name is
+tables are in-memory stand-ins), which ``test_streams_worker.py`` covers. Then the indicator
+job runs once (``urbanpulse kpis``), for the Pilot scorecard board. No quantity name is
 written here: what the boards find is what the platform stores.
 
 Each panel's Flux is then run on the real InfluxDB with what Grafana substitutes: the board's
@@ -49,9 +50,13 @@ from simulators.outputs import registry_yaml, tenant_map
 from simulators.scenario import DEFAULT_SCENARIO, Device, Scenario, build_fleet, load_scenario
 from streams.app import StreamWorker, TableState
 from streams.influx_writer import InfluxWriter
+from streams.kpis.job import KpiJob
+from streams.kpis.store import KpiStore
 from streams.quality import epoch_us
 from tests.support import unique
 from tests.unit.streams.helpers import FakeTopic, MemoryTable
+from urbanpulse.deadletter_reader import LetterScan, read_letters
+from urbanpulse.kafka import ensure_topics
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import DecoderSettings, Settings, StreamsSettings
 
@@ -128,10 +133,32 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Town:
     settings = Settings(
         decoders=DecoderSettings(tenant_by_application=tenant_map(scenario, fleet)),
         streams=StreamsSettings(registry_path=str(registry)),
+        kafka=Settings().kafka.model_copy(
+            update={"deadletter_topic": unique("it-dash-deadletter"), "partitions": 1}
+        ),
     )
     simulated = Town(scenario=scenario, fleet=fleet, settings=settings)
     asyncio.run(run_platform(simulated))
+    run_indicator_job(simulated)
     return simulated
+
+
+def run_indicator_job(town: Town) -> None:
+    """``urbanpulse kpis`` once, as ``urbanpulse up`` runs it: the Pilot scorecard board's
+    ``kpi`` points (dead letters from a topic of the test's own, which has none)."""
+    settings = town.settings
+    ensure_topics(settings.kafka, [settings.kafka.deadletter_topic])
+    registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
+    store = KpiStore(settings.influx)
+
+    def letters(since: datetime) -> LetterScan:
+        return read_letters(settings.kafka, since, limit=1000, group=unique("it-dash-kpis"))
+
+    try:
+        summary = KpiJob(settings, store, letters, registry.current).run(NOW, tenant=town.tenant)
+        assert summary.points > 0
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

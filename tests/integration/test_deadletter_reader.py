@@ -11,7 +11,7 @@ from tests.support import unique
 from urbanpulse.deadletter_reader import read_letters
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import DeadLetter
-from urbanpulse.settings import KafkaSettings
+from urbanpulse.settings import Settings
 
 
 def letter(n: int) -> DeadLetter:
@@ -26,7 +26,9 @@ def letter(n: int) -> DeadLetter:
 
 
 def test_letters_since_a_moment_all_or_capped_and_unreadable_ones_counted() -> None:
-    kafka = KafkaSettings(deadletter_topic=unique("it-letters"), partitions=2)
+    kafka = Settings().kafka.model_copy(
+        update={"deadletter_topic": unique("it-letters"), "partitions": 2}
+    )
     ensure_topics(kafka, [kafka.deadletter_topic])
     before = datetime.now(UTC) - timedelta(seconds=1)
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
@@ -49,5 +51,5 @@ def test_letters_since_a_moment_all_or_capped_and_unreadable_ones_counted() -> N
     time.sleep(0.01)
     later = read_letters(kafka, datetime.now(UTC) + timedelta(seconds=5), limit=10, group="x")
     assert (later.letters, later.truncated) == ([], False)
-    missing = KafkaSettings(deadletter_topic=unique("it-no-such-topic"))
+    missing = kafka.model_copy(update={"deadletter_topic": unique("it-no-such-topic")})
     assert read_letters(missing, before, limit=10, group="x").letters == []

@@ -19,7 +19,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.integration.test_ingest_kafka import publisher, running_ingestor
-from tests.support import REPO, consume_readings, isolated_settings, unique, wait_for
+from tests.support import (
+    MQTT_HOST,
+    MQTT_PORT,
+    REPO,
+    consume_readings,
+    isolated_settings,
+    unique,
+    wait_for,
+)
 from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
 
@@ -43,7 +51,7 @@ def dropped_by_broker() -> int:
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("it-sys"))
     client.on_message = on_message
-    client.connect("127.0.0.1", 1883)
+    client.connect(MQTT_HOST, MQTT_PORT)
     client.subscribe("$SYS/broker/publish/messages/+")
     client.loop_start()
     # A publish of our own, so that ``received`` exists even on a broker just started; it
@@ -76,7 +84,9 @@ def test_a_burst_of_50000_qos1_messages_loses_none() -> None:
             [
                 "mosquitto_pub",
                 "-h",
-                "127.0.0.1",
+                MQTT_HOST,
+                "-p",
+                str(MQTT_PORT),
                 "-q",
                 "1",
                 "-l",

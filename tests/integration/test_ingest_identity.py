@@ -38,6 +38,8 @@ from paho.mqtt.properties import Properties
 from tests.integration.test_ingest_delivery import env_of
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
 from tests.support import (
+    MQTT_HOST,
+    MQTT_PORT,
     REPO,
     consume_readings,
     free_port,
@@ -48,7 +50,7 @@ from tests.support import (
 )
 from urbanpulse.model import Reading
 
-BROKER = ("127.0.0.1", 1883)
+BROKER = (MQTT_HOST, MQTT_PORT)
 
 
 class HoldingProxy:

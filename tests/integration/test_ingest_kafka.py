@@ -23,6 +23,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.kafka_sink import KafkaSink
 from ingest.mqtt_ingestor import MqttIngestor
 from tests.support import (
+    KAFKA_HOST,
+    KAFKA_PORT,
+    MQTT_HOST,
+    MQTT_PORT,
     consume,
     consume_readings,
     isolated_settings,
@@ -56,7 +60,7 @@ def publisher() -> Iterator[mqtt.Client]:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=unique("it-pub"), protocol=mqtt.MQTTv5
     )
-    client.connect("127.0.0.1", 1883)
+    client.connect(MQTT_HOST, MQTT_PORT)
     client.loop_start()
     try:
         yield client
@@ -126,9 +130,10 @@ def test_while_kafka_is_down_nothing_is_acked_and_nothing_is_lost() -> None:
     with running_ingestor(settings) as ingestor, publisher() as client:
         wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
         services("stop", "kafka")
-        assert not port_open(9092), (
-            "Kafka still answers on 9092: it was not started by this checkout's "
-            "deploy/local/services.sh, so this test cannot stop it"
+        assert not port_open(KAFKA_PORT, KAFKA_HOST), (
+            f"Kafka still answers on {KAFKA_HOST}:{KAFKA_PORT}: it was not started by this "
+            "checkout's deploy/local/services.sh, so this test cannot stop it (run it with "
+            "deploy/local/test.sh, which starts the test services)"
         )
         try:
             publish_all(client, messages)

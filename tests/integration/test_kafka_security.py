@@ -31,7 +31,7 @@ from tests.integration.test_ingest_kafka import publish_all, publisher, running_
 from tests.support import REPO, unique, wait_for
 from urbanpulse.influx import make_client
 from urbanpulse.kafka import KafkaRefused, aiokafka_config, client_config, ensure_topics
-from urbanpulse.settings import KafkaSettings, MqttSettings, Settings, WebSettings, WorkerSettings
+from urbanpulse.settings import KafkaSettings, Settings, WebSettings, WorkerSettings
 from urbanpulse.status_probe import KafkaFacts, kafka_facts
 
 
@@ -203,7 +203,9 @@ def test_the_platform_runs_on_a_sasl_ssl_kafka(broker: SecuredKafka, tmp_path: P
     tenant = unique("sec")
     kafka = broker.sasl_ssl(sasl_mechanism="SCRAM-SHA-256", **own_topics())
     settings = Settings(
-        mqtt=MqttSettings(client_id=unique("it-sec-ingest"), topics=[f"urbanpulse/{tenant}/+/+"]),
+        mqtt=Settings().mqtt.model_copy(
+            update={"client_id": unique("it-sec-ingest"), "topics": [f"urbanpulse/{tenant}/+/+"]}
+        ),
         kafka=kafka,
     )
     ensure_topics(kafka)  # so that the live feed finds the observations topic at once

@@ -54,7 +54,7 @@ from urbanpulse.kafka import ensure_topics
 from urbanpulse.kpi import Indicators, Period
 from urbanpulse.registry import RegistryFile
 from urbanpulse.scorecard import rank_sensors
-from urbanpulse.settings import DecoderSettings, KafkaSettings, Settings, StreamsSettings
+from urbanpulse.settings import DecoderSettings, Settings, StreamsSettings
 
 DAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 START, END = DAY + timedelta(hours=8), DAY + timedelta(hours=11)
@@ -149,7 +149,9 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> Town:
     settings = Settings(
         decoders=DecoderSettings(tenant_by_application=tenant_map(scenario, fleet)),
         streams=StreamsSettings(registry_path=str(registry)),
-        kafka=KafkaSettings(deadletter_topic=unique("it-kpi-deadletter"), partitions=2),
+        kafka=Settings().kafka.model_copy(
+            update={"deadletter_topic": unique("it-kpi-deadletter"), "partitions": 2}
+        ),
     )
     devices = {d.device_id: d for d in fleet}
 

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer
 from influxdb_client import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from tests.support import REPO, free_port, unique, wait_for
+from tests.support import REPO, free_port, service_env, unique, wait_for
 from urbanpulse.influx import make_client
 from urbanpulse.influx_layout import ALERT_MEASUREMENT, READING_MEASUREMENT, STALE_RULE
 from urbanpulse.kafka import ensure_topics
@@ -101,15 +101,18 @@ def town(tmp_path: Path) -> Iterator[Town]:
     """A tenant with two registered sensors, readings stored a minute ago, a silent sensor,
     two dead letters, and a worker group that read everything and is still connected."""
     tenant = unique("status")
-    kafka = KafkaSettings(
-        readings_topic=unique("it-status-readings"),
-        deadletter_topic=unique("it-status-deadletter"),
-        partitions=2,
+    kafka = Settings().kafka.model_copy(
+        update={
+            "readings_topic": unique("it-status-readings"),
+            "deadletter_topic": unique("it-status-deadletter"),
+            "partitions": 2,
+        }
     )
     group = unique("it-status-worker")
     registry = tmp_path / "sensors.csv"
     registry.write_text(f"tenant,sensor_id\n{tenant},s-0\n{tenant},s-1\n{tenant},s-2\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("URBANPULSE_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("URBANPULSE_")} | service_env()
+    env |= {
         "URBANPULSE_KAFKA__READINGS_TOPIC": kafka.readings_topic,
         "URBANPULSE_KAFKA__DEADLETTER_TOPIC": kafka.deadletter_topic,
         "URBANPULSE_WORKER__APP_ID": group,

@@ -25,11 +25,11 @@ from influxdb_client import InfluxDBClient
 from api.flux import FluxQuery
 from streams.quality import epoch_us
 from streams.windows import offline
-from tests.support import REPO, unique, wait_for
+from tests.support import KAFKA_BOOTSTRAP, REPO, unique, wait_for
 from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = KAFKA_BOOTSTRAP
 # The stall watchdog's limit where a Supervisor restarts stopped workers (300 s in production).
 STALL_RESTART_S = 30
 SENSORS = [f"s-{i}" for i in range(6)]

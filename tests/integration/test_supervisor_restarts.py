@@ -30,7 +30,16 @@ from influxdb_client import InfluxDBClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.flux import FluxQuery
-from tests.support import Child, free_port, http_get, scrape, unique, wait_for
+from tests.support import (
+    MQTT_HOST,
+    MQTT_PORT,
+    Child,
+    free_port,
+    http_get,
+    scrape,
+    unique,
+    wait_for,
+)
 from urbanpulse.settings import Settings
 from urbanpulse.supervisor import process_alive
 from urbanpulse.supervisor_status import SupervisorStatus, read_status, status_path
@@ -142,7 +151,7 @@ class Publisher:
 
     def _run(self) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("sv-pub"))
-        client.connect("127.0.0.1", 1883)
+        client.connect(MQTT_HOST, MQTT_PORT)
         client.loop_start()
         try:
             for sensor, at, value in self.readings:

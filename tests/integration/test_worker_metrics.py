@@ -18,10 +18,10 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.support import Child, free_port, http_get, scrape, unique, wait_for
+from tests.support import KAFKA_BOOTSTRAP, Child, free_port, http_get, scrape, unique, wait_for
 from urbanpulse.model import Reading
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = KAFKA_BOOTSTRAP
 READINGS = 40
 
 

@@ -48,6 +48,7 @@ def test_commands_are_listed_in_the_documented_order() -> None:
             "credentials",
             "simulate",
             "kpis",
+            "report",
             "dashboards",
             "service",
         ]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime, timedelta
 from statistics import fmean, variance
 
 import pytest
 
 from urbanpulse.experiments import (
+    HourlyMean,
     Side,
+    SidePlan,
+    compare,
     difference_in_differences,
     difference_in_means,
     student_t_quantile,
@@ -151,3 +155,75 @@ def test_the_effect_the_simulator_put_in_is_found_within_its_interval() -> None:
     assert record.detail["change"] == -3 and effect.covers(record.detail["change"])
     assert not effect.covers(0.0)  # and it tells the change from no change
     assert all(s.readings == s.n * 4 for s in effect.sides)  # four reports an hour
+
+
+# ---- an experiment from hourly means ----------------------------------------------------------
+
+
+def _hours(sensor: str, start: datetime, n: int, level: float, count: int = 60) -> list[HourlyMean]:
+    rng = random.Random(sum(map(ord, sensor)) * 100 + start.day)
+    return [
+        HourlyMean(
+            sensor_id=sensor,
+            start=start + timedelta(hours=h),
+            mean=level + rng.gauss(0, 0.5),
+            count=count,
+        )
+        for h in range(n)
+    ]
+
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+T1 = T0 + timedelta(hours=24)
+T2 = T1 + timedelta(hours=24)
+
+
+def _plan(name: str, sensors: set[str], start: datetime, end: datetime) -> SidePlan:
+    return SidePlan(name=name, sensors=frozenset(sensors), start=start, end=end)
+
+
+def test_compare_splits_hours_into_sides_and_counts_what_is_behind_them() -> None:
+    hours = (
+        _hours("t1", T0, 24, 60.0)
+        + _hours("t1", T1, 24, 57.0)
+        + _hours("c1", T0, 24, 50.0)
+        + _hours("c1", T1, 12, 50.0, count=30)  # half its hours, half its readings
+        + _hours("elsewhere", T0, 48, 10.0)
+    )
+    plans = [
+        _plan("treated before", {"t1"}, T0, T1),
+        _plan("treated after", {"t1"}, T1, T2),
+        _plan("control before", {"c1"}, T0, T1),
+        _plan("control after", {"c1"}, T1, T2),
+    ]
+    outcome = compare("difference_in_differences", plans, hours, {"t1": 60.0, "c1": 60.0})
+    assert outcome.effect is not None and outcome.effect.covers(-3.0)
+    assert [(s.values, s.readings, s.expected) for s in outcome.sides] == [
+        (24, 1440, 1440),
+        (24, 1440, 1440),
+        (24, 1440, 1440),
+        (12, 360, 1440),
+    ]
+    assert outcome.sides[3].completeness == 0.25
+    assert outcome.verdict == "incomplete"  # a quarter of the control's readings after
+
+
+def test_the_verdict_says_effect_no_effect_or_not_enough_data() -> None:
+    hours = _hours("t", T0, 24, 60.0) + _hours("t", T1, 24, 57.0) + _hours("u", T1, 24, 60.0)
+    intervals = {"t": 60.0, "u": 60.0}
+    after_before = [_plan("treated after", {"t"}, T1, T2), _plan("treated before", {"t"}, T0, T1)]
+    outcome = compare("before_after", after_before, hours, intervals)
+    assert outcome.verdict == "effect" and outcome.effect is not None
+    assert outcome.effect.estimate == pytest.approx(-3.0, abs=0.5)
+    same = [_plan("treated", {"u"}, T1, T2), _plan("control", {"t"}, T1, T2)]
+    assert compare("treated_vs_control", same, hours, intervals).verdict == "effect"
+    flat = _hours("a", T0, 24, 60.0) + _hours("b", T0, 24, 60.0)
+    level = [_plan("treated", {"a"}, T0, T1), _plan("control", {"b"}, T0, T1)]
+    assert compare("treated_vs_control", level, flat, {"a": 60.0, "b": 60.0}).verdict == (
+        "no_effect"
+    )
+    silent = [_plan("treated", {"a"}, T0, T1), _plan("control", {"quiet"}, T0, T1)]
+    nothing = compare("treated_vs_control", silent, flat, {"a": 60.0, "quiet": 300.0})
+    assert nothing.verdict == "insufficient" and nothing.effect is None
+    assert (nothing.sides[1].values, nothing.sides[1].expected) == (0, 288)
+    assert nothing.sides[1].completeness == 0.0 and nothing.sides[1].mean is None

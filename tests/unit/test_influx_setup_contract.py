@@ -200,7 +200,10 @@ def _handler(state: FakeInflux) -> type[BaseHTTPRequestHandler]:
 def influx() -> Iterator[tuple[FakeInflux, str]]:
     state = FakeInflux()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, at every teardown
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}"
@@ -320,7 +323,7 @@ def test_an_unreachable_influxdb_is_retried_until_the_wait_runs_out(
 ) -> None:
     settings = settings_for("http://127.0.0.1:9", timeout_ms=200)  # discard port: refused
     with pytest.raises(Exception, match=r"(?i)connect|refused"):
-        ensure_buckets(settings, wait_s=1)
+        ensure_buckets(settings, wait_s=0.2)  # one retry (the first back-off is 0.5 s)
     assert any("Retrying" in r.getMessage() for r in caplog.records)
 
 

@@ -22,8 +22,11 @@ from api.filters import (
     ObservationFilter,
 )
 from api.formats import Aggregate, Alert, Observation
+from api.kpi_filters import HourlyFilter, KpiFilter, KpiRow
 from api.sensors import Sensor
 from api.store import DayCountRow, Store
+from urbanpulse.experiments import HourlyMean
+from urbanpulse.kpi import Indicators
 from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -52,6 +55,10 @@ class FakeStore:
     aggregate_filters: list[AggregateFilter] = field(default_factory=list)
     alert_filters: list[AlertFilter] = field(default_factory=list)
     count_filters: list[DayCountFilter] = field(default_factory=list)
+    indicators: list[Indicators] = field(default_factory=list)
+    hours: list[HourlyMean] = field(default_factory=list)
+    kpi_filters: list[KpiFilter] = field(default_factory=list)
+    hourly_filters: list[HourlyFilter] = field(default_factory=list)
 
     def sensors(
         self, since: datetime, tenant: str | None, allowed: tuple[str, ...] = ()
@@ -86,6 +93,31 @@ class FakeStore:
 
     def ping(self) -> bool:
         return True
+
+    def kpis(self, flt: KpiFilter) -> list[KpiRow]:
+        """The stored indicators the filter names, as the InfluxDB store answers them."""
+        self.kpi_filters.append(flt)
+        return [
+            KpiRow(
+                tenant=i.tenant,
+                scope=i.scope,
+                subject=i.subject,
+                period=i.period,
+                time=i.start.isoformat().replace("+00:00", "Z"),
+                document=i.summary_json() if flt.document == "summary" else i.to_json(),
+            )
+            for i in self.indicators
+            if (i.scope, i.period) == (flt.scope, flt.period)
+            and flt.tenant in (None, i.tenant)
+            and (not flt.subjects or i.subject in flt.subjects)
+            and flt.start <= i.start < flt.stop
+        ]
+
+    def hourly_means(self, flt: HourlyFilter) -> list[HourlyMean]:
+        self.hourly_filters.append(flt)
+        return [
+            h for h in self.hours if h.sensor_id in flt.sensors and flt.start <= h.start < flt.stop
+        ]
 
     @property
     def data_queries(self) -> Sequence[object]:

@@ -45,7 +45,7 @@ def test_write_brings_a_folder_up_to_date(tmp_path: Path) -> None:
 
 def test_board_uids_are_unique_and_every_panel_names_a_datasource_by_uid() -> None:
     uids = [board.uid for board in BOARDS]
-    assert len(set(uids)) == len(uids) == 7
+    assert len(set(uids)) == len(uids) == 8
     for board in BOARDS:
         data: dict[str, Any] = render.board_json(board)
         assert data["uid"] == board.uid and 8 <= len(board.uid) <= 40
@@ -59,7 +59,9 @@ def test_board_uids_are_unique_and_every_panel_names_a_datasource_by_uid() -> No
                 if uid != PROMETHEUS_UID:
                     # buckets come from the data source, never from the dashboard
                     assert target["query"].startswith("from(bucket: v.defaultBucket)")
-                    on_aggregates = '"aggregate"' in target["query"] or '"alert"' in target["query"]
+                    on_aggregates = any(
+                        f'"{name}"' in target["query"] for name in ("aggregate", "alert", "kpi")
+                    )
                     assert on_aggregates == (uid == INFLUX_AGG_UID), panel["title"]
         names = [v["name"] for v in data["templating"]["list"]]
         for variable in data["templating"]["list"]:
@@ -72,7 +74,7 @@ def test_board_uids_are_unique_and_every_panel_names_a_datasource_by_uid() -> No
 def test_experiment_board_has_every_dimension_as_a_variable() -> None:
     data = render.board_json(next(b for b in BOARDS if b.uid == "urbanpulse-experiment"))
     names = {v["name"] for v in data["templating"]["list"]}
-    assert {"tenant", "district", "sensor", "quantity", "window"} <= names
+    assert {"tenant", "district", "sensor", "quantity", "window", "treated", "control"} <= names
     window = next(v for v in data["templating"]["list"] if v["name"] == "window")
     assert window["query"] == "1m,15m,1h"
 

@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from dashboards import flux
-from urbanpulse.influx_layout import AGGREGATE_MEASUREMENT, ALERT_MEASUREMENT, READING_MEASUREMENT
+from urbanpulse.influx_layout import (
+    AGGREGATE_MEASUREMENT,
+    ALERT_MEASUREMENT,
+    KPI_MEASUREMENT,
+    READING_MEASUREMENT,
+)
 from urbanpulse.quantities import QUANTITIES, privacy_of
 
 FLUX_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
@@ -83,7 +88,7 @@ def test_every_quantity_a_board_names_is_stored(boards: dict[str, dict[str, Any]
 def test_every_measurement_a_board_names_is_in_the_layout(
     boards: dict[str, dict[str, Any]],
 ) -> None:
-    layout = {READING_MEASUREMENT, AGGREGATE_MEASUREMENT, ALERT_MEASUREMENT}
+    layout = {READING_MEASUREMENT, AGGREGATE_MEASUREMENT, ALERT_MEASUREMENT, KPI_MEASUREMENT}
     named = {
         (where, name)
         for where, text in flux_queries(boards)

@@ -9,21 +9,40 @@ needs no running systemd.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 import shutil
 import subprocess
-import sys
-from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.unit.deploy.support import INSTALL, REPO
+from tests.unit.deploy.single_vm import (
+    DEVICES,
+    REGISTRY,
+    URBANPULSE,
+    conf_dir,
+    install,
+    install_with_registry,
+    parse_unit,
+    unit_path,
+)
+from tests.unit.deploy.support import DEPLOY, INSTALL, REPO
 from tests.unit.deploy.test_compose import setting_variables
-from urbanpulse.service_install import UNITS
+from urbanpulse.credentials import INGEST_USER, parse_secrets
+from urbanpulse.service_install import (
+    UNITS,
+    default_options,
+    env_value,
+    known_passwords,
+    plan,
+    write_files,
+)
 
 SERVICES = [u for u in UNITS if u.endswith(".service")]
-URBANPULSE = Path(sys.executable).parent / "urbanpulse"
 
 
 def systemd_analyze() -> str:
@@ -31,17 +50,6 @@ def systemd_analyze() -> str:
     if path is None:
         pytest.fail(f"systemd-analyze is not installed: run `{INSTALL} systemd-analyze`")
     return path
-
-
-def install(prefix: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(URBANPULSE), "service", "install", "--prefix", str(prefix), *extra],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
 
 
 def verify(*units: Path) -> subprocess.CompletedProcess[str]:
@@ -54,31 +62,32 @@ def verify(*units: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
-    """section -> key -> every value (keys like Environment= may repeat)."""
-    sections: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    section = ""
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        key, _, value = line.partition("=")
-        sections[section][key.strip()].append(value.strip())
-    return sections
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    prefix = tmp_path_factory.mktemp("root")
-    result = install(prefix)
-    assert result.returncode == 0, result.stderr
-    return prefix
+    return install_with_registry(tmp_path_factory.mktemp("root") / "root")
 
 
-def unit_path(prefix: Path, name: str) -> Path:
-    return prefix / "etc" / "systemd" / "system" / name
+def broker_accounts(conf: Path) -> dict[str, dict[str, Any]]:
+    """The dynamic security plugin's clients by user name, each with its role's ACLs."""
+    config = json.loads((conf / "mqtt" / "dynamic-security.json").read_text())
+    roles = {role["rolename"]: role["acls"] for role in config["roles"]}
+    return {
+        client["username"]: client | {"acls": roles[client["roles"][0]["rolename"]]}
+        for client in config["clients"]
+    }
+
+
+def accepts(account: dict[str, Any], password: str) -> bool:
+    """Whether the plugin lets this password in: its PBKDF2-SHA512 hash, as Mosquitto checks."""
+    salt = base64.b64decode(account["salt"])
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, account["iterations"], 64)
+    return base64.b64encode(digest).decode() == account["password"]
+
+
+def options_of(conf_text: str) -> dict[str, str]:
+    """A Mosquitto config's options (the last value of each), comments left out."""
+    pairs = (line.split(None, 1) for line in conf_text.splitlines() if line.strip())
+    return {p[0]: p[1].strip() for p in pairs if len(p) == 2 and not p[0].startswith("#")}
 
 
 def test_every_unit_passes_systemd_analyze_verify(installed: Path) -> None:
@@ -157,20 +166,54 @@ def test_every_setting_the_units_and_settings_file_name_exists(installed: Path) 
 
 
 def test_the_settings_file_and_accounts_are_private(installed: Path) -> None:
-    conf = installed / "etc" / "urbanpulse"
+    conf = conf_dir(installed)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (conf / "mqtt").iterdir()}
-    assert modes == {"passwords": 0o640, "acl": 0o640, "secrets.csv": 0o600}
+    assert modes == {"dynamic-security.json": 0o640, "secrets.csv": 0o600}
     assert (conf / "urbanpulse.env").stat().st_mode & 0o777 == 0o640
     env = (conf / "urbanpulse.env").read_text()
-    password = re.search(r"^URBANPULSE_MQTT__PASSWORD=(\S+)$", env, re.M)
-    assert password and password[1] in (conf / "mqtt" / "secrets.csv").read_text()
-    assert "urbanpulse-ingest:$7$" in (conf / "mqtt" / "passwords").read_text()
+    password = env_value(env, "URBANPULSE_MQTT__PASSWORD")
+    secrets = parse_secrets((conf / "mqtt" / "secrets.csv").read_text())
+    assert set(secrets) == {INGEST_USER, *DEVICES} and secrets[INGEST_USER] == password
+    accounts = broker_accounts(conf)
+    assert accepts(accounts[INGEST_USER], password) and not accepts(accounts[INGEST_USER], "x")
+    assert password not in (conf / "mqtt" / "dynamic-security.json").read_text()
+
+
+def test_each_device_of_the_registry_may_publish_on_its_own_topics_only(installed: Path) -> None:
+    conf = conf_dir(installed)
+    secrets = parse_secrets((conf / "mqtt" / "secrets.csv").read_text())
+    accounts = broker_accounts(conf)
+    assert set(accounts) == {INGEST_USER, *DEVICES}  # the channels lpp-1:1, lpp-1:2: one account
+    for device in DEVICES:
+        assert accepts(accounts[device], secrets[device])
+        assert accounts[device]["acls"] == [
+            {"acltype": "publishClientSend", "topic": f"urbanpulse/{device}/#", "allow": True}
+        ]
+    ingest = {(a["acltype"], a["topic"]) for a in accounts[INGEST_USER]["acls"]}
+    assert ("subscribePattern", "$share/ingest/urbanpulse/#") in ingest
+    assert not any(kind == "publishClientSend" for kind, _ in ingest)
+
+
+def test_the_broker_enforces_accounts_as_compose_does(installed: Path) -> None:
+    """The dynamic security plugin of this machine's Mosquitto and client id = user name; no
+    acl_file, which Mosquitto 2.0 never checks a SUBSCRIBE against."""
+    vm = options_of((conf_dir(installed) / "mosquitto.conf").read_text())
+    compose = options_of((DEPLOY / "compose" / "mosquitto" / "mosquitto.conf").read_text())
+    same = ("allow_anonymous", "use_username_as_clientid", "max_packet_size", "message_size_limit")
+    assert {k: vm[k] for k in same} == {k: compose[k] for k in same}
+    assert vm["use_username_as_clientid"] == "true" and vm["allow_anonymous"] == "false"
+    assert "acl_file" not in vm and "password_file" not in vm
+    assert vm["plugin_opt_config_file"] == "/etc/urbanpulse/mqtt/dynamic-security.json"
+    plugin = Path(vm["plugin"])
+    assert plugin.name == "mosquitto_dynamic_security.so" and plugin.is_file()
+    listed = subprocess.run(["dpkg", "-L", "mosquitto"], capture_output=True, text=True)
+    assert str(plugin) in listed.stdout.splitlines()  # the one Debian's package ships
 
 
 def test_a_second_install_keeps_secrets_and_the_kafka_cluster(tmp_path: Path) -> None:
     assert install(tmp_path).returncode == 0
-    conf = tmp_path / "etc" / "urbanpulse"
-    kept = ["urbanpulse.env", "kafka-cluster-id", "mqtt/passwords", "mqtt/secrets.csv"]
+    conf = conf_dir(tmp_path)
+    kept = ["urbanpulse.env", "kafka-cluster-id", "mqtt/secrets.csv"]
     before = {name: (conf / name).read_text() for name in kept}
     unit = unit_path(tmp_path, "urbanpulse.service")
     unit.write_text("edited")
@@ -178,6 +221,8 @@ def test_a_second_install_keeps_secrets_and_the_kafka_cluster(tmp_path: Path) ->
     assert second.returncode == 0, second.stderr
     assert {name: (conf / name).read_text() for name in kept} == before
     assert unit.read_text() != "edited"  # units are generated: rewritten every time
+    password = env_value(before["urbanpulse.env"], "URBANPULSE_MQTT__PASSWORD")
+    assert password and accepts(broker_accounts(conf)[INGEST_USER], password)
     cluster = before["kafka-cluster-id"].strip()
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", cluster)
     assert f"-t {cluster} " in unit_path(tmp_path, "urbanpulse-kafka.service").read_text()
@@ -202,19 +247,45 @@ def test_the_broker_queues_like_the_local_and_compose_brokers(installed: Path) -
     assert vm == limits(REPO / "deploy" / "local" / "mosquitto.conf") and len(vm) == 3
 
 
-def test_the_kafka_unit_formats_its_storage_once(installed: Path, tmp_path: Path) -> None:
-    """The unit's own ExecStartPre, run against a copy of its config that writes below tmp."""
-    unit = parse_unit(unit_path(installed, "urbanpulse-kafka.service"))
-    [command] = unit["Service"]["ExecStartPre"]
-    config = (installed / "etc" / "urbanpulse" / "kafka.properties").read_text()
-    data = tmp_path / "kafka"
-    local = tmp_path / "kafka.properties"
-    local.write_text(re.sub(r"^log\.dirs=.*$", f"log.dirs={data}", config, flags=re.M))
-    argv = command.replace("/etc/urbanpulse/kafka.properties", str(local)).split()
-    first = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    cluster = (installed / "etc" / "urbanpulse" / "kafka-cluster-id").read_text().strip()
-    assert f"cluster.id={cluster}" in (data / "meta.properties").read_text()
-    again = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    assert again.returncode == 0, "a second start must leave formatted storage alone"
-    assert "already formatted" in again.stdout + again.stderr
+def test_the_registry_of_the_settings_file_makes_the_accounts_and_passwords_stay(
+    tmp_path: Path,
+) -> None:
+    """A later run without --registry takes the one the settings file names (a path on the
+    target), adds and removes device accounts, and keeps every known password."""
+    options = default_options()
+    write_files(plan(options, existing=tmp_path).files, tmp_path)
+    conf = conf_dir(tmp_path)
+    assert set(broker_accounts(conf)) == {INGEST_USER}  # no registry yet: the platform's only
+    first = parse_secrets((conf / "mqtt" / "secrets.csv").read_text())
+    env = conf / "urbanpulse.env"
+    env.write_text(env.read_text() + "URBANPULSE_STREAMS__REGISTRY_PATH=/etc/urbanpulse/r.csv\n")
+    (conf / "r.csv").write_text(REGISTRY)
+    write_files(plan(options, existing=tmp_path).files, tmp_path)
+    second = parse_secrets((conf / "mqtt" / "secrets.csv").read_text())
+    assert set(broker_accounts(conf)) == {INGEST_USER, *DEVICES}
+    assert second[INGEST_USER] == first[INGEST_USER]
+    (conf / "r.csv").write_text("tenant,sensor_id\ntown,a\n")  # b and lpp-1 removed
+    write_files(plan(options, existing=tmp_path).files, tmp_path)
+    third = parse_secrets((conf / "mqtt" / "secrets.csv").read_text())
+    assert set(broker_accounts(conf)) == {INGEST_USER, "town/a"}
+    assert third == {INGEST_USER: first[INGEST_USER], "town/a": second["town/a"]}
+
+
+def test_a_registry_that_cannot_be_read_stops_the_install_and_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "registry.yaml"
+    bad.write_text("sensors: {not: a list}\n")
+    result = install(tmp_path / "root", "--registry", str(bad))
+    assert result.returncode != 0
+    assert "registry.yaml" in result.stderr and "a YAML registry is a list" in result.stderr
+    assert not (tmp_path / "root").exists()  # nothing written
+
+
+def test_the_platform_keeps_the_password_of_its_settings_file() -> None:
+    """The settings file is what the platform logs in with: it wins over the secrets CSV."""
+    env = "# URBANPULSE_MQTT__PASSWORD=old\nURBANPULSE_MQTT__PASSWORD= s3cret \n"
+    assert env_value(env, "URBANPULSE_MQTT__PASSWORD") == "s3cret"  # commented lines are not
+    assert env_value(env, "URBANPULSE_MQTT__USERNAME") is None
+    secrets = f"username,password\n{INGEST_USER},csv\ntown/a,pw-a\n"
+    assert known_passwords(secrets, env) == {INGEST_USER: "s3cret", "town/a": "pw-a"}
+    assert known_passwords(secrets, None) == {INGEST_USER: "csv", "town/a": "pw-a"}
+    assert known_passwords(None, None) == {}

@@ -1,7 +1,9 @@
 """The supervisor's loop with real child processes (small Python programs, no servers).
 
 Each test runs :class:`urbanpulse.supervisor.Supervisor` in a thread with short back-offs, and
-reads what an operator would: the status file, the metrics endpoint and the log.
+reads what an operator would: the status file, the metrics endpoint and the log. Here, not in
+tests/unit: starting, restarting and waiting for processes takes seconds, and tests/unit must
+run in seconds (its pure parts: tests/unit/supervisor/).
 """
 
 from __future__ import annotations
