@@ -4,6 +4,9 @@ stopped the whole platform), tested on a broker of the test's own with the shipp
 Mosquitto 2.0.11 closes the connection of a client that sends a packet over ``max_packet_size``
 (an MQTT 5 client gets a DISCONNECT with reason 0x95 "Packet too large" first) and never acks
 the message, so a QoS 1 sender learns that it was refused; the broker logs the disconnect.
+The broker decides on the packet's header while the sender is still writing the 800 kB body, so
+the sender may hit the closed socket before it reads that DISCONNECT: paho then reports 0x80
+"Unspecified error" (connection lost). Both are a refusal; CI saw each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urbanpulse.settings import MqttSettings
 
 OVERSIZED = b"A" * 800_000
 PACKET_TOO_LARGE = 0x95
+CONNECTION_LOST = 0x80
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def test_an_800_kB_message_is_refused_and_never_delivered(broker: Broker, protoc
         sender.client.loop_stop()  # paho would reconnect and send the message again
         assert info.mid not in sender.pubacks, "the broker acknowledged the oversized message"
         if protocol == mqtt.MQTTv5:
-            assert sender.disconnects[0] == PACKET_TOO_LARGE
+            assert sender.disconnects[0] in (PACKET_TOO_LARGE, CONNECTION_LOST)
         # A message sent after it arrives; the oversized one never does.
         control = connect(broker.port)
         assert control.publish(topic, b"after") == 0
