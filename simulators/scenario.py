@@ -419,13 +419,6 @@ class Device:
         """The sensor ids its readings get: the device's own (LPP channels are probes)."""
         return (self.sensor_id,)
 
-    def platform_sensor_id(self, quantity: str) -> str:
-        """The sensor id the platform gives this device's readings of one quantity."""
-        if self.format == "lpp":
-            names = [q.quantity for q in self.kind.quantities]
-            return f"{self.sensor_id}:{lpp_channels(self.kind)[names.index(quantity)]}"
-        return self.sensor_id
-
 
 def lpp_channels(kind: SensorKind) -> tuple[int, ...]:
     """The LPP channel of each of a kind's quantities: 1, 2, 3, … in order."""
