@@ -124,9 +124,10 @@ def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on(
     # Issue 15: one reading that raises (here a window sum that would overflow; the model
     # refuses values beyond 1e300, so these come only from outside it) goes to the dead
     # letters with the reason; the batch goes on and no aggregate is left non-finite.
+    seconds = series([0, 0, 0], step=timedelta(seconds=1))
     huge = [
         Reading(**{**msgspec.structs.asdict(r), "value": v, "quantity": "strange"})
-        for r, v in zip(series([0, 0, 0], step=timedelta(seconds=1)), [1.7e308, 1.7e308, 5.0], strict=True)
+        for r, v in zip(seconds, [1.7e308, 1.7e308, 5.0], strict=True)
     ]
     _, out = process_sensor(SensorState(), huge, None, False, CONFIG)
     assert [r.value for r in out.stored] == [1.7e308, 5.0]
