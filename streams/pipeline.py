@@ -87,6 +87,7 @@ class StreamsConfig:
     rules: tuple[AlertRule, ...] = ()
     stale_factor: float = 3.0
     unknown_sensors: Literal["accept", "deadletter"] = "accept"
+    forget_silent_after_us: int = 7 * 86_400_000_000
 
     @classmethod
     def from_settings(cls, settings: StreamsSettings) -> StreamsConfig:
@@ -106,6 +107,7 @@ class StreamsConfig:
             rules=rules_from_settings(settings.alert_rules),
             stale_factor=settings.stale_factor,
             unknown_sensors=settings.unknown_sensors,
+            forget_silent_after_us=_us(timedelta(seconds=settings.forget_silent_after_s)),
         )
 
     @cached_property
@@ -527,6 +529,12 @@ def check_stale(
         return state, None
     state.stale_since_us = since
     return state, stale_event((state.tenant, state.sensor_id), since, None, silence)
+
+
+def silent_for_good(state: SensorState, now_us: int, config: StreamsConfig) -> bool:
+    """True when the sensor has been silent long enough to be forgotten (or never spoke)."""
+    heard = state.last_received_us
+    return heard is None or now_us - heard > config.forget_silent_after_us
 
 
 # --- districts --------------------------------------------------------------------------------
