@@ -244,6 +244,8 @@ def _add_watch_timers(app: faust.App, worker: StreamWorker, settings: Settings) 
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
         """Export how far this worker's partitions lag behind (``streams.metrics``)."""
+        if app.rebalancing or app.in_recovery:
+            worker.metrics.progress.reset()  # offsets stand still then: not a lack of progress
         await refresh_lag(app.consumer, worker.metrics, topics)
 
     if not settings.worker.stall_restart_s:
