@@ -64,8 +64,8 @@ class _Table:
     def __init__(self) -> None:
         self.saved: dict[bytes, int] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.saved[key] = len(value)
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        self.saved[key] = 0 if value is None else len(value)
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return []

@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.acks import AckTracker
 from ingest.kafka_sink import DeliveryCallback, KafkaSink
@@ -82,6 +83,17 @@ def subscriptions(settings: Settings) -> list[str]:
     return [f"$share/{group}/{t}" if group else t for t in settings.mqtt.topics]
 
 
+def subscribe_requests(settings: Settings) -> list[tuple[str, SubscribeOptions]]:
+    """What the ingestor subscribes with: QoS 1, and no retained messages at subscribe time.
+
+    A retained message is a device's last word kept by the broker, handed to every new
+    subscription: it was ingested when it was published, and would be ingested again on every
+    (re)subscribe. Live publications still arrive, retained or not.
+    """
+    options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+    return [(f, options) for f in subscriptions(settings)]
+
+
 class MqttIngestor:
     """Moves messages from MQTT to Kafka with at-least-once delivery."""
 
@@ -128,7 +140,7 @@ class MqttIngestor:
             return
         self._connection += 1
         filters = subscriptions(self._settings)
-        client.subscribe([(f, 1) for f in filters])
+        client.subscribe(subscribe_requests(self._settings))
         log.info(
             "connected to MQTT %s:%d, subscribed to %s",
             self._settings.mqtt.host,

@@ -62,6 +62,7 @@ from streams.pipeline import (
     new_district_state,
     process_district,
     process_sensor,
+    silent_for_good,
 )
 from streams.points import OPEN, SensorLabels, aggregate_line, alert_line
 from streams.quality import epoch_us
@@ -243,6 +244,8 @@ def _add_watch_timers(app: faust.App, worker: StreamWorker, settings: Settings) 
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
         """Export how far this worker's partitions lag behind (``streams.metrics``)."""
+        if app.rebalancing or app.in_recovery:
+            worker.metrics.progress.reset()  # offsets stand still then: not a lack of progress
         await refresh_lag(app.consumer, worker.metrics, topics)
 
     if not settings.worker.stall_restart_s:
@@ -301,8 +304,9 @@ class TableState:
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object] | None:
-        """Send a state to the changelog partition of its source partition; its delivery."""
+    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
+        """Send a state (None: a tombstone) to the changelog partition of its source
+        partition; its delivery."""
         delivery: Awaitable[object] | None = self._table.send_changelog(
             partition, key, value, key_serializer="raw", value_serializer="raw"
         )
@@ -523,6 +527,7 @@ class StreamWorker:
             self.sensors.load(self.tables["sensor"], partitions)
             events, changed = [], []
             registry = self._registry.current()
+            self._forget_silent(partitions, now_us)
             for key, state in self.sensors.items(partitions):
                 info = registry.get((state.tenant, state.sensor_id))
                 if info is not None and info.status == "retired":
@@ -545,6 +550,23 @@ class StreamWorker:
             await self._confirm_sends()
             for key in changed:
                 self.sensors.touch(key)
+
+    def _forget_silent(self, partitions: set[int], now_us: int) -> None:
+        """Drop the states of sensors silent for longer than ``forget_silent_after_s``."""
+        silent = [
+            key
+            for key, state in self.sensors.items(partitions)
+            if silent_for_good(state, now_us, self.config)
+        ]
+        for key in silent:
+            self.sensors.forget(key)
+        if silent:
+            log.info(
+                "forgot %d sensors silent for more than %.0f days (state bounded; "
+                "URBANPULSE_STREAMS__FORGET_SILENT_AFTER_S)",
+                len(silent),
+                self._settings.streams.forget_silent_after_s / 86_400,
+            )
 
     # --- snapshots ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ so no window can count a value twice (docs/streams.md, "State").
 from __future__ import annotations
 
 import bisect
+import logging
 from array import array
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,6 +60,10 @@ from urbanpulse.settings import StreamsSettings
 
 # Readings with these flags are stored but kept out of aggregates and alerts.
 NOT_AGGREGATED = frozenset({FUTURE, TOO_OLD, UNIT_MISMATCH})
+# The dead-letter reason of a reading whose processing raised (the detail names the error).
+PROCESSING_FAILED = "processing_failed"
+
+log = logging.getLogger(__name__)
 
 
 def _us(delta: timedelta) -> int:
@@ -82,6 +87,7 @@ class StreamsConfig:
     rules: tuple[AlertRule, ...] = ()
     stale_factor: float = 3.0
     unknown_sensors: Literal["accept", "deadletter"] = "accept"
+    forget_silent_after_us: int = 7 * 86_400_000_000
 
     @classmethod
     def from_settings(cls, settings: StreamsSettings) -> StreamsConfig:
@@ -101,6 +107,7 @@ class StreamsConfig:
             rules=rules_from_settings(settings.alert_rules),
             stale_factor=settings.stale_factor,
             unknown_sensors=settings.unknown_sensors,
+            forget_silent_after_us=_us(timedelta(seconds=settings.forget_silent_after_s)),
         )
 
     @cached_property
@@ -374,7 +381,11 @@ def process_sensor(
     out = outcome if outcome is not None else Outcome()
     batch = _SensorBatch.of(state, info, registry_enabled, config)
     for reading in readings:
-        _process_reading(state, reading, batch, config, out)
+        try:
+            _process_reading(state, reading, batch, config, out)
+        except Exception as err:  # one reading that breaks this stage must not stop the city
+            log.exception("processing a reading of %s failed", reading.key.decode())
+            out.dead_letters.append((reading, PROCESSING_FAILED, f"{type(err).__name__}: {err}"))
     sensor = (state.tenant, state.sensor_id)
     for key, (series, head, opened) in batch.touched.items():
         for (name, start), windows in opened.items():  # the batch's aggregates, as they end
@@ -408,11 +419,17 @@ def _process_reading(
     if batch.unregistered:
         flags.append(UNREGISTERED)
     clock = quality.clock_flags(reading, config.quality)
+    flags += clock
+    if FUTURE in clock:
+        # Not the series' newest: every real reading after it would look out of order (no
+        # alerts, no spike, stuck or gap checks) until the clock caught up.
+        out.stored.append(_as_stored(reading, flags, batch.info))
+        return
     in_order = series.memory is None or t_us > series.memory.last_us
     sequence, series.memory = quality.sequence_flags(
         reading, series.memory, batch.interval, config.quality
     )
-    flags += clock + sequence
+    flags += sequence
     if not NOT_AGGREGATED.intersection(clock):
         if known is None or _into_windows(state, key, series, reading, t_us, batch, config):
             # Late for a window, or older than what the series remembers: it might be a
@@ -512,6 +529,12 @@ def check_stale(
         return state, None
     state.stale_since_us = since
     return state, stale_event((state.tenant, state.sensor_id), since, None, silence)
+
+
+def silent_for_good(state: SensorState, now_us: int, config: StreamsConfig) -> bool:
+    """True when the sensor has been silent long enough to be forgotten (or never spoke)."""
+    heard = state.last_received_us
+    return heard is None or now_us - heard > config.forget_silent_after_us
 
 
 # --- districts --------------------------------------------------------------------------------

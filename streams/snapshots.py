@@ -35,8 +35,8 @@ Ack = Callable[[], Awaitable[object]]
 class StateTable(Protocol):
     """Where snapshots go: a Faust table and its changelog (``streams.app.TableState``)."""
 
-    def put(self, partition: int, key: bytes, value: bytes) -> Awaitable[object] | None:
-        """Send a state to the changelog partition; the delivery to wait for."""
+    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
+        """Send a state (None: delete it) to the changelog partition; the delivery to wait for."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """The rows the table holds (recovered from the changelog)."""
@@ -62,6 +62,7 @@ class LiveStates(Generic[S]):
         self.name = name
         self.states: dict[bytes, S] = {}
         self._dirty: dict[bytes, None] = {}  # an ordered set
+        self._forgotten: dict[bytes, int] = {}  # key → partition: deletions not yet saved
         self._held: list[Ack] = []
         self.held_bytes = 0  # the size of the held records (they stay in memory until acked)
         self._loaded: set[int] = set()  # partitions whose rows were decoded
@@ -85,6 +86,12 @@ class LiveStates(Generic[S]):
         """Keep a (new) state and mark it changed."""
         self.states[key] = state
         self._dirty[key] = None
+
+    def forget(self, key: bytes) -> None:
+        """Drop a live state; the next snapshot deletes it from the changelog too."""
+        state = self.states.pop(key)
+        self._dirty.pop(key, None)
+        self._forgotten[key] = self.codec.partition(state)
 
     def touch(self, key: bytes) -> None:
         """Mark a live state changed (it was changed in place)."""
@@ -185,20 +192,21 @@ class LiveStates(Generic[S]):
         the next snapshot (the error is raised).
         """
         async with self.lock:
-            if self.discarded or (not self._dirty and not self._held):
+            if self.discarded or not (self._dirty or self._held or self._forgotten):
                 return 0
             keys, acks, size = list(self._dirty), self._held, self.held_bytes
-            self._dirty, self._held, self.held_bytes = {}, [], 0
+            forgotten = self._forgotten
+            self._dirty, self._held, self.held_bytes, self._forgotten = {}, [], 0, {}
             try:
-                deliveries = []
-                for key in keys:
-                    state = self.states[key]
-                    delivery = table.put(self.codec.partition(state), key, self.codec.encode(state))
-                    if delivery is not None:
-                        deliveries.append(delivery)
+                rows: list[tuple[int, bytes, bytes | None]] = [
+                    (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
+                ]
+                rows += [(partition, key, None) for key, partition in forgotten.items()]
+                deliveries = [d for row in rows if (d := table.put(*row)) is not None]
                 await asyncio.gather(*deliveries)
             except BaseException:
                 self._dirty = dict.fromkeys(keys) | self._dirty
+                self._forgotten = forgotten | self._forgotten
                 self._held = acks + self._held
                 self.held_bytes += size
                 raise
@@ -206,3 +214,6 @@ class LiveStates(Generic[S]):
                 await ack()
             self.snapshots += 1
             return len(keys)
+
+    def _of(self, keys: list[bytes]) -> list[tuple[bytes, S]]:
+        return [(key, self.states[key]) for key in keys]

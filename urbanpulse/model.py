@@ -19,7 +19,6 @@ its readings repeat those of the first delivery, if that one got through (docs/s
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated
@@ -38,6 +37,9 @@ PROBE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 # span cannot be written, and one of them would fail the whole batch it is in.
 EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
 LATEST = datetime(2262, 4, 11, tzinfo=UTC)
+# The largest magnitude of a value: far beyond any physical reading, and small enough that the
+# exact sum of a window of fewer than 10**8 values stays a finite float.
+MAX_MAGNITUDE = 1e300
 
 
 def _whole(pattern: str) -> str:
@@ -106,8 +108,8 @@ class InvalidReading(ValueError):
 def validated(**fields: object) -> Reading:
     """A reading built from outside input, every constraint checked (else InvalidReading).
 
-    Times are turned to UTC; the value must be finite and the times within what InfluxDB
-    can store (:data:`EARLIEST`, :data:`LATEST`).
+    Times are turned to UTC; the value must be finite (at most :data:`MAX_MAGNITUDE`) and the
+    times within what InfluxDB can store (:data:`EARLIEST`, :data:`LATEST`).
     """
     try:
         reading = msgspec.convert(fields, Reading)
@@ -118,8 +120,8 @@ def validated(**fields: object) -> Reading:
 
 def check(reading: Reading) -> Reading:
     """The reading with UTC times, or InvalidReading for what its type cannot say."""
-    if not math.isfinite(reading.value):
-        raise InvalidReading("value must be a finite number")
+    if not abs(reading.value) <= MAX_MAGNITUDE:  # NaN fails this too
+        raise InvalidReading("value must be a finite number of magnitude at most 1e300")
     observed, received = reading.observed_at, reading.received_at
     for name, moment in (("observed_at", observed), ("received_at", received)):
         if not EARLIEST <= moment < LATEST:

@@ -288,6 +288,13 @@ class StreamsSettings(BaseModel):
         3, gt=1, description="no reading for this x expected interval opens a 'stale' alert"
     )
     stale_check_s: float = Field(30, gt=0, description="how often stale sensors are looked for")
+    forget_silent_after_s: float = Field(
+        7 * 86_400,
+        ge=86_400,
+        description="a sensor silent this long is dropped from the worker's state (memory and "
+        "changelog): state stays bounded whatever ids arrive; one that reports again starts "
+        "afresh",
+    )
 
 
 class ApiSettings(BaseModel):

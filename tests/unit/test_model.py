@@ -44,10 +44,14 @@ def test_naive_times_are_refused() -> None:
         reading(observed_at=datetime(2026, 11, 27, 10, 0))
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e308, -2e300])
 def test_non_finite_values_are_refused(value: float) -> None:
     with pytest.raises(InvalidReading, match="finite"):
         reading(value=value)
+
+
+def test_the_largest_value_is_accepted() -> None:
+    assert reading(value=-1e300).value == -1e300
 
 
 @pytest.mark.parametrize("sensor_id", ["", "a/b", "a b", "a+b", "x#", "\x00", "s" * 129])

@@ -71,14 +71,14 @@ class FakeTable:
     """Stands in for ``TableState``: the rows (partition, value) a snapshot sent, by key."""
 
     def __init__(self) -> None:
-        self.data: dict[bytes, tuple[int, bytes]] = {}
+        self.data: dict[bytes, tuple[int, bytes | None]] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
+    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
         self.data[key] = (partition, value)
         return done()
 
     def items(self) -> list[tuple[bytes, bytes]]:
-        return [(k, v) for k, (_, v) in self.data.items()]
+        return [(k, v) for k, (_, v) in self.data.items() if v is not None]
 
     def forget(self, key: bytes) -> None:
         """Rows stay: the tests read what was saved."""

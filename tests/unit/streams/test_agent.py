@@ -90,6 +90,23 @@ def test_agent_stores_flags_aggregates_and_dead_letters() -> None:
     assert partition == 1 and decode_sensor(raw).sensor_id == "air-1"
 
 
+def test_a_sensor_silent_for_longer_than_the_setting_is_forgotten_memory_and_changelog() -> None:
+    # Issue 15: worker state stays bounded however many sensor ids ever reported.
+    worker = run_agent([reading(sensor_id="gone").to_bytes(), reading(sensor_id="here").to_bytes()])
+    heard_gone = worker.sensors.get(b"town/gone").last_received_us
+    # "here" reports again six days later, "gone" never does.
+    worker.sensors.get(b"town/here").last_received_us = heard_gone + 6 * 86_400_000_000
+
+    async def a_week_later() -> None:
+        await worker.check_stale({1}, heard_gone + 7 * 86_400_000_000 + 1)
+        await worker.snapshot()
+
+    asyncio.run(a_week_later())
+    assert worker.sensors.get(b"town/gone") is None
+    assert worker.sensors.get(b"town/here") is not None
+    assert worker.tables["sensor"].data[b"town/gone"] == (1, None)  # a tombstone
+
+
 def test_agent_publishes_exactly_the_stored_readings_to_the_observations_topic() -> None:
     good = series([10, 20, 600])
     bad = reading(value=-1, message_id="neg", observed_at=T0 + timedelta(hours=1))

@@ -1,11 +1,14 @@
+import math
 import random
 from datetime import timedelta
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.alerts import AlertRule
 from streams.pipeline import (
+    PROCESSING_FAILED,
     Outcome,
     StreamsConfig,
     check_stale,
@@ -102,6 +105,37 @@ def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
     _, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
     assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates() == []
+
+
+def test_a_future_reading_does_not_become_the_series_newest() -> None:
+    # Issue 15: a reading from a clock a day ahead must not make every real reading after it
+    # look out of order (no alerts, no spike, stuck or gap checks).
+    config = StreamsConfig(rules=(AlertRule("high", "pm2_5", ">", 50, timedelta(0)),))
+    ahead = reading(observed_at=T0 + timedelta(days=1), message_id="ahead")
+    later = series([10, 600], step=timedelta(minutes=1))
+    _, out = process_sensor(SensorState(), [later[0], ahead, later[1]], None, False, config)
+    assert [a.state for a in out.alerts] == ["open"]
+    assert out.stored[1].quality_flags == (flags.FUTURE,)
+    assert out.stored[2].quality_flags == (flags.SPIKE,)  # against 10, not the future one
+    assert [u.value.count for u in out.aggregates() if u.window == "1h"] == [2]
+
+
+def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on() -> None:
+    # Issue 15: one reading that raises (here a window sum that would overflow; the model
+    # refuses values beyond 1e300, so these come only from outside it) goes to the dead
+    # letters with the reason; the batch goes on and no aggregate is left non-finite.
+    seconds = series([0, 0, 0], step=timedelta(seconds=1))
+    huge = [
+        Reading(**{**msgspec.structs.asdict(r), "value": v, "quantity": "strange"})
+        for r, v in zip(seconds, [1.7e308, 1.7e308, 5.0], strict=True)
+    ]
+    _, out = process_sensor(SensorState(), huge, None, False, CONFIG)
+    assert [r.value for r in out.stored] == [1.7e308, 5.0]
+    [(refused, reason, detail)] = out.dead_letters
+    assert refused.value == 1.7e308 and reason == PROCESSING_FAILED
+    assert detail.startswith("OverflowError: the sum of the window")
+    for update in out.aggregates():
+        assert math.isfinite(update.value.mean) and update.value.count == 2
 
 
 def test_alert_episode_and_stale_sensor() -> None:

@@ -38,7 +38,7 @@ class SlowChangelog:
         self.deliveries: list[asyncio.Future[None]] = []
         self.rows: dict[bytes, bytes] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
+    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
         self.journal.events.append(f"send {key.decode()}")
         delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivery.add_done_callback(
