@@ -157,11 +157,8 @@ class RateLimitMiddleware:
         self.proxy_hops = proxy_hops
         self.limiter = limiter or RateLimiter()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer 401/429 itself, or pass the request on with RateLimit headers added."""
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
+    def _credentials(self, scope: Scope) -> tuple[str | None, str | None]:
+        """The request's API key, and its X-Forwarded-For chain when proxies are trusted."""
         key: str | None = None
         forwarded: str | None = None
         for name, value in scope["headers"]:
@@ -170,6 +167,14 @@ class RateLimitMiddleware:
             elif name == b"x-forwarded-for" and self.proxy_hops:
                 text = value.decode("latin-1")
                 forwarded = text if forwarded is None else f"{forwarded},{text}"
+        return key, forwarded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 401/429 itself, or pass the request on with RateLimit headers added."""
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        key, forwarded = self._credentials(scope)
         principal: Principal | None = None
         if key is not None:
             principal = self.keys.identify(key)

@@ -1,9 +1,9 @@
 """The live feed ``/v1/stream``: Server-Sent Events of the readings the worker stored.
 
 The stream worker publishes every reading InfluxDB accepted to the observations topic
-(``URBANPULSE_KAFKA__OBSERVATIONS_TOPIC``). Each API process runs one Kafka consumer on it
-(:class:`KafkaFeed`, no consumer group, starting at the end) and fans the readings out to its
-clients through a :class:`Hub`:
+(``URBANPULSE_KAFKA__OBSERVATIONS_TOPIC``), many per record (``urbanpulse.wire``). Each API
+process runs one Kafka consumer on it (:class:`KafkaFeed`, no consumer group, starting at the
+end) and fans the readings out to its clients through a :class:`Hub`:
 
 * :class:`StreamFilter` (pure) says which readings a client asked for: tenant, sensors,
   quantity, box, and never anything but open quantities.
@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import anyio
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import StringConstraints, ValidationError
+from pydantic import StringConstraints
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
@@ -43,6 +43,7 @@ from api.privacy import OPEN_QUANTITIES, require_open
 from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
+from urbanpulse.wire import decode_record
 
 log = logging.getLogger(__name__)
 
@@ -367,12 +368,11 @@ class KafkaFeed:
                     self._publish(record.value)
 
     def _publish(self, value: bytes | None) -> None:
-        try:
-            reading = Reading.from_bytes(value or b"")
-        except ValidationError:
-            self.undecodable += 1  # the worker writes only readings; count anything else
-            return
-        self.hub.publish(observation_of(reading))
+        # A record holds a batch of readings (or, from an older worker, a single one).
+        record = decode_record(value or b"")
+        self.undecodable += len(record.refused)  # the worker writes only readings
+        for reading in record.readings:
+            self.hub.publish(observation_of(reading))
 
 
 async def _positioned(consumer: AIOKafkaConsumer) -> None:

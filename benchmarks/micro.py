@@ -16,17 +16,19 @@ Figures:
   ``encode`` rows: ``Reading.to_bytes`` of the decoded readings (the Kafka values), not
   budgeted.
 * ``worker 1/sensor``, ``worker 50/sensor``: ``StreamWorker.handle_readings`` on batches of
-  ``--batch`` readings, with only the network replaced: InfluxDB points are built and turned
-  into line protocol as the InfluxDB client does, Kafka sends return already-confirmed
-  futures, and the state table is a dict. Every sensor (``--sensors``) starts with
-  ``--history`` readings of history ``--interval`` seconds apart (default 720 at 10 s: the
-  2 h dedupe horizon full). ``1/sensor``: each reading of a batch is of another sensor (the
-  traffic of one reading per MQTT message from many sensors); ``50/sensor``: a batch holds
-  runs of 50 readings of one sensor (50 readings per message).
+  ``--batch`` readings (Kafka records of one reading each), with only the network replaced:
+  the raw and aggregate line protocol is built as it is sent to InfluxDB, Kafka sends return
+  already-confirmed futures, and the state table is a dict (snapshots: ``state save``).
+  Every sensor (``--sensors``) starts with ``--history`` readings of history ``--interval``
+  seconds apart (default 720 at 10 s: the 2 h dedupe horizon full). ``1/sensor``: each
+  reading of a batch is of another sensor (the traffic of one reading per MQTT message from
+  many sensors); ``50/sensor``: a batch holds runs of 50 readings of one sensor (50 readings
+  per message).
 * ``worker stages``: the same batches (1/sensor) through the steps of ``handle_readings``
-  one by one, to show where the time goes: parsing the Kafka values, loading the sensor
-  states from JSON, ``streams.pipeline.process_sensor``, saving the states as JSON, building
-  the raw and aggregate points as line protocol, encoding the observations. Not budgeted.
+  one by one, to show where the time goes: parsing the Kafka records,
+  ``streams.pipeline.process_sensor`` on the live states, encoding the states a snapshot
+  saves (once per batch here; the worker does it every ``snapshot_s``), building the raw and
+  aggregate line protocol, encoding the observations. Not budgeted.
 
 Budgets follow the targets of issue 14 (docs/performance.md): at 1 reading per message the
 whole machine may spend 150 µs per reading, of which decoding gets 10 and the worker 20; at
@@ -52,12 +54,14 @@ from typing import Any
 from benchmarks.figures import Timing, over_budget
 from ingest.routing import decode_message
 from streams.app import StreamWorker, TableState
-from streams.batches import parse_values
-from streams.pipeline import Outcome, SensorState, StreamsConfig, process_sensor
-from streams.points import aggregate_point, to_point
+from streams.batches import parse_records
+from streams.pipeline import Outcome, StreamsConfig, process_sensor
+from streams.points import aggregate_line, reading_lines
+from streams.state import SensorState, decode_sensor, encode_sensor
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
+from urbanpulse.wire import encode_batch
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 MAX_PAYLOAD = 256 * 1024
@@ -169,16 +173,15 @@ def make_reading(sensor: int, step: int, interval_s: float) -> Reading:
 
 
 def initial_states(traffic: Traffic, config: StreamsConfig) -> dict[bytes, bytes]:
-    """Each sensor's state after its history, serialised as the worker's table holds it."""
+    """Each sensor's state after its history, saved as the worker's table holds it."""
     history = [make_reading(0, k, traffic.interval_s) for k in range(traffic.history)]
     state, _ = process_sensor(SensorState(), history, None, False, config)
-    state.partition = 0
-    text = state.model_dump_json()
-    template = f'"sensor_id":"{sensor_id(0)}"'
+    saved = encode_sensor(state)
     states = {}
     for n in range(traffic.sensors):
-        key = f"{TENANT}/{sensor_id(n)}".encode()
-        states[key] = text.replace(template, f'"sensor_id":"{sensor_id(n)}"').encode()
+        copy = decode_sensor(saved)
+        copy.sensor_id = sensor_id(n)
+        states[f"{TENANT}/{sensor_id(n)}".encode()] = encode_sensor(copy)
     return states
 
 
@@ -219,24 +222,22 @@ class _Topic:
 
 
 class _LineProtocolWriter:
-    """Builds the points and their line protocol, as the InfluxDB client does, and no more."""
+    """Builds the line protocol the InfluxDB writer sends, and no more."""
 
     def __init__(self) -> None:
         self.lines = 0
 
     def write(self, readings: list[Reading], labels: dict[bytes, Any] | None = None) -> None:
         """Serialise the raw points."""
-        labels = labels or {}
-        for reading in readings:
-            args = (reading, labels[reading.key]) if reading.key in labels else (reading,)
-            to_point(*args).to_line_protocol()
-            self.lines += 1
+        self.lines += len(reading_lines(readings, labels or {}))
 
-    def write_aggregates(self, points: list[Any]) -> None:
-        """Serialise the aggregate and alert points."""
-        for point in points:
-            point.to_line_protocol()
-            self.lines += 1
+    def write_lines(self, lines: list[str]) -> None:
+        """The aggregate and alert lines (built by the worker)."""
+        self.lines += len("\n".join(lines).splitlines())
+
+    def stored_ids(self, query: Any) -> dict[Any, set[int]]:
+        """No redelivered reading repeats a stored one here."""
+        return {}
 
 
 def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
@@ -265,6 +266,9 @@ def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
                 readings += len(values)
                 if stored != len(values):
                     raise RuntimeError(f"the worker stored {stored} of {len(values)} readings")
+            start = time.process_time()
+            await worker.snapshot()  # the states changed are saved once per repeat
+            elapsed += time.process_time() - start
             samples.append(elapsed / readings * 1e6)
         return samples
 
@@ -288,20 +292,18 @@ class Stages:
 
 
 STAGES = {
-    "parse": "Reading.from_bytes of the Kafka values",
-    "state load": "SensorState.model_validate_json per sensor in the batch",
-    "process_sensor": "streams.pipeline.process_sensor (deep copy of the state included)",
-    "deep copy": "of which SensorState.model_copy(deep=True), timed on its own",
-    "state save": "SensorState.model_dump_json per sensor in the batch",
-    "points": "raw and aggregate points built and turned into line protocol",
-    "encode": "Reading.to_bytes of the stored readings (the observations topic)",
+    "parse": "streams.batches.parse_records of the Kafka records",
+    "process_sensor": "streams.pipeline.process_sensor on the live states (in place)",
+    "state save": "encode_sensor per sensor in the batch (a snapshot's work, once per batch)",
+    "points": "raw and aggregate line protocol",
+    "encode": "encode_batch of the stored readings (the observations topic)",
 }
 
 
 def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Timing]:
     """µs per reading of each step of a batch, the steps run one by one as the worker does."""
     config = StreamsConfig.from_settings(Settings().streams)
-    table = initial_states(traffic, config)
+    table = {key: decode_sensor(saved) for key, saved in initial_states(traffic, config).items()}
     work = batches(traffic, 1 + repeats * per_repeat)
     samples: dict[str, list[float]] = {name: [] for name in STAGES}
     for r in range(-1, repeats):  # -1: a warm-up batch, not counted
@@ -309,26 +311,20 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
         for values in work[1 + r * per_repeat : 1 + (r + 1) * per_repeat] if r >= 0 else work[:1]:
             readings += len(values)
             with stages.timed("parse"):
-                parsed = parse_values(values, "readings")
+                parsed = parse_records([(0, v) for v in values], "readings")
             groups: dict[bytes, list[Reading]] = {}
             for reading in parsed.readings:
                 groups.setdefault(reading.key, []).append(reading)
             outcome = Outcome()
             for key, group in groups.items():
-                with stages.timed("state load"):
-                    state = SensorState.model_validate_json(table[key])
-                with stages.timed("deep copy"):  # again inside process_sensor: not in the sum
-                    state.model_copy(deep=True)
                 with stages.timed("process_sensor"):
-                    state, result = process_sensor(state, group, None, False, config)
+                    process_sensor(table[key], group, None, False, config, outcome)
                 with stages.timed("state save"):
-                    table[key] = state.model_dump_json().encode()
-                outcome.merge(result)
+                    encode_sensor(table[key])
             with stages.timed("points"):
                 _lines(outcome)
             with stages.timed("encode"):
-                for stored in outcome.stored:
-                    stored.to_bytes()
+                encode_batch(outcome.stored)
         for name in STAGES:
             if r >= 0:
                 samples[name].append(stages.seconds.get(name, 0.0) / readings * 1e6)
@@ -336,8 +332,7 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
 
 
 def _lines(outcome: Outcome) -> list[str]:
-    lines = [to_point(r).to_line_protocol() for r in outcome.stored]
-    return lines + [aggregate_point(u).to_line_protocol() for u in outcome.aggregates.values()]
+    return reading_lines(outcome.stored, {}) + [aggregate_line(u) for u in outcome.aggregates()]
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -387,7 +382,7 @@ def print_table(
     """The figures, for people."""
     print(
         f"worker traffic: {args.sensors} sensors, {args.history} readings of history "
-        f"{args.interval:g} s apart ({state_bytes:,} bytes of state JSON each), "
+        f"{args.interval:g} s apart ({state_bytes:,} bytes of saved state each), "
         f"batches of {args.batch}; budget factor {factor:g}"
     )
     print(f"{'figure':<26} {'best µs':>9} {'median':>9} {'budget':>8}  verdict")

@@ -95,12 +95,11 @@ PUB_SUMMARY = re.compile(r"published (\d+) messages in ([\d.]+) s .*errors (\d+)
 # What the profile summary picks out: label → consecutive frames (caller first), as regexes.
 PROFILE_MARKERS: dict[str, tuple[str, ...]] = {
     "worker: process_sensor": (r"^process_sensor ",),
-    "worker: state deep copy (model_copy)": (r"^process_sensor ", r"^BaseModel\.model_copy "),
-    "worker: state load (JSON)": (r"handle_readings ", r"^BaseModel\.model_validate_json "),
-    "worker: state save (JSON)": (r"handle_readings ", r"^BaseModel\.model_dump_json "),
-    "worker: readings parsed (JSON)": (r"^parse_values ",),
-    "worker: InfluxDB writes (points, line protocol, HTTP)": (r"^InfluxWriter\.write",),
-    "worker: of which line protocol": (r"^Point\.to_line_protocol ",),
+    "worker: snapshots (states encoded, changelog)": (r"^LiveStates\.snapshot ",),
+    "worker: records parsed (wire.decode_record)": (r"^parse_records ",),
+    "worker: InfluxDB writes (line protocol, HTTP)": (r"^InfluxWriter\.write",),
+    "worker: of which raw line protocol": (r"^reading_lines ",),
+    "worker: aggregate line protocol": (r"^aggregate_line ",),
     "worker: Kafka sends (StreamWorker._send)": (r"^StreamWorker\._send ",),
     "ingest: decode_message": (r"^decode_message ",),
     "ingest: message ids (sha256 per reading)": (r"^DecodeContext\.message_id ",),

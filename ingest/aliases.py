@@ -252,7 +252,7 @@ def snake_case(name: str) -> str | None:
     if not folded[0].isalpha():
         folded = f"q_{folded}"
     folded = folded[:64].rstrip("_")
-    return folded if _QUANTITY.match(folded) else None
+    return folded if _QUANTITY.fullmatch(folded) else None
 
 
 def ucum(unit: str) -> str:

@@ -28,6 +28,11 @@ class _StatsCollector(Collector):
             "urbanpulse_ingest_readings", "readings written to Kafka", value=stats.readings
         )
         yield CounterMetricFamily(
+            "urbanpulse_ingest_kafka_records",
+            "Kafka records written (each holds a batch of readings)",
+            value=stats.records,
+        )
+        yield CounterMetricFamily(
             "urbanpulse_ingest_messages_acked", "MQTT messages acknowledged", value=stats.acked
         )
         yield CounterMetricFamily(

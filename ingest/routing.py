@@ -75,7 +75,7 @@ class RoutingConfig:
             ("default tenant", self.default_tenant),
             *self.tenant_by_application.items(),
         ):
-            if not _ID.match(tenant):
+            if not _ID.fullmatch(tenant):
                 raise ValueError(f"tenant {tenant!r} of {name!r} is not a valid tenant id")
 
     @classmethod
@@ -150,7 +150,7 @@ def route(topic: str, config: RoutingConfig = DEFAULT_CONFIG) -> Route:
 
 def _check_ids(*named: tuple[str, str]) -> None:
     for name, value in named:
-        if not _ID.match(value):
+        if not _ID.fullmatch(value):
             raise DecodeError("invalid_topic", f"{name} {value!r} is empty, too long or has spaces")
 
 
@@ -161,10 +161,22 @@ def decode_message(
     max_payload_bytes: int,
     *,
     config: RoutingConfig | None = None,
+    redelivered: bool = False,
 ) -> Decoded:
-    """Turn one MQTT message into readings or a dead letter with the reason. Never raises."""
+    """Turn one MQTT message into readings or a dead letter with the reason. Never raises.
+
+    ``received_at`` is the observation time of readings without one; ``redelivered`` (the
+    MQTT DUP flag) marks the readings as repeats of an earlier delivery of the same message.
+    """
     try:
-        return _decode(topic, payload, received_at, max_payload_bytes, config or DEFAULT_CONFIG)
+        return _decode(
+            topic,
+            payload,
+            received_at,
+            max_payload_bytes,
+            config or DEFAULT_CONFIG,
+            redelivered=redelivered,
+        )
     except Exception as err:  # a decoder bug must cost one message, not the ingestor
         detail = f"decoder failed: {type(err).__name__}: {err}"
         return Decoded(
@@ -173,13 +185,26 @@ def decode_message(
 
 
 def _decode(
-    topic: str, payload: bytes, received_at: datetime, max_payload_bytes: int, config: RoutingConfig
+    topic: str,
+    payload: bytes,
+    received_at: datetime,
+    max_payload_bytes: int,
+    config: RoutingConfig,
+    *,
+    redelivered: bool,
 ) -> Decoded:
     try:
         if len(payload) > max_payload_bytes:
             raise DecodeError("oversized", f"{len(payload)} bytes > limit {max_payload_bytes}")
         where = route(topic, config)
-        ctx = DecodeContext(where.tenant, where.sensor_id, topic, received_at, config.quantities)
+        ctx = DecodeContext(
+            where.tenant,
+            where.sensor_id,
+            topic,
+            received_at,
+            config.quantities,
+            redelivered=redelivered,
+        )
         decoder = DECODERS.get(where.format) or NETWORK_SERVER_DECODERS[where.format]
         readings = decoder(payload, ctx)
         if not readings:
@@ -200,10 +225,19 @@ def _decode(
     return Decoded(readings=kept.kept, dropped_personal=kept.dropped)
 
 
+# A dead letter must fit in a Kafka record (1 MB by default) with its bytes in base64: a
+# larger payload (only an oversized one: max_payload_bytes is below this by default) keeps
+# its first EXCERPT_BYTES, and the detail says so. A dead letter Kafka refuses cannot be kept.
+EXCERPT_BYTES = 512 * 1024
+
+
 def dead_letter(
     topic: str, payload: bytes, received_at: datetime, reason: str, detail: str
 ) -> DeadLetter:
-    """Build the dead letter of a refused message, keeping its original bytes."""
+    """Build the dead letter of a refused message, keeping its original bytes (or an excerpt)."""
+    if len(payload) > EXCERPT_BYTES:
+        detail = f"{detail[:900]} (the first {EXCERPT_BYTES} of {len(payload)} bytes kept)"
+        payload = payload[:EXCERPT_BYTES]
     return DeadLetter(
         reason=reason,
         detail=detail[:1000],

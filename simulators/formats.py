@@ -203,8 +203,8 @@ def encode_lpp(wire: Wire, device: Device, points: Sequence[Point], counter: int
         raw = round(p.value / resolution)
         frame += bytes([channels[p.quantity], code]) + raw.to_bytes(size, "big", signed=signed)
         intended.append(
-            Intended(
-                f"{device.sensor_id}:{channels[p.quantity]}",
+            Intended(  # the device is the sensor; the channel is the reading's probe
+                device.sensor_id,
                 p.quantity,
                 lpp_quantise(p.quantity, p.value),
                 _unit(device, p.quantity),

@@ -71,8 +71,8 @@ def plan(intervention: Intervention, fleet: Sequence[Device]) -> InterventionPla
         until=intervention.until,
         treated=frozenset(d.device_id for d in treated),
         control=frozenset(d.device_id for d in control),
-        treated_sensors=tuple(d.platform_sensor_id(q) for d in treated),
-        control_sensors=tuple(d.platform_sensor_id(q) for d in control),
+        treated_sensors=tuple(d.sensor_id for d in treated),
+        control_sensors=tuple(d.sensor_id for d in control),
     )
 
 

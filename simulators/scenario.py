@@ -416,17 +416,8 @@ class Device:
         return self.kind.battery and self.format not in ("lpp", "sensorcommunity")
 
     def platform_sensor_ids(self) -> tuple[str, ...]:
-        """The sensor ids its readings get in the platform (each LPP channel is a sensor)."""
-        if self.format == "lpp":
-            return tuple(f"{self.sensor_id}:{ch}" for ch in lpp_channels(self.kind))
+        """The sensor ids its readings get: the device's own (LPP channels are probes)."""
         return (self.sensor_id,)
-
-    def platform_sensor_id(self, quantity: str) -> str:
-        """The sensor id the platform gives this device's readings of one quantity."""
-        if self.format == "lpp":
-            names = [q.quantity for q in self.kind.quantities]
-            return f"{self.sensor_id}:{lpp_channels(self.kind)[names.index(quantity)]}"
-        return self.sensor_id
 
 
 def lpp_channels(kind: SensorKind) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from streams.windows import as_datetime
@@ -95,8 +96,8 @@ def rules_from_settings(configured: Iterable[AlertRuleSettings] | None) -> tuple
     )
 
 
-class Episode(BaseModel):
-    """A rule's condition holding on one series since ``started_us``."""
+class Episode(msgspec.Struct, array_like=True, gc=False):
+    """A rule's condition holding on one series since ``started_us`` (part of its state)."""
 
     started_us: int
     peak: float
@@ -130,7 +131,7 @@ def evaluate(
     value: float,
     subject: tuple[str, str],
 ) -> tuple[Episode | None, AlertEvent | None]:
-    """Apply one in-order reading to a rule's episode: the new episode and any event."""
+    """Apply one in-order reading to a rule's episode (changed in place): it and any event."""
     tenant, sensor_id = subject
 
     def event(ep: Episode, state: Literal["open", "closed"], end: int | None) -> AlertEvent:
@@ -153,10 +154,10 @@ def evaluate(
     if episode is None:
         episode = Episode(started_us=t_us, peak=value)
     else:
-        episode = episode.model_copy(update={"peak": rule.worse(episode.peak, value)})
+        episode.peak = rule.worse(episode.peak, value)
     held_us = t_us - episode.started_us
     if not episode.opened and held_us >= rule.min_duration // timedelta(microseconds=1):
-        episode = episode.model_copy(update={"opened": True})
+        episode.opened = True
         return episode, event(episode, "open", None)
     return episode, None
 

@@ -1,28 +1,34 @@
 """The Faust worker: readings topic → quality, dedupe, enrichment → InfluxDB raw + aggregates.
 
-Agent bodies stay thin: the logic is in ``pipeline`` (pure), point building in ``points``, I/O
-in ``influx_writer``. For each batch the worker:
+Agent bodies stay thin: the logic is in ``pipeline`` (pure), line protocol in ``points``, I/O
+in ``influx_writer``, state keeping in ``snapshots``. One Faust event is one Kafka record (a
+batch of readings, ``urbanpulse.wire``). For each batch of records the worker:
 
-1. parses the values, groups them by sensor (the Kafka key), loads each sensor's state;
-2. runs :func:`streams.pipeline.process_sensor` (no I/O);
-3. writes raw points, then aggregate and alert points, to InfluxDB, synchronously (retrying);
+1. decodes the records, drops redelivered readings that repeat a stored one
+   (``streams.redelivery``), groups the readings by sensor;
+2. runs :func:`streams.pipeline.process_sensor` on each sensor's live state (in memory,
+   changed in place, marked dirty);
+3. writes raw points and, at the same time, aggregates and alerts to InfluxDB (line protocol,
+   two threads, retrying until InfluxDB takes them);
 4. sends the stored readings (observations topic, the API's live feed), dead letters, alerts
-   and the readings for district aggregation to Kafka, and waits until Kafka has them all;
-5. saves the sensors' states (changelog topic), and only then lets Faust ack the batch.
+   and the touched sensor windows of each district to Kafka, and waits until Kafka has them
+   all (once per batch);
+5. holds the batch's acks. Every ``URBANPULSE_WORKER__SNAPSHOT_S`` (and at once while a
+   rebalance runs) the dirty states are saved to the table's changelog; once Kafka confirmed
+   them, the held acks are released, so Faust commits offsets only up to records whose
+   points are stored and whose effect on the state is saved.
 
-So offsets are committed only for readings InfluxDB has accepted (Faust flushes the producer
-before it commits), and a crash anywhere replays the batch: the state saved in step 5 makes a
-replayed reading a duplicate, which is safe because everything the reading caused was
-already stored and sent; a reading whose state was not yet saved is processed again,
-identically, and overwrites the same points. The consumer (``streams.consumer``) commits a
-partition only up to the first reading not yet acknowledged, across rebalances too.
+A crash replays the records after the committed offsets against the states of the last
+snapshot: each reading is processed again exactly as before and overwrites the same points
+(docs/streams.md, "State and offsets"). The consumer (``streams.consumer``) commits a
+partition only up to the first record not yet acknowledged, across rebalances too.
 
 District aggregates are computed by a second agent on an internal topic keyed by district, so
-each district has one owner however many workers run.
+each district has one owner however many workers run; it combines the sensors' forwarded
+window aggregates.
 
-State is a Faust table per agent with an explicit changelog partition: the partition of the
-source message, so a partition's state moves with it on rebalance (Faust's default would use
-the current event, which in a batch spanning partitions is the wrong one).
+States are saved to Faust tables with an explicit changelog partition: the partition of the
+source records, so a partition's states move with it on rebalance.
 """
 
 from __future__ import annotations
@@ -31,45 +37,74 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Awaitable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import faust
-from influxdb_client import Point
+import msgspec
 
 from streams.alerts import AlertEvent
-from streams.batches import parse_values, streams_dead_letter
+from streams.batches import parse_records, streams_dead_letter
 from streams.consumer import SafeCommitConsumer
 from streams.influx_writer import InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
-    DistrictState,
     Outcome,
-    SensorState,
     StreamsConfig,
     check_stale,
+    district_rows,
+    new_district_state,
     process_district,
     process_sensor,
+    silent_for_good,
 )
-from streams.points import SensorLabels, aggregate_point, alert_point
+from streams.points import OPEN, SensorLabels, aggregate_line, alert_line
 from streams.quality import epoch_us
+from streams.redelivery import drop_repeats, screen, stored_ids_query
+from streams.snapshots import Ack, Codec, LiveStates, StateTable
+from streams.state import (
+    DistrictState,
+    SensorState,
+    decode_district,
+    decode_record,
+    decode_sensor,
+    encode_district,
+    encode_record,
+    encode_sensor,
+)
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
 from urbanpulse.influx_setup import ensure_buckets
 from urbanpulse.kafka import ensure_topics, faust_credentials
 from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
-from urbanpulse.registry import RegistryFile
+from urbanpulse.registry import RegistryFile, SensorInfo
 from urbanpulse.settings import Settings
+from urbanpulse.wire import encode_batch
 
 log = logging.getLogger(__name__)
 
+# How often the snapshot timer looks whether a snapshot is due.
+SNAPSHOT_TICK_S = 0.5
+# How often snapshots are taken while Faust waits for acks (a rebalance, a stop).
+WAIT_EMPTY_SNAPSHOT_S = 0.2
+# Snapshot early when the held records' payloads add up to this much: held records stay in
+# memory until their acks are released.
+MAX_HELD_BYTES = 8 * 1024 * 1024
+
+SENSOR_CODEC: Codec[SensorState] = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
+DISTRICT_CODEC: Codec[DistrictState] = Codec(
+    encode_district, decode_district, lambda s: s.partition
+)
+
 
 def district_topic_name(settings: Settings) -> str:
-    """The internal topic carrying readings keyed by district (one per worker group)."""
+    """The internal topic carrying sensor windows keyed by district (one per worker group)."""
     return f"{settings.worker.app_id}-district-readings"
 
 
@@ -96,7 +131,8 @@ def create_app(settings: Settings) -> faust.App:
         district_topic_name(settings), partitions=settings.kafka.partitions, internal=True
     )
     sensor_table = app.Table("sensor-state", key_type=bytes, value_type=bytes)
-    district_table = app.Table("district-state", key_type=bytes, value_type=bytes)
+    # Not "district-state": the worker before snapshots kept whole districts there, in JSON.
+    district_table = app.Table("district-windows", key_type=bytes, value_type=bytes)
     worker = StreamWorker(
         settings,
         InfluxWriter(settings.influx),
@@ -110,99 +146,183 @@ def create_app(settings: Settings) -> faust.App:
         tables={"sensor": TableState(sensor_table), "district": TableState(district_table)},
     )
     app.urbanpulse_worker = worker  # for tests and timers
+    _add_agents(app, worker, settings, readings_topic, district_topic)
+    _add_state_timers(app, worker, settings)
+    _add_watch_timers(app, worker, settings)
+    return app
+
+
+def _acks(stream: Any, events: Sequence[Any]) -> list[Ack]:
+    return [partial(stream.ack, event) for event in events]
+
+
+@asynccontextmanager
+async def _crash_on_failure(app: faust.App) -> AsyncIterator[None]:
+    """Stop the worker when a batch fails half-way (its live states are then discarded), so
+    that its successor starts again from the last snapshot."""
+    try:
+        yield
+    except Exception as err:
+        log.exception("a batch failed; stopping the worker to start again from its state")
+        await app.crash(err)
+        raise
+
+
+def _add_agents(
+    app: faust.App,
+    worker: StreamWorker,
+    settings: Settings,
+    readings_topic: Any,
+    district_topic: Any,
+) -> None:
+    """The two agents: readings → sensors, sensor windows → districts."""
+    take = settings.worker.batch_size
 
     @app.agent(readings_topic)  # type: ignore[untyped-decorator]  # faust is untyped
     async def store_readings(stream: Any) -> None:
         """Check, store, aggregate and alert on every reading of the topic."""
-        batches = stream.take_events(
-            settings.worker.batch_size, within=settings.worker.batch_seconds
-        )
-        async for events in batches:
-            with worker.in_batch():
-                await worker.handle_readings([(e.message.partition, e.value) for e in events])
+        # noack_take: Faust acks nothing itself; the worker releases the acks after the
+        # snapshot that covers the records (take_events would ack once the batch is done).
+        async for events in stream.noack_take(take, within=settings.worker.batch_seconds):
+            async with _crash_on_failure(app):
+                with worker.in_batch():
+                    await worker.handle_readings(
+                        [(e.message.partition, e.value) for e in events], _acks(stream, events)
+                    )
+            if worker.sensors.held_bytes > MAX_HELD_BYTES:
+                await worker.save_sensors()
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
     async def aggregate_districts(stream: Any) -> None:
-        """Aggregate the readings of each district."""
-        batches = stream.take_events(
-            settings.worker.batch_size, within=settings.worker.batch_seconds
+        """Combine the sensors' window aggregates of each district."""
+        async for events in stream.noack_take(take, within=settings.worker.batch_seconds):
+            async with _crash_on_failure(app):
+                with worker.in_batch():
+                    await worker.handle_district(
+                        [(e.message.partition, e.key, e.value) for e in events],
+                        _acks(stream, events),
+                    )
+            if worker.districts.held_bytes > MAX_HELD_BYTES:
+                await worker.save_districts()
+
+
+def _add_state_timers(app: faust.App, worker: StreamWorker, settings: Settings) -> None:
+    """Snapshots, the states a rebalance takes away, and the stale check over the states."""
+
+    @app.timer(SNAPSHOT_TICK_S)  # type: ignore[untyped-decorator]
+    async def save_states() -> None:
+        """Snapshot the changed states when due (a rebalance or a stop: ``_App``)."""
+        await worker.maybe_snapshot(time.monotonic())
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def forget_revoked_states(_app: Any, assigned: Iterable[Any], **_kwargs: Any) -> None:
+        """Keep the live states of the partitions this worker still owns, and only those."""
+        tps = list(assigned)
+        worker.keep_partitions(
+            sensors={tp.partition for tp in tps if tp.topic == settings.kafka.readings_topic},
+            districts={tp.partition for tp in tps if tp.topic == district_topic_name(settings)},
         )
-        async for events in batches:
-            with worker.in_batch():
-                await worker.handle_district(
-                    [(e.message.partition, e.key, e.value) for e in events]
-                )
 
     @app.timer(settings.streams.stale_check_s)  # type: ignore[untyped-decorator]
     async def look_for_stale_sensors() -> None:
         """Open stale-sensor alerts for silent sensors of this worker's partitions."""
+        if app.rebalancing or app.in_recovery:
+            return  # the states of newly assigned partitions are not all restored yet
         assigned = {
             tp.partition
             for tp in app.consumer.assignment()
             if tp.topic == settings.kafka.readings_topic
         }
-        await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
+        async with _crash_on_failure(app):
+            await worker.check_stale(assigned, epoch_us(datetime.now(UTC)))
+
+
+def _add_watch_timers(app: faust.App, worker: StreamWorker, settings: Settings) -> None:
+    """Consumer lag for the metrics, and the stall watchdog."""
+    topics = {settings.kafka.readings_topic, district_topic_name(settings)}
 
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
         """Export how far this worker's partitions lag behind (``streams.metrics``)."""
-        topics = {settings.kafka.readings_topic, district_topic_name(settings)}
+        if app.rebalancing or app.in_recovery:
+            worker.metrics.progress.reset()  # offsets stand still then: not a lack of progress
         await refresh_lag(app.consumer, worker.metrics, topics)
 
-    if settings.worker.stall_restart_s:
-        watch = StallWatch(settings.worker.stall_restart_s)
+    if not settings.worker.stall_restart_s:
+        return
+    watch = StallWatch(settings.worker.stall_restart_s)
 
-        @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
-        async def watch_for_stalled_partitions() -> None:
-            """Stop the worker if an assigned partition has lag that nothing reads."""
-            if app.rebalancing or app.in_recovery:
-                # Offsets stand still while a rebalance runs or tables are rebuilt from their
-                # changelogs, which can take minutes for a big state: that is not a stall.
-                watch.reset()
-                return
-            topics = {settings.kafka.readings_topic, district_topic_name(settings)}
-            try:
-                await check_partitions(app.consumer, topics, watch, worker.stuck_for)
-            except PartitionStalled as err:  # crash: the worker exits non-zero, to be restarted
-                await app.crash(err)
-
-    return app
+    @app.timer(min(30.0, settings.worker.stall_restart_s / 4))  # type: ignore[untyped-decorator]
+    async def watch_for_stalled_partitions() -> None:
+        """Stop the worker if an assigned partition has lag that nothing reads."""
+        if app.rebalancing or app.in_recovery:
+            # Offsets stand still while a rebalance runs or tables are rebuilt from their
+            # changelogs, which can take minutes for a big state: that is not a stall.
+            watch.reset()
+            return
+        try:
+            await check_partitions(app.consumer, topics, watch, worker.stuck_for)
+        except PartitionStalled as err:  # crash: the worker exits non-zero, to be restarted
+            await app.crash(err)
 
 
 class _App(faust.App):  # type: ignore[misc]  # faust is untyped
     """A Faust app whose consumer never commits past a reading it did not process."""
+
+    urbanpulse_worker: StreamWorker
 
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
         transport.Consumer = SafeCommitConsumer  # see streams.consumer for why
         return transport
 
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Snapshot while Faust waits for every record taken to be acked.
+
+        Faust 0.15.3 waits so before it revokes partitions in a rebalance and when it stops
+        (``App._on_partitions_revoked``, ``App._stop_consumer``); the worker acks a record only
+        once a snapshot saved the states it changed, and the snapshot timer does not run
+        while the app stops. So snapshots are taken here, until the wait is over: the batches
+        the agents finish meanwhile are saved and acked at once.
+        """
+        saving = asyncio.ensure_future(self._snapshot_until_cancelled())
+        try:
+            await super()._consumer_wait_empty(consumer, logger)
+        finally:
+            saving.cancel()
+            await asyncio.gather(saving, return_exceptions=True)
+
+    async def _snapshot_until_cancelled(self) -> None:
+        while True:
+            await self.urbanpulse_worker.snapshot()
+            await asyncio.sleep(WAIT_EMPTY_SNAPSHOT_S)
+
 
 class TableState:
-    """A Faust table of serialised states, written to a given changelog partition."""
+    """A Faust table of encoded states: rows recovered from its changelog, snapshots sent."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def get(self, key: bytes) -> bytes | None:
-        """The stored state, or None."""
-        value = self._table.data.get(key)
-        return None if value is None else bytes(value)
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Store a state and log it to the changelog partition of its source partition."""
-        self._table.data[key] = value
-        self._table.send_changelog(
+    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
+        """Send a state (None: a tombstone) to the changelog partition of its source
+        partition; its delivery."""
+        delivery: Awaitable[object] | None = self._table.send_changelog(
             partition, key, value, key_serializer="raw", value_serializer="raw"
         )
+        return delivery
 
     def items(self) -> list[tuple[bytes, bytes]]:
-        """Every state this worker holds."""
-        return [(bytes(k), bytes(v)) for k, v in self._table.data.items()]
+        """The rows the table holds (read from the changelog by Faust's recovery)."""
+        return [(bytes(k), bytes(v)) for k, v in self._table.data.items() if v is not None]
+
+    def forget(self, key: bytes) -> None:
+        """Drop a row from memory once decoded (the live state is the copy kept)."""
+        self._table.data.pop(key, None)
 
 
 class StreamWorker:
-    """The adapter around the pure pipeline: states in, I/O out."""
+    """The adapter around the pure pipeline: live states, I/O, snapshots."""
 
     def __init__(
         self,
@@ -210,7 +330,7 @@ class StreamWorker:
         writer: InfluxWriter,
         registry: RegistryFile,
         topics: dict[str, Any],
-        tables: dict[str, TableState],
+        tables: dict[str, StateTable],
     ) -> None:
         self._settings = settings
         self._source = settings.kafka.readings_topic
@@ -219,12 +339,16 @@ class StreamWorker:
         self.topics = topics
         self.tables = tables
         self.config = StreamsConfig.from_settings(settings.streams)
+        self.sensors: LiveStates[SensorState] = LiveStates(SENSOR_CODEC, "sensor-state")
+        self.districts: LiveStates[DistrictState] = LiveStates(DISTRICT_CODEC, "district-windows")
         self.received = 0
         self.stored = 0
         self.duplicates = 0
         self.metrics = WorkerMetrics()
         self._batches: dict[object, float] = {}  # batches in progress → start (monotonic)
         self._unconfirmed: set[Awaitable[Any]] = set()  # sends Kafka has not acknowledged yet
+        self._last_snapshot = time.monotonic()
+        self._label_cache: dict[int, tuple[SensorInfo, SensorLabels]] = {}
 
     @contextmanager
     def in_batch(self) -> Iterator[None]:
@@ -242,121 +366,281 @@ class StreamWorker:
             return 0.0
         return time.monotonic() - min(self._batches.values())
 
-    async def handle_readings(self, values: Sequence[tuple[int, bytes]]) -> int:
-        """Process one batch of (partition, value) from the readings topic."""
-        letters = []
-        groups: dict[bytes, tuple[int, list[Reading]]] = {}
-        for partition, value in values:
-            batch = parse_values([value], self._source)
-            letters += batch.dead_letters
-            for reading in batch.readings:
-                groups.setdefault(reading.key, (partition, []))[1].append(reading)
+    # --- readings -------------------------------------------------------------------------
+
+    async def handle_readings(
+        self, values: Sequence[tuple[int, bytes]], acks: Iterable[Ack] = ()
+    ) -> int:
+        """Process one batch of (partition, value) records of the readings topic.
+
+        ``acks`` acknowledge the records; they are released by the snapshot that saves the
+        states this batch changed.
+        """
+        async with self.sensors.lock, _or_discard(self.sensors):
+            stored = await self._handle_readings(values)
+            self.sensors.hold(acks, sum(len(value) for _, value in values))
+        return stored
+
+    async def _handle_readings(self, values: Sequence[tuple[int, bytes]]) -> int:
+        parsed = parse_records(list(values), self._source)
+        readings, duplicates = await self._without_repeats(parsed.readings)
+        groups: dict[bytes, list[Reading]] = {}
+        for reading in readings:
+            groups.setdefault(reading.key, []).append(reading)
+        self.sensors.load(self.tables["sensor"], set(parsed.partitions.values()))
         registry = self._registry.current()
-        outcome = Outcome()
-        states: dict[bytes, tuple[int, SensorState]] = {}
-        for key, (partition, readings) in groups.items():
-            raw = self.tables["sensor"].get(key)
-            state = SensorState() if raw is None else SensorState.model_validate_json(raw)
-            info = registry.get((readings[0].tenant, readings[0].sensor_id))
-            state, result = process_sensor(
-                state, readings, info, self._registry.enabled, self.config
-            )
-            state.partition = partition
-            states[key] = (partition, state)
-            outcome.merge(result)
-        stored = await self._write_raw(outcome.stored)
-        for reading in stored:  # the API's live feed: only what InfluxDB accepted
-            # The feed cannot see the registry: readings of non-open sensors never enter it.
-            if self._labels(reading.tenant, reading.sensor_id).privacy == "open":
-                await self._send("observations", reading.key, reading.to_bytes())
-        await self._write_aggregates(outcome, outcome.alerts)
+        outcome = Outcome(duplicates=duplicates)
+        labels: dict[bytes, SensorLabels] = {}
+        for key, group in groups.items():
+            first = group[0]
+            info = registry.get((first.tenant, first.sensor_id))
+            labels[key] = self._labels_of(info)
+            state = self._sensor_state(key, parsed.partitions[key], first)
+            process_sensor(state, group, info, self._registry.enabled, self.config, outcome)
+        lines = [
+            aggregate_line(u, labels[f"{u.tenant}/{u.subject}".encode()].privacy)
+            for u in outcome.aggregates()
+        ]
+        lines += [alert_line(a, self._privacy(a, labels)) for a in outcome.alerts]
+        (stored, refused), _ = await asyncio.gather(
+            self._write_raw(outcome.stored, labels),
+            self._write_aggregates(lines, aggregates=len(lines) - len(outcome.alerts)),
+        )
+        self.metrics.count_alerts(outcome.alerts)
+        await self._send_results(stored, parsed.partitions, labels, outcome)
+        letters = parsed.dead_letters + [
+            streams_dead_letter(r.to_bytes(), self._source, reason, detail)
+            for r, reason, detail in [*outcome.dead_letters, *refused]
+        ]
         for letter in letters:
             await self._send("deadletter", None, letter.to_bytes())
-        for reading, reason, detail in outcome.dead_letters:
-            letter = streams_dead_letter(reading.to_bytes(), self._source, reason, detail)
-            await self._send("deadletter", None, letter.to_bytes())
-        for district, reading in outcome.to_district:
-            key = f"{reading.tenant}/{district}".encode()
-            await self._send("district", key, reading.to_bytes())
         await self._confirm_sends()
-        for key, (partition, state) in states.items():
-            self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
         self.stored += len(stored)
-        refused = len(letters) + len(outcome.dead_letters) + len(outcome.stored) - len(stored)
-        self.metrics.count_readings(stored, refused, outcome.duplicates)
+        self.metrics.count_readings(stored, len(letters), outcome.duplicates)
         self.duplicates += outcome.duplicates
         self.received += len(values)
         if outcome.duplicates:
             log.info("dropped %d duplicate readings", outcome.duplicates)
         return len(stored)
 
-    async def handle_district(self, values: Sequence[tuple[int, bytes, bytes]]) -> None:
-        """Process one batch of (partition, key, value) from the district topic."""
-        groups: dict[bytes, tuple[int, list[Reading]]] = {}
-        for partition, key, value in values:
-            groups.setdefault(key, (partition, []))[1].append(Reading.from_bytes(value))
+    def _sensor_state(self, key: bytes, partition: int, first: Reading) -> SensorState:
+        state = self.sensors.get(key)
+        if state is None:
+            state = SensorState(partition, sys.intern(first.tenant), first.sensor_id)
+            self.sensors.put(key, state)
+        else:
+            state.partition = partition
+            self.sensors.touch(key)
+        return state
+
+    async def _without_repeats(self, readings: list[Reading]) -> tuple[list[Reading], int]:
+        """The readings less redelivered ones repeating a stored one (``streams.redelivery``)."""
+        screened = screen(readings)
+        repeats = screened.repeats
+        if screened.lookup:
+            query = stored_ids_query(
+                [screened.readings[i] for i in screened.lookup],
+                self._settings.influx.raw_bucket,
+                timedelta(seconds=self._settings.streams.dedupe_horizon_s),
+            )
+            if query is not None:
+                stored = await asyncio.to_thread(self.writer.stored_ids, query)
+                repeats += drop_repeats(screened, stored)
+        return screened.readings, repeats
+
+    def _privacy(self, alert: AlertEvent, labels: dict[bytes, SensorLabels]) -> str:
+        key = f"{alert.tenant}/{alert.sensor_id}".encode()
+        known = labels.get(key)
+        return (
+            known.privacy
+            if known is not None
+            else self._labels(alert.tenant, alert.sensor_id).privacy
+        )
+
+    async def _send_results(
+        self,
+        stored: list[Reading],
+        partitions: dict[bytes, int],
+        labels: dict[bytes, SensorLabels],
+        outcome: Outcome,
+    ) -> None:
+        """Observations (one record per source partition), alerts, district windows."""
+        feed: dict[int, list[Reading]] = {}
+        for reading in stored:  # the API's live feed: only what InfluxDB accepted
+            # The feed cannot see the registry: readings of non-open sensors never enter it.
+            if labels[reading.key].privacy == "open":
+                feed.setdefault(partitions[reading.key], []).append(reading)
+        for partition, readings in feed.items():
+            # Keyed by source partition: a sensor's readings stay in order on one partition.
+            await self._send(
+                "observations", f"readings-{partition}".encode(), encode_batch(readings)
+            )
+        for alert in outcome.alerts:
+            await self._send(
+                "alerts", f"{alert.tenant}/{alert.sensor_id}".encode(), alert.to_bytes()
+            )
+        for record in outcome.district_records():
+            key = f"{record.tenant}/{record.district}".encode()
+            await self._send("district", key, encode_record(record))
+
+    # --- districts ------------------------------------------------------------------------
+
+    async def handle_district(
+        self, values: Sequence[tuple[int, bytes, bytes]], acks: Iterable[Ack] = ()
+    ) -> None:
+        """Process one batch of (partition, key, value) records of the district topic."""
+        async with self.districts.lock, _or_discard(self.districts):
+            await self._handle_district(values)
+            self.districts.hold(acks, sum(len(value) for _, _, value in values))
+
+    async def _handle_district(self, values: Sequence[tuple[int, bytes, bytes]]) -> None:
+        records = []
+        for partition, _key, value in values:
+            try:
+                records.append((partition, decode_record(value)))
+            except msgspec.DecodeError:  # e.g. a reading forwarded by the worker before
+                log.warning("a district record not in the current format skipped")
+        rows = district_rows(records)
+        self.districts.load(self.tables["district"], {p for p, _ in rows.values()})
         outcome = Outcome()
-        states = {}
-        for key, (partition, readings) in groups.items():
-            tenant, district = key.decode().split("/", 1)
-            raw = self.tables["district"].get(key)
-            state = DistrictState() if raw is None else DistrictState.model_validate_json(raw)
-            state, result = process_district(state, tenant, district, readings, self.config)
-            states[key] = (partition, state)
-            outcome.merge(result)
-        await self._write_aggregates(outcome, [])
-        await self._confirm_sends()
-        for key, (partition, state) in states.items():
-            self.tables["district"].put(partition, key, state.model_dump_json().encode())
+        for key, (partition, updates) in rows.items():
+            state = self.districts.get(key)
+            if state is None:
+                state = new_district_state(key, partition, updates[0][0].unit)
+                self.districts.put(key, state)
+            else:
+                state.partition = partition
+                self.districts.touch(key)
+            process_district(state, updates, self.config, outcome)
+        if outcome.district_late:
+            log.info(
+                "%d sensor windows came after their district window closed", outcome.district_late
+            )
+        lines = [aggregate_line(u) for u in outcome.aggregates()]
+        await self._write_aggregates(lines, aggregates=len(lines))
+
+    # --- stale sensors --------------------------------------------------------------------
 
     async def check_stale(self, partitions: set[int], now_us: int) -> None:
         """Open stale alerts for sensors of the given partitions that went silent."""
-        events = []
-        changed: list[tuple[int, bytes, SensorState]] = []
-        registry = self._registry.current()
-        for key, raw in self.tables["sensor"].items():
-            state = SensorState.model_validate_json(raw)
-            if state.partition not in partitions:
-                continue
-            info = registry.get((state.tenant, state.sensor_id))
-            if info is not None and info.status == "retired":
-                continue  # taken out of service: its silence is expected (docs/registry.md)
-            state, event = check_stale(state, now_us, self.config)
-            if event is not None and state.partition is not None:
-                events.append(event)
-                changed.append((state.partition, key, state))
-        if not events:
-            return
-        # Alerts stored and sent before the states that say they were: a crash in between
-        # repeats an alert (same point) rather than losing it.
-        await self._write_aggregates(Outcome(), events)
-        await self._confirm_sends()
-        for partition, key, state in changed:
-            self.tables["sensor"].put(partition, key, state.model_dump_json().encode())
+        async with self.sensors.lock, _or_discard(self.sensors):
+            self.sensors.load(self.tables["sensor"], partitions)
+            events, changed = [], []
+            registry = self._registry.current()
+            self._forget_silent(partitions, now_us)
+            for key, state in self.sensors.items(partitions):
+                info = registry.get((state.tenant, state.sensor_id))
+                if info is not None and info.status == "retired":
+                    continue  # taken out of service: its silence is expected (docs/registry.md)
+                _, event = check_stale(state, now_us, self.config)
+                if event is not None:
+                    events.append(event)
+                    changed.append(key)
+            if not events:
+                return
+            # Alerts stored and sent before the states that say they were are saved: a crash
+            # in between repeats an alert (same point) rather than losing it.
+            lines = [alert_line(e, self._labels(e.tenant, e.sensor_id).privacy) for e in events]
+            await self._write_aggregates(lines, aggregates=0)
+            self.metrics.count_alerts(events)
+            for event in events:
+                await self._send(
+                    "alerts", f"{event.tenant}/{event.sensor_id}".encode(), event.to_bytes()
+                )
+            await self._confirm_sends()
+            for key in changed:
+                self.sensors.touch(key)
 
-    async def _write_aggregates(self, outcome: Outcome, alerts: list[AlertEvent]) -> None:
-        points: list[Point] = [
-            aggregate_point(u, self._labels(u.tenant, u.subject).privacy)
-            if u.scope == "sensor"
-            else aggregate_point(u)
-            for u in outcome.aggregates.values()
+    def _forget_silent(self, partitions: set[int], now_us: int) -> None:
+        """Drop the states of sensors silent for longer than ``forget_silent_after_s``."""
+        silent = [
+            key
+            for key, state in self.sensors.items(partitions)
+            if silent_for_good(state, now_us, self.config)
         ]
-        points += [alert_point(a, self._labels(a.tenant, a.sensor_id).privacy) for a in alerts]
-        kind = "aggregate" if outcome.aggregates else "alert"  # one request: timed as one
-        counts = {"aggregate": len(outcome.aggregates), "alert": len(alerts)}
-        with self.metrics.timed_write(kind, counts):
-            await asyncio.to_thread(self.writer.write_aggregates, points)
-        self.metrics.count_alerts(alerts)
-        for alert in alerts:
-            key = f"{alert.tenant}/{alert.sensor_id}".encode()
-            await self._send("alerts", key, alert.to_bytes())
+        for key in silent:
+            self.sensors.forget(key)
+        if silent:
+            log.info(
+                "forgot %d sensors silent for more than %.0f days (state bounded; "
+                "URBANPULSE_STREAMS__FORGET_SILENT_AFTER_S)",
+                len(silent),
+                self._settings.streams.forget_silent_after_s / 86_400,
+            )
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    async def save_sensors(self) -> None:
+        """Snapshot the changed sensor states; release the acks they cover."""
+        await self.sensors.snapshot(self.tables["sensor"])
+
+    async def save_districts(self) -> None:
+        """Snapshot the changed district states; release the acks they cover."""
+        await self.districts.snapshot(self.tables["district"])
+
+    async def snapshot(self) -> None:
+        """Snapshot both tables now."""
+        self._last_snapshot = time.monotonic()
+        await self.save_sensors()
+        await self.save_districts()
+
+    async def maybe_snapshot(self, now: float) -> None:
+        """Snapshot when ``snapshot_s`` has passed since the last one."""
+        if now - self._last_snapshot >= self._settings.worker.snapshot_s:
+            await self.snapshot()
+
+    def keep_partitions(self, sensors: set[int], districts: set[int]) -> None:
+        """After a rebalance: forget the live states of partitions no longer assigned."""
+        self.sensors.keep_only(sensors)
+        self.districts.keep_only(districts)
+
+    # --- output ---------------------------------------------------------------------------
 
     def _labels(self, tenant: str, sensor_id: str) -> SensorLabels:
         """The registry labels of a sensor (privacy, licence, type) for its points."""
-        return SensorLabels.of(self._registry.current().get((tenant, sensor_id)))
+        return self._labels_of(self._registry.current().get((tenant, sensor_id)))
 
-    def _labels_of(self, readings: list[Reading]) -> dict[bytes, SensorLabels]:
-        return {r.key: self._labels(r.tenant, r.sensor_id) for r in readings}
+    def _labels_of(self, info: SensorInfo | None) -> SensorLabels:
+        if info is None:
+            return OPEN
+        labels = self._label_cache.get(id(info))
+        if labels is None or labels[0] is not info:
+            if len(self._label_cache) > 4 * len(self._registry.current()) + 100:
+                self._label_cache.clear()  # entries of a registry since reloaded
+            labels = self._label_cache[id(info)] = (info, SensorLabels.of(info))
+        return labels[1]
+
+    async def _write_aggregates(self, lines: list[str], aggregates: int) -> None:
+        """Write aggregate and alert lines (one request: timed as one)."""
+        if not lines:
+            return
+        kind = "aggregate" if aggregates else "alert"
+        counts = {"aggregate": aggregates, "alert": len(lines) - aggregates}
+        with self.metrics.timed_write(kind, counts):
+            await asyncio.to_thread(self.writer.write_lines, lines)
+
+    async def _write_raw(
+        self, readings: list[Reading], labels: dict[bytes, SensorLabels]
+    ) -> tuple[list[Reading], list[tuple[Reading, str, str]]]:
+        """Write raw points: (the readings InfluxDB accepted, the refused with the reason)."""
+        if not readings:
+            return [], []
+        try:
+            with self.metrics.timed_write("raw", {"raw": len(readings)}):
+                await asyncio.to_thread(self.writer.write, readings, labels)
+            return readings, []
+        except Exception as err:  # the batch holds a point InfluxDB refuses for good
+            if len(readings) == 1:
+                return [], [(readings[0], "influx_rejected", str(err))]
+            log.warning(
+                "InfluxDB refused %d points (%s); halving to find the bad ones", len(readings), err
+            )
+        half = len(readings) // 2
+        first, second = (
+            await self._write_raw(readings[:half], labels),
+            await self._write_raw(readings[half:], labels),
+        )
+        return first[0] + second[0], first[1] + second[1]
 
     async def _send(self, name: str, key: bytes | None, value: bytes) -> None:
         """Send to an output topic (created at start-up, see ``urbanpulse.kafka``)."""
@@ -365,38 +649,26 @@ class StreamWorker:
     async def _confirm_sends(self) -> None:
         """Wait until Kafka has every message sent so far.
 
-        Called before states are saved: a saved state marks its readings as seen, so a
-        replay after a crash drops them as duplicates and would never send again a district
-        reading, alert or dead letter that was still in the producer's buffer. The two agents
-        and the stale timer share the set: each waits for all sends outstanding when it asks,
-        its own among them, and only acknowledged ones leave the set.
+        Called at the end of each batch, before its acks are held for the next snapshot: a
+        saved state marks its readings as seen, so a replay after a crash drops them as
+        duplicates and would never send again a district window, alert or dead letter that
+        was still in the producer's buffer. The two agents and the stale timer share the set:
+        each waits for all sends outstanding when it asks, its own among them, and only
+        acknowledged ones leave the set.
         """
         pending = set(self._unconfirmed)
         await asyncio.gather(*pending)
         self._unconfirmed -= pending
 
-    async def _write_raw(self, readings: list[Reading]) -> list[Reading]:
-        """Write raw points; return the readings InfluxDB accepted (the rest: dead letters)."""
-        try:
-            with self.metrics.timed_write("raw", {"raw": len(readings)}):
-                await asyncio.to_thread(self.writer.write, readings, self._labels_of(readings))
-            return readings
-        except Exception as err:  # the batch holds a point InfluxDB refuses for good
-            log.warning("InfluxDB refused a batch (%s); writing one by one", err)
-        written = []
-        for reading in readings:
-            try:
-                with self.metrics.timed_write("raw", {"raw": 1}):
-                    await asyncio.to_thread(
-                        self.writer.write, [reading], self._labels_of([reading])
-                    )
-                written.append(reading)
-            except Exception as err:
-                letter = streams_dead_letter(
-                    reading.to_bytes(), self._source, "influx_rejected", str(err)
-                )
-                await self._send("deadletter", None, letter.to_bytes())
-        return written
+
+@asynccontextmanager
+async def _or_discard(states: LiveStates[Any]) -> AsyncIterator[None]:
+    """Discard the live states if what changes them fails half-way (then raise)."""
+    try:
+        yield
+    except BaseException:
+        states.discard()
+        raise
 
 
 def run(settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""Parsing a batch of Kafka values into readings and dead letters (pure)."""
+"""Parsing the Kafka records of a batch into readings and dead letters (pure)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,34 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
-
 from urbanpulse.model import DeadLetter, Reading
+from urbanpulse.wire import decode_record
 
 
 @dataclass
 class ParsedBatch:
-    """Readings ready to store, and dead letters for values that are not readings."""
+    """Readings in topic order, the partition of each sensor, and dead letters for the rest."""
 
     readings: list[Reading] = field(default_factory=list)
+    partitions: dict[bytes, int] = field(default_factory=dict)  # sensor key → its partition
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-def parse_values(values: list[bytes], topic: str) -> ParsedBatch:
-    """Parse Kafka values; anything that is not a canonical reading becomes a dead letter."""
+def parse_records(values: list[tuple[int, bytes]], topic: str) -> ParsedBatch:
+    """Parse (partition, value) records (batches or single readings, ``urbanpulse.wire``).
+
+    A reading that breaks the model becomes a dead letter ``invalid_reading``; the rest of
+    its record is kept.
+    """
     batch = ParsedBatch()
-    for value in values:
-        try:
-            batch.readings.append(Reading.from_bytes(value))
-        except ValidationError as err:
+    for partition, value in values:
+        record = decode_record(value)
+        batch.readings += record.readings
+        for reading in record.readings:
+            batch.partitions[reading.key] = partition
+        for refused in record.refused:
             batch.dead_letters.append(
-                streams_dead_letter(value, topic, "invalid_reading", str(err))
+                streams_dead_letter(refused.value, topic, "invalid_reading", refused.reason)
             )
     return batch
 

@@ -14,7 +14,10 @@ What is exported (docs/production.md lists them with their meaning):
   not yet committed (high watermark - committed offset), refreshed every few seconds.
 
 ``/health`` answers 200 ``{"status": "ok"}`` while the lag refresh keeps succeeding (so the
-event loop runs and Kafka answers), 503 before the first refresh and once it stalls.
+event loop runs and Kafka answers), 503 before the first refresh and once it stalls
+(``stalled``), and 503 ``no_progress`` while a partition has lag but its committed offset has
+not moved for :data:`NO_PROGRESS_S` (a batch stuck on InfluxDB, a consumer that stopped
+fetching): a worker that stores nothing says so within a minute (issue 15).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from streams.alerts import AlertEvent
+from streams.watchdog import StallWatch
 from urbanpulse.model import Reading
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,9 @@ log = logging.getLogger(__name__)
 LAG_REFRESH_S = 5.0
 # /health turns 503 when the lag has not been refreshed for this many refresh periods.
 STALL_PERIODS = 6
+# /health turns 503 when a partition with lag has not committed for this long (checked at
+# each lag refresh, so it shows within NO_PROGRESS_S + LAG_REFRESH_S: under a minute).
+NO_PROGRESS_S = 50.0
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 TopicPartition = tuple[str, int]
@@ -78,6 +85,7 @@ class Health:
     status: str
     partitions: int
     last_refresh_age_s: float | None
+    partitions_without_progress: int = 0
 
     @property
     def http_status(self) -> int:
@@ -85,13 +93,19 @@ class Health:
         return 200 if self.status == "ok" else 503
 
 
-def health_of(last_refresh: float | None, partitions: int, now: float) -> Health:
-    """``starting`` before the first lag refresh, ``stalled`` when refreshes stopped, else ok."""
+def health_of(
+    last_refresh: float | None, partitions: int, now: float, without_progress: int = 0
+) -> Health:
+    """``starting`` before the first lag refresh, ``stalled`` when refreshes stopped,
+    ``no_progress`` when ``without_progress`` partitions have lag and stand still, else ok."""
     if last_refresh is None:
         return Health("starting", partitions, None)
     age = round(now - last_refresh, 3)
-    status = "ok" if age <= LAG_REFRESH_S * STALL_PERIODS else "stalled"
-    return Health(status, partitions, age)
+    if age > LAG_REFRESH_S * STALL_PERIODS:
+        status = "stalled"
+    else:
+        status = "no_progress" if without_progress else "ok"
+    return Health(status, partitions, age, without_progress)
 
 
 class WorkerMetrics:
@@ -132,6 +146,8 @@ class WorkerMetrics:
         )
         self.last_refresh: float | None = None
         self._partitions = 0
+        self.progress = StallWatch(NO_PROGRESS_S)  # reset by the app while it rebalances
+        self._without_progress = 0
 
     @contextmanager
     def timed_write(self, kind: str, points: Mapping[str, int]) -> Iterator[None]:
@@ -168,17 +184,28 @@ class WorkerMetrics:
         for alert in alerts:
             self.alerts.labels(alert.rule, alert.state).inc()
 
-    def set_lags(self, lags: Mapping[TopicPartition, int], now: float) -> None:
-        """Replace the lag gauges: partitions no longer assigned disappear."""
+    def set_lags(
+        self,
+        lags: Mapping[TopicPartition, int],
+        now: float,
+        committed: Mapping[TopicPartition, int | None] | None = None,
+    ) -> None:
+        """Replace the lag gauges (partitions no longer assigned disappear); with the
+        ``committed`` offsets, also note which partitions with lag made no progress."""
         self.lag.clear()
         for (topic, partition), lag in lags.items():
             self.lag.labels(topic, str(partition)).set(lag)
         self._partitions = len(lags)
         self.last_refresh = now
+        if committed is not None:
+            offsets = {tp: (committed.get(tp), lag) for tp, lag in lags.items()}
+            self._without_progress = len(self.progress.observe(offsets, False, now))
 
     def health(self) -> Health:
         """The current health (see :func:`health_of`)."""
-        return health_of(self.last_refresh, self._partitions, time.monotonic())
+        return health_of(
+            self.last_refresh, self._partitions, time.monotonic(), self._without_progress
+        )
 
     def wsgi_app(self) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
         """``/health`` as JSON, everything else the Prometheus exposition of the registry."""
@@ -236,4 +263,5 @@ async def refresh_lag(consumer: Any, metrics: WorkerMetrics, topics: Collection[
         log.warning("consumer lag not refreshed: %r", err)
         return
     # Faust's TP is a (topic, partition) named tuple: usable as the plain tuple key.
-    metrics.set_lags(partition_lags(assigned, highwaters, committed, earliest), time.monotonic())
+    lags = partition_lags(assigned, highwaters, committed, earliest)
+    metrics.set_lags(lags, time.monotonic(), committed)

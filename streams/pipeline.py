@@ -1,34 +1,58 @@
 """What the worker does with the readings of one sensor, and of one district (pure).
 
-:func:`process_sensor` takes a sensor's state and a list of its readings in topic order and
-returns the new state and everything to emit: readings to store (enriched, with quality
-flags), dead letters, duplicates dropped, running window aggregates, alert events, and the
-readings to forward to district aggregation. :func:`process_district` does the same for the
-district series. The adapter (``streams.app``) loads and saves the states and does the I/O.
+:func:`process_sensor` applies a sensor's readings, in topic order, to its state — changed in
+place — and adds to an :class:`Outcome` everything to emit: readings to store (enriched, with
+quality flags), dead letters, duplicates dropped, the windows touched (their aggregates are
+computed once per batch: :meth:`Outcome.aggregates`), alert events, and the sensor windows to
+forward to district aggregation (:meth:`Outcome.district_records`). :func:`process_district`
+applies forwarded sensor windows to a district's state. The adapter (``streams.app``) holds
+the states and does the I/O.
 
-Order of a reading's checks: duplicate (message id, then sensor+quantity+time) → registry
-policy → physical range (dead letter) → flags → windows → alert rules.
+Order of a reading's checks: duplicate (series + event time) → registry policy → physical
+range (dead letter) → flags → windows → alert rules.
+
+Duplicates: each series remembers the event times it stored within the dedupe horizon (and
+the open windows), at most ``dedupe_max_times`` of them, the newest. A reading at a remembered
+time is a duplicate. A reading older than what is remembered cannot be told from a duplicate:
+it is stored (the same point again, if it is one) but flagged ``late`` and not aggregated,
+so no window can count a value twice (docs/streams.md, "State").
 """
 
 from __future__ import annotations
 
+import bisect
+import logging
+from array import array
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from functools import cached_property
+from sys import intern
+from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+import msgspec
 
 from streams import quality
 from streams.alerts import (
     AlertEvent,
     AlertRule,
-    Episode,
     evaluate,
     rules_from_settings,
     stale_event,
 )
-from streams.quality import QualityRules, SeriesMemory, epoch_us
-from streams.windows import Aggregate, SeriesWindows, add, aggregate, parse_window
+from streams.exact import exact_total, merge_exact
+from streams.quality import QualityRules, epoch_us
+from streams.state import (
+    PROBE_SEPARATOR,
+    DistrictRecord,
+    DistrictState,
+    DistrictWindow,
+    SensorState,
+    SensorWindow,
+    Series,
+    district_key,
+    series_key,
+)
+from streams.windows import Aggregate, Window, WindowSet, is_late, parse_window
 from urbanpulse.flags import FUTURE, LATE, TOO_OLD, UNIT_MISMATCH, UNREGISTERED
 from urbanpulse.model import Reading
 from urbanpulse.registry import SensorInfo
@@ -36,9 +60,10 @@ from urbanpulse.settings import StreamsSettings
 
 # Readings with these flags are stored but kept out of aggregates and alerts.
 NOT_AGGREGATED = frozenset({FUTURE, TOO_OLD, UNIT_MISMATCH})
+# The dead-letter reason of a reading whose processing raised (the detail names the error).
+PROCESSING_FAILED = "processing_failed"
 
-
-Head = tuple[str, Literal["sensor", "district"], str, str]  # tenant, scope, subject, quantity
+log = logging.getLogger(__name__)
 
 
 def _us(delta: timedelta) -> int:
@@ -57,10 +82,12 @@ class StreamsConfig:
     )
     lateness_us: int = 600_000_000
     dedupe_horizon_us: int = 7_200_000_000
+    dedupe_max_times: int = 256
     default_interval: timedelta = timedelta(minutes=5)
     rules: tuple[AlertRule, ...] = ()
     stale_factor: float = 3.0
     unknown_sensors: Literal["accept", "deadletter"] = "accept"
+    forget_silent_after_us: int = 7 * 86_400_000_000
 
     @classmethod
     def from_settings(cls, settings: StreamsSettings) -> StreamsConfig:
@@ -75,46 +102,43 @@ class StreamsConfig:
             windows=tuple((name, _us(parse_window(name))) for name in settings.windows),
             lateness_us=_us(timedelta(seconds=settings.allowed_lateness_s)),
             dedupe_horizon_us=_us(timedelta(seconds=settings.dedupe_horizon_s)),
+            dedupe_max_times=settings.dedupe_max_times,
             default_interval=timedelta(seconds=settings.expected_interval_s),
             rules=rules_from_settings(settings.alert_rules),
             stale_factor=settings.stale_factor,
             unknown_sensors=settings.unknown_sensors,
+            forget_silent_after_us=_us(timedelta(seconds=settings.forget_silent_after_s)),
         )
 
+    @cached_property
+    def rules_by_quantity(self) -> dict[str, tuple[AlertRule, ...]]:
+        """The alert rules of each quantity that has any."""
+        by: dict[str, tuple[AlertRule, ...]] = {}
+        for rule in self.rules:
+            by[rule.quantity] = (*by.get(rule.quantity, ()), rule)
+        return by
 
-class QuantityState(BaseModel):
-    """One series (a sensor's quantity, or a district's quantity)."""
-
-    unit: str = ""
-    memory: SeriesMemory | None = None
-    seen: dict[int, str] = Field(default_factory=dict)  # event time µs → message id
-    windows: dict[str, SeriesWindows] = Field(default_factory=dict)
-    episodes: dict[str, Episode] = Field(default_factory=dict)
-
-
-class SensorState(BaseModel):
-    """Everything the worker remembers about one sensor (a table row, keyed like Kafka)."""
-
-    partition: int | None = None
-    tenant: str = ""
-    sensor_id: str = ""
-    interval_s: float | None = None
-    seen_ids: dict[str, int] = Field(default_factory=dict)  # message id → event time µs
-    newest_us: int | None = None
-    last_received_us: int | None = None
-    stale_since_us: int | None = None
-    quantities: dict[str, QuantityState] = Field(default_factory=dict)
+    @cached_property
+    def remember_us(self) -> int:
+        """How far behind its watermark a series remembers event times: the dedupe horizon,
+        and at least as far back as a window can still take a value."""
+        widest = max((size for _, size in self.windows), default=0)
+        return max(self.dedupe_horizon_us, widest + self.lateness_us)
 
 
-class DistrictState(BaseModel):
-    """Window state of one district's quantities."""
+class SeriesHead(msgspec.Struct, frozen=True, gc=False):
+    """Who a series belongs to: what its aggregate points are tagged with."""
 
-    partition: int | None = None
-    quantities: dict[str, QuantityState] = Field(default_factory=dict)
+    tenant: str
+    scope: Literal["sensor", "district"]
+    subject: str  # sensor id or district
+    quantity: str
+    probe: str | None
+    unit: str
+    district: str | None = None  # a sensor series that feeds this district
 
 
-@dataclass(frozen=True)
-class AggregateUpdate:
+class AggregateUpdate(msgspec.Struct, frozen=True, gc=False):
     """The running aggregate of one window, to be written (and overwritten) in InfluxDB."""
 
     tenant: str
@@ -125,11 +149,18 @@ class AggregateUpdate:
     start_us: int
     unit: str
     value: Aggregate
+    probe: str | None = None
 
-    @property
-    def key(self) -> tuple[str, str, str, str, str, int]:
-        """Identifies the InfluxDB point."""
-        return (self.tenant, self.scope, self.subject, self.quantity, self.window, self.start_us)
+
+Opened = dict[tuple[str, int], WindowSet]  # (size name, start) → the windows of its size
+
+
+class _Touched(NamedTuple):
+    head: SeriesHead
+    window: str  # the size's name
+    start: int
+    aggregate: Window | DistrictWindow
+    series: Series | None  # the sensor series, for its watermark when forwarded
 
 
 @dataclass
@@ -139,76 +170,199 @@ class Outcome:
     stored: list[Reading] = field(default_factory=list)
     dead_letters: list[tuple[Reading, str, str]] = field(default_factory=list)
     duplicates: int = 0
-    aggregates: dict[tuple[str, str, str, str, str, int], AggregateUpdate] = field(
-        default_factory=dict
-    )
     alerts: list[AlertEvent] = field(default_factory=list)
-    to_district: list[tuple[str, Reading]] = field(default_factory=list)
+    district_late: int = 0  # sensor windows a district had closed already
+    touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)  # window → it
 
-    def merge(self, other: Outcome) -> None:
-        """Add another outcome's results to this one (later aggregates win)."""
-        self.stored += other.stored
-        self.dead_letters += other.dead_letters
-        self.duplicates += other.duplicates
-        self.aggregates.update(other.aggregates)
-        self.alerts += other.alerts
-        self.to_district += other.to_district
-
-
-def _window_all(
-    series: QuantityState,
-    member: tuple[str, str],
-    t_us: int,
-    value: float,
-    config: StreamsConfig,
-) -> list[tuple[str, int]]:
-    """Add a value to every window size; return the windows touched (start -1: too late).
-
-    ``member`` is (member key, source sensor); a district (several sources) keeps windows for
-    sensors lagging up to the dedupe horizon, a sensor's own series needs no such margin.
-    """
-    key, source = member
-    idle_us = config.dedupe_horizon_us if source else None
-    touched = []
-    for name, size_us in config.windows:
-        windows = series.windows.setdefault(name, SeriesWindows())
-        start = add(
-            windows,
-            key,
-            t_us,
-            value,
-            size_us,
-            config.lateness_us,
-            source,
-            idle_us,
-        )
-        touched.append((name, -1 if start is None else start))
-    return touched
-
-
-def _emit(
-    outcome: Outcome,
-    series: QuantityState,
-    touched: list[tuple[str, int]],
-    head: Head,
-) -> None:
-    tenant, scope, subject, quantity = head
-    for name, start in touched:
-        members = series.windows[name].windows.get(start) if start >= 0 else None
-        if members:
-            update = AggregateUpdate(
-                tenant, scope, subject, quantity, name, start, series.unit, aggregate(members)
+    def aggregates(self) -> list[AggregateUpdate]:
+        """The current aggregate of every window the batch touched, computed once each."""
+        out = []
+        for t in self.touched.values():
+            head = t.head
+            value = (
+                t.aggregate.aggregate() if isinstance(t.aggregate, Window) else combine(t.aggregate)
             )
-            outcome.aggregates[update.key] = update
+            out.append(
+                AggregateUpdate(
+                    head.tenant,
+                    head.scope,
+                    head.subject,
+                    head.quantity,
+                    t.window,
+                    t.start,
+                    head.unit,
+                    value,
+                    head.probe,
+                )
+            )
+        return out
+
+    def district_records(self) -> list[DistrictRecord]:
+        """The touched windows of districted open sensors, one record per district."""
+        records: dict[tuple[str, str], DistrictRecord] = {}
+        for t in self.touched.values():
+            head, window = t.head, t.aggregate
+            if head.district is None or not isinstance(window, Window) or t.series is None:
+                continue
+            record = records.get((head.tenant, head.district))
+            if record is None:
+                record = records[(head.tenant, head.district)] = DistrictRecord(
+                    head.tenant, head.district, []
+                )
+            mark = t.series.mark_us if t.series.mark_us is not None else window.last_us
+            record.windows.append(
+                SensorWindow(
+                    head.quantity,
+                    head.unit,
+                    t.window,
+                    head.subject,
+                    head.probe,
+                    mark,
+                    window,
+                )
+            )
+        return list(records.values())
 
 
-def _prune_seen(state: SensorState, horizon_us: int) -> None:
-    if state.newest_us is None:
+# --- sensors ----------------------------------------------------------------------------------
+
+
+def _remembered(series: Series, t_us: int, config: StreamsConfig) -> bool | None:
+    """True: a duplicate; False: new; None: older than what the series remembers."""
+    limit = series.floor_us
+    if series.mark_us is not None:
+        horizon = series.mark_us - config.remember_us
+        limit = horizon if limit is None else max(limit, horizon)
+    if limit is not None and t_us < limit:
+        return None
+    times = series.times
+    at = bisect.bisect_left(times, t_us)
+    return at < len(times) and times[at] == t_us
+
+
+def _remember(series: Series, t_us: int, config: StreamsConfig) -> None:
+    """Add an event time to the series' memory, forgetting the oldest beyond the cap."""
+    times = series.times
+    if not times or t_us > times[-1]:
+        times.append(t_us)
+    else:
+        times.insert(bisect.bisect_left(times, t_us), t_us)
+    if len(times) > config.dedupe_max_times:
+        _forget_before_horizon(series, config)
+        if len(times) > config.dedupe_max_times:
+            # Forget the oldest: from now on a reading that old cannot be told from a repeat.
+            excess = len(times) - config.dedupe_max_times
+            series.floor_us = times[excess - 1] + 1
+            del times[:excess]
+
+
+def _forget_before_horizon(series: Series, config: StreamsConfig) -> None:
+    if series.mark_us is None:
         return
-    limit = state.newest_us - horizon_us
-    state.seen_ids = {m: t for m, t in state.seen_ids.items() if t >= limit}
-    for series in state.quantities.values():
-        series.seen = {t: m for t, m in series.seen.items() if t >= limit}
+    horizon = series.mark_us - config.remember_us
+    old = bisect.bisect_left(series.times, horizon)
+    if old:
+        del series.times[:old]
+
+
+def _aggregate(
+    series: Series, t_us: int, value: float, config: StreamsConfig, into: Opened
+) -> bool:
+    """Add a value to its window of every size; True when it was late for any of them."""
+    late = False
+    mark = series.mark_us
+    for name, size in config.windows:
+        start = t_us - t_us % size
+        if is_late(start, size, config.lateness_us, mark):
+            late = True
+            continue
+        windows = _windows_of(series, size)
+        windows.add(t_us, value)
+        into[(name, start)] = windows
+    if mark is None or t_us > mark:
+        series.mark_us = t_us
+    return late
+
+
+def _windows_of(series: Series, size: int) -> WindowSet:
+    for windows in series.windows:
+        if windows.size_us == size:
+            return windows
+    windows = WindowSet(size)
+    series.windows.append(windows)
+    return windows
+
+
+def _tidy(series: Series, config: StreamsConfig) -> None:
+    """Drop what the series' watermark made final: closed windows, times past the horizon.
+
+    (Windows of a size no longer configured are never added to again: they empty out here.)
+    """
+    mark = series.mark_us
+    if mark is None:
+        return
+    lateness = config.lateness_us
+    for windows in series.windows:
+        slots = windows.slots
+        if slots and slots[0] + windows.size_us + lateness <= mark:  # the oldest is final
+            windows.prune(lateness, mark)
+    times = series.times
+    if times and times[0] < mark - config.remember_us:
+        _forget_before_horizon(series, config)
+
+
+def _alerts(
+    series: Series, reading: Reading, t_us: int, config: StreamsConfig, out: Outcome
+) -> None:
+    for rule in config.rules:
+        if rule.quantity != reading.quantity:
+            continue
+        episodes = series.episodes or {}
+        episode, event = evaluate(
+            rule, episodes.get(rule.key), t_us, reading.value, (reading.tenant, reading.sensor_id)
+        )
+        if episode is None:
+            episodes.pop(rule.key, None)
+        else:
+            episodes[rule.key] = episode
+        series.episodes = episodes or None
+        if event is not None:
+            out.alerts.append(event)
+
+
+@dataclass(slots=True)
+class _SensorBatch:
+    """What ``process_sensor`` knows for the whole of one sensor's batch."""
+
+    info: SensorInfo | None
+    interval: timedelta
+    feeds: str | None  # the district an open sensor's windows go to
+    refuse_unknown: bool  # unregistered sensors are dead letters
+    unregistered: bool  # flag the readings 'unregistered'
+    touched: dict[str, tuple[Series, SeriesHead, Opened]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        state: SensorState,
+        info: SensorInfo | None,
+        registry_enabled: bool,
+        config: StreamsConfig,
+    ) -> _SensorBatch:
+        """The batch's context (the registry's interval becomes the state's)."""
+        if info is not None:
+            state.interval_s = info.interval_s
+        interval = (
+            timedelta(seconds=state.interval_s) if state.interval_s else config.default_interval
+        )
+        unknown = info is None and registry_enabled
+        return cls(
+            info=info,
+            interval=interval,
+            feeds=info.district if info is not None and info.privacy == "open" else None,
+            refuse_unknown=unknown and config.unknown_sensors == "deadletter",
+            unregistered=unknown,
+        )
 
 
 def process_sensor(
@@ -217,96 +371,155 @@ def process_sensor(
     info: SensorInfo | None,
     registry_enabled: bool,
     config: StreamsConfig,
+    outcome: Outcome | None = None,
 ) -> tuple[SensorState, Outcome]:
-    """Check, dedupe, enrich, aggregate and alert one sensor's readings (in topic order)."""
-    state = state.model_copy(deep=True)
-    outcome = Outcome()
-    if info is not None:
-        state.interval_s = info.interval_s
-    interval = timedelta(seconds=state.interval_s) if state.interval_s else config.default_interval
+    """Check, dedupe, enrich, aggregate and alert one sensor's readings (in topic order).
+
+    ``state`` is changed in place (and returned); results go to ``outcome`` (a new one if
+    none is given), to gather a whole batch's.
+    """
+    out = outcome if outcome is not None else Outcome()
+    batch = _SensorBatch.of(state, info, registry_enabled, config)
     for reading in readings:
-        state.tenant, state.sensor_id = reading.tenant, reading.sensor_id
-        t_us = epoch_us(reading.observed_at)
-        series = state.quantities.setdefault(reading.quantity, QuantityState(unit=reading.unit))
-        if reading.message_id in state.seen_ids or t_us in series.seen:
-            outcome.duplicates += 1
-            continue
-        if info is None and registry_enabled and config.unknown_sensors == "deadletter":
-            outcome.dead_letters.append(
-                (reading, "unregistered_sensor", f"{reading.key.decode()} is not in the registry")
-            )
-            continue
-        reason = quality.out_of_range(reading)
-        if reason is not None:
-            outcome.dead_letters.append((reading, "out_of_range", reason))
-            continue
-        state.seen_ids[reading.message_id] = t_us
-        series.seen[t_us] = reading.message_id
-        received_us = epoch_us(reading.received_at)
-        if state.stale_since_us is not None:
-            outcome.alerts.append(
-                stale_event(
-                    (reading.tenant, reading.sensor_id),
-                    state.stale_since_us,
-                    received_us,
-                    interval * config.stale_factor,
+        try:
+            _process_reading(state, reading, batch, config, out)
+        except Exception as err:  # one reading that breaks this stage must not stop the city
+            log.exception("processing a reading of %s failed", reading.key.decode())
+            out.dead_letters.append((reading, PROCESSING_FAILED, f"{type(err).__name__}: {err}"))
+    sensor = (state.tenant, state.sensor_id)
+    for key, (series, head, opened) in batch.touched.items():
+        for (name, start), windows in opened.items():  # the batch's aggregates, as they end
+            window = windows.window(start)
+            if window is not None:
+                out.touched[(*sensor, key, name, start)] = _Touched(
+                    head, name, start, window, series
                 )
-            )
-            state.stale_since_us = None
-        state.last_received_us = max(state.last_received_us or received_us, received_us)
+        _tidy(series, config)
+    return state, out
 
-        flags = list(reading.quality_flags)
-        if info is None and registry_enabled:
-            flags.append(UNREGISTERED)
-        clock = quality.clock_flags(reading, config.quality)
-        flags += clock
-        in_order = series.memory is None or t_us > series.memory.last_us
-        sequence, series.memory = quality.sequence_flags(
-            reading, series.memory, interval, config.quality
+
+def _process_reading(
+    state: SensorState, reading: Reading, batch: _SensorBatch, config: StreamsConfig, out: Outcome
+) -> None:
+    """One reading: a repeat, a dead letter, or stored (and aggregated, alerted on)."""
+    t_us = epoch_us(reading.observed_at)
+    key, series = _series_of(state, reading)
+    known = _remembered(series, t_us, config)
+    if known:
+        out.duplicates += 1
+        return
+    refusal = _refusal(reading, batch)
+    if refusal is not None:
+        out.dead_letters.append((reading, *refusal))
+        return
+    if known is False:
+        _remember(series, t_us, config)
+    _note_receipt(state, reading, batch, config, out)
+    flags = list(reading.quality_flags)
+    if batch.unregistered:
+        flags.append(UNREGISTERED)
+    clock = quality.clock_flags(reading, config.quality)
+    flags += clock
+    if FUTURE in clock:
+        # Not the series' newest: every real reading after it would look out of order (no
+        # alerts, no spike, stuck or gap checks) until the clock caught up.
+        out.stored.append(_as_stored(reading, flags, batch.info))
+        return
+    in_order = series.memory is None or t_us > series.memory.last_us
+    sequence, series.memory = quality.sequence_flags(
+        reading, series.memory, batch.interval, config.quality
+    )
+    flags += sequence
+    if not NOT_AGGREGATED.intersection(clock):
+        if known is None or _into_windows(state, key, series, reading, t_us, batch, config):
+            # Late for a window, or older than what the series remembers: it might be a
+            # repeat, and a window could count it twice.
+            flags.append(LATE)
+        elif in_order:
+            _alerts(series, reading, t_us, config, out)
+    out.stored.append(_as_stored(reading, flags, batch.info))
+
+
+def _series_of(state: SensorState, reading: Reading) -> tuple[str, Series]:
+    """The reading's series in the sensor's state (new if none), and its key."""
+    if not state.sensor_id:  # a new state: names shared by every state (memory)
+        state.tenant, state.sensor_id = intern(reading.tenant), reading.sensor_id
+    key = series_key(reading.quantity, reading.probe)
+    series = state.series.get(key)
+    if series is None:
+        series = state.series[key] = Series(
+            intern(reading.quantity), reading.probe, intern(reading.unit)
         )
-        flags += sequence
-        aggregated = not NOT_AGGREGATED.intersection(clock)
-        if aggregated:
-            touched = _window_all(series, (str(t_us), ""), t_us, reading.value, config)
-            if any(start < 0 for _, start in touched):
-                flags.append(LATE)
-            head: Head = (reading.tenant, "sensor", reading.sensor_id, reading.quantity)
-            _emit(outcome, series, touched, head)
-            if in_order:
-                for rule in config.rules:
-                    if rule.quantity == reading.quantity:
-                        episode, event = evaluate(
-                            rule,
-                            series.episodes.get(rule.key),
-                            t_us,
-                            reading.value,
-                            (reading.tenant, reading.sensor_id),
-                        )
-                        if episode is None:
-                            series.episodes.pop(rule.key, None)
-                        else:
-                            series.episodes[rule.key] = episode
-                        if event is not None:
-                            outcome.alerts.append(event)
-        state.newest_us = max(state.newest_us or t_us, t_us)
+    return key, series
 
-        update: dict[str, object] = {"quality_flags": tuple(dict.fromkeys(flags))}
-        if reading.location is None and info is not None and info.location is not None:
-            update["location"] = info.location
-        stored = reading.model_copy(update=update)
-        outcome.stored.append(stored)
-        # Only open sensors feed district aggregates, which the API publishes: a district
-        # with one restricted sensor would otherwise publish that sensor's values.
-        if aggregated and info is not None and info.district is not None and info.privacy == "open":
-            outcome.to_district.append((info.district, stored))
-    _prune_seen(state, config.dedupe_horizon_us)
-    return state, outcome
+
+def _refusal(reading: Reading, batch: _SensorBatch) -> tuple[str, str] | None:
+    """Why the reading is a dead letter (reason, detail), or None."""
+    if batch.refuse_unknown:
+        return "unregistered_sensor", f"{reading.key.decode()} is not in the registry"
+    reason = quality.out_of_range(reading)
+    return None if reason is None else ("out_of_range", reason)
+
+
+def _note_receipt(
+    state: SensorState, reading: Reading, batch: _SensorBatch, config: StreamsConfig, out: Outcome
+) -> None:
+    """A sensor heard from: its stale episode closes; its last receipt time moves on."""
+    received_us = epoch_us(reading.received_at)
+    if state.stale_since_us is not None:
+        out.alerts.append(
+            stale_event(
+                (reading.tenant, reading.sensor_id),
+                state.stale_since_us,
+                received_us,
+                batch.interval * config.stale_factor,
+            )
+        )
+        state.stale_since_us = None
+    if state.last_received_us is None or received_us > state.last_received_us:
+        state.last_received_us = received_us
+
+
+def _into_windows(
+    state: SensorState,
+    key: str,
+    series: Series,
+    reading: Reading,
+    t_us: int,
+    batch: _SensorBatch,
+    config: StreamsConfig,
+) -> bool:
+    """Aggregate a reading into its series' windows; True when it was late for any."""
+    entry = batch.touched.get(key)
+    if entry is None:
+        head = SeriesHead(
+            state.tenant,
+            "sensor",
+            state.sensor_id,
+            series.quantity,
+            series.probe,
+            series.unit,
+            batch.feeds,
+        )
+        entry = batch.touched[key] = (series, head, {})
+    return _aggregate(series, t_us, reading.value, config, entry[2])
+
+
+def _as_stored(reading: Reading, flags: list[str], info: SensorInfo | None) -> Reading:
+    """The reading as stored: its quality flags, and the registry's location if it had none."""
+    location = reading.location
+    if location is None and info is not None and info.location is not None:
+        location = info.location
+    unique_flags = tuple(dict.fromkeys(flags))
+    if unique_flags == reading.quality_flags and location is reading.location:
+        return reading
+    return msgspec.structs.replace(reading, quality_flags=unique_flags, location=location)
 
 
 def check_stale(
     state: SensorState, now_us: int, config: StreamsConfig
 ) -> tuple[SensorState, AlertEvent | None]:
-    """Open a stale-sensor episode if the sensor has been silent too long."""
+    """Open a stale-sensor episode (in place) if the sensor has been silent too long."""
     if state.last_received_us is None or state.stale_since_us is not None:
         return state, None
     interval = timedelta(seconds=state.interval_s) if state.interval_s else config.default_interval
@@ -314,24 +527,181 @@ def check_stale(
     since = state.last_received_us + _us(silence)
     if now_us <= since:
         return state, None
-    state = state.model_copy(update={"stale_since_us": since})
+    state.stale_since_us = since
     return state, stale_event((state.tenant, state.sensor_id), since, None, silence)
+
+
+def silent_for_good(state: SensorState, now_us: int, config: StreamsConfig) -> bool:
+    """True when the sensor has been silent long enough to be forgotten (or never spoke)."""
+    heard = state.last_received_us
+    return heard is None or now_us - heard > config.forget_silent_after_us
+
+
+# --- districts --------------------------------------------------------------------------------
+
+
+def member_key(sensor_id: str, probe: str | None) -> str:
+    """A district member: a sensor, or one probe of it."""
+    return sensor_id if probe is None else f"{sensor_id}{PROBE_SEPARATOR}{probe}"
+
+
+def combine(window: DistrictWindow) -> Aggregate:
+    """A district window's aggregate (the mean from its exact sum).
+
+    ``last`` is the last value by event time; between members at the same time, that of the
+    greatest member key.
+    """
+    total = window.sum if isinstance(window.sum, float) else exact_total(window.sum)
+    return Aggregate(window.count, total / window.count, window.min, window.max, window.last)
+
+
+DistrictRows = dict[bytes, tuple[int, list[list[SensorWindow]]]]
+
+
+def district_rows(records: list[tuple[int, DistrictRecord]]) -> DistrictRows:
+    """(partition, record)s of the district topic, split by the district state they update.
+
+    Each state (``streams.state.district_key``: a district quantity at one window size) gets
+    its source partition and, per record in topic order, that record's sensor windows for it.
+    """
+    rows: DistrictRows = {}
+    for partition, record in records:
+        per_row: dict[bytes, list[SensorWindow]] = {}
+        for update in record.windows:
+            key = district_key(record.tenant, record.district, update.quantity, update.window)
+            per_row.setdefault(key, []).append(update)
+        for key, windows in per_row.items():
+            rows.setdefault(key, (partition, []))[1].append(windows)
+    return rows
+
+
+def new_district_state(key: bytes, partition: int, unit: str) -> DistrictState:
+    """The empty state of a district row (its key says tenant/district/quantity/window)."""
+    tenant, district, quantity, window = key.decode().split("/")
+    return DistrictState(partition, tenant, district, quantity, window, unit)
 
 
 def process_district(
     state: DistrictState,
-    tenant: str,
-    district: str,
-    readings: list[Reading],
+    records: list[list[SensorWindow]],
     config: StreamsConfig,
+    outcome: Outcome | None = None,
 ) -> tuple[DistrictState, Outcome]:
-    """Aggregate readings forwarded for one district (members keyed sensor@time)."""
-    state = state.model_copy(deep=True)
-    outcome = Outcome()
-    for reading in readings:
-        t_us = epoch_us(reading.observed_at)
-        series = state.quantities.setdefault(reading.quantity, QuantityState(unit=reading.unit))
-        member = (f"{reading.sensor_id}@{t_us}", reading.sensor_id)
-        touched = _window_all(series, member, t_us, reading.value, config)
-        _emit(outcome, series, touched, (tenant, "district", district, reading.quantity))
-    return state, outcome
+    """Apply forwarded sensor windows to a district quantity's state at one size (in place).
+
+    ``records`` are the sensor windows for this state from each district record, in topic
+    order. A member's window aggregate replaces the one kept when its count is larger: a
+    sensor's window only grows, so a replay (equal or smaller counts) changes nothing. A
+    member whose watermark was already past a window's end plus the allowed lateness before a
+    record can no longer change that window: its updates for it (replays) are ignored. A
+    window is final once every member active within the dedupe horizon is past it, and is
+    kept for the dedupe horizon behind the newest member; an update for a window already
+    forgotten is not applied (counted in ``district_late``).
+    """
+    out = outcome if outcome is not None else Outcome()
+    size = dict(config.windows).get(state.window)
+    if size is None:  # a window size no longer configured
+        return state, out
+    head = SeriesHead(state.tenant, "district", state.district, state.quantity, None, state.unit)
+    for updates in records:
+        before = dict(state.marks)
+        for update in updates:
+            member = intern(member_key(update.sensor_id, update.probe))  # one copy for all rows
+            start = update.aggregate.start
+            if update.mark_us > state.marks.get(member, update.mark_us - 1):
+                state.marks[member] = update.mark_us
+            seen = before.get(member)
+            if seen is not None and is_late(start, size, config.lateness_us, seen):
+                continue  # its part of that window was final before this record: a replay
+            if state.floor is not None and start < state.floor:
+                out.district_late += 1
+                continue
+            window = _district_window(state, start)
+            if _replace_member(state, window, member, update.aggregate):
+                key = (state.tenant, state.district, state.quantity, state.window, start)
+                out.touched[key] = _Touched(head, state.window, start, window, None)
+    _close_district_windows(state, size, config)
+    return state, out
+
+
+def _replace_member(
+    state: DistrictState, window: DistrictWindow, member: str, aggregate: Window
+) -> bool:
+    """Put a member's window aggregate in place of its older one; False if not newer."""
+    slot = state.members.get(member)
+    if slot is None:
+        slot = state.members[member] = len(state.members)
+    counts, sums = window.counts, window.sums
+    if slot >= len(counts):  # room for every member known, not one more at a time
+        grow = max(slot + 1, len(state.members)) - len(counts)
+        counts.extend(array("q", bytes(8 * grow)))
+        sums.extend(array("d", bytes(8 * grow)))
+    old_count = counts[slot]
+    if aggregate.count <= old_count:
+        return False
+    partials = aggregate.partials()
+    total = [window.sum] if isinstance(window.sum, float) else window.sum
+    merge_exact(total, partials)
+    if old_count:  # take the member's previous part out, exactly
+        lows = window.extra.get(slot, []) if window.extra is not None else []
+        merge_exact(total, [-p for p in (*lows, sums[slot])])
+    window.sum = total[0] if len(total) == 1 else total
+    window.count += aggregate.count - old_count
+    # A larger count of a sensor window holds the smaller one's values: min, max, last grow.
+    window.min = min(window.min, aggregate.min)
+    window.max = max(window.max, aggregate.max)
+    if (aggregate.last_us, member) > (window.last_us, window.last_member):
+        window.last_us, window.last, window.last_member = aggregate.last_us, aggregate.last, member
+    counts[slot], sums[slot] = aggregate.count, partials[-1]
+    if len(partials) > 1:
+        if window.extra is None:
+            window.extra = {}
+        window.extra[slot] = partials[:-1]
+    elif window.extra is not None:
+        window.extra.pop(slot, None)
+    return True
+
+
+def _district_window(state: DistrictState, start: int) -> DistrictWindow:
+    windows = state.windows
+    if windows and windows[-1].start == start:
+        return windows[-1]
+    at = bisect.bisect_left(windows, start, key=_district_start)
+    if at < len(windows) and windows[at].start == start:
+        return windows[at]
+    window = DistrictWindow(start)
+    windows.insert(at, window)
+    return window
+
+
+def _district_start(window: DistrictWindow) -> int:
+    return window.start
+
+
+def _close_district_windows(state: DistrictState, size: int, config: StreamsConfig) -> None:
+    """Forget what no member can change any more: member parts, then whole windows."""
+    if not state.marks:
+        return
+    newest = max(state.marks.values())
+    idle = config.dedupe_horizon_us
+    active = [t for t in state.marks.values() if t >= newest - idle]
+    # Kept until final for every active member, and for the dedupe horizon behind the newest:
+    # a member seen for the first time (another partition, far behind) may still report.
+    limit = min(min(active) - config.lateness_us - size, newest - idle - size)
+    final = 0
+    while final < len(state.windows) and state.windows[final].start <= limit:
+        final += 1
+    if final:
+        del state.windows[:final]
+    if state.floor is None or limit + 1 > state.floor:
+        state.floor = limit + 1
+    # A member whose watermark is below the floor sent nothing the windows kept hold.
+    state.marks = {m: t for m, t in state.marks.items() if t >= state.floor}
+    # Once every member known is past a window, no update can change it: its members' parts
+    # are no longer needed (a replay of one is recognised by the member's watermark).
+    slowest = min(state.marks.values())
+    for window in state.windows:
+        if not is_late(window.start, size, config.lateness_us, slowest):
+            break
+        if window.counts:
+            window.counts, window.sums, window.extra = array("q"), array("d"), None

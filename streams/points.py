@@ -1,15 +1,15 @@
-"""How a canonical reading becomes an InfluxDB point (pure).
+"""How readings, window aggregates and alerts become InfluxDB line protocol (pure).
 
-Measurement ``reading``; tags ``tenant``, ``sensor_id``, ``quantity``; time ``observed_at``.
-Those four decide the series and timestamp, so the same reading written twice is the same
-point: replays and retries overwrite instead of duplicating. The sensor's registry labels
-(:class:`SensorLabels`: ``privacy``, and ``licence`` and ``sensor_type`` when registered) are
-tags too: one value per sensor, so they add no series, and the API filters on them cheaply.
-They stay the same for a sensor unless the registry entry changes (docs/registry.md).
-Everything else is a field.
+Measurement ``reading``; tags ``tenant``, ``sensor_id``, ``quantity``, and ``probe`` when the
+reading has one; time ``observed_at``. Those decide the series and timestamp, so the same
+observation written twice is the same point: replays and retries overwrite instead of
+duplicating. The sensor's registry labels (:class:`SensorLabels`: ``privacy``, and
+``licence``, ``sensor_type`` and ``district`` when registered) are tags too: one value per
+sensor, so they add no series, and the API filters on them cheaply. They stay the same for a
+sensor unless the registry entry changes (docs/registry.md). Everything else is a field.
 
 Aggregates (measurement ``aggregate``) and alerts (measurement ``alert``) go to the aggregate
-bucket, with the schema agreed with the API and documented in docs/streams.md.
+bucket, with the schema agreed with the API (``urbanpulse.influx_layout``, docs/streams.md).
 """
 
 from __future__ import annotations
@@ -18,12 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from influxdb_client import Point, WritePrecision
-
-from streams.windows import as_datetime
+from streams.lineproto import (
+    escape_tag_value,
+    float_field,
+    line,
+    series_key,
+    string_field,
+)
+from streams.quality import epoch_us
 from urbanpulse.influx_layout import (
     AGGREGATE_MEASUREMENT,
     ALERT_MEASUREMENT,
+    PROBE_TAG,
     READING_MEASUREMENT,
 )
 from urbanpulse.model import Reading
@@ -50,86 +56,116 @@ class SensorLabels:
             return cls()
         return cls(info.privacy, info.licence, info.sensor_type, info.district)
 
-    def tag(self, point: Point) -> Point:
-        """Add the labels to a point: ``privacy`` always, the others when known."""
-        point.tag("privacy", self.privacy)
-        if self.licence:
-            point.tag("licence", self.licence)
-        if self.sensor_type:
-            point.tag("sensor_type", self.sensor_type)
-        if self.district:
-            point.tag("district", self.district)
-        return point
+    def tags(self) -> list[tuple[str, str | None]]:
+        """The label tags: ``privacy`` always, the others when known."""
+        return [
+            ("privacy", self.privacy),
+            ("licence", self.licence),
+            ("sensor_type", self.sensor_type),
+            ("district", self.district),
+        ]
 
 
 OPEN = SensorLabels()
 
 
-def to_point(reading: Reading, labels: SensorLabels = OPEN) -> Point:
-    """The InfluxDB point of one reading, tagged with its sensor's registry labels."""
-    point = (
-        labels.tag(
-            Point(READING_MEASUREMENT)
-            .tag("tenant", reading.tenant)
-            .tag("sensor_id", reading.sensor_id)
-            .tag("quantity", reading.quantity)
-        )
-        .field("value", float(reading.value))
-        .field("unit", reading.unit)
-        .field("source_format", reading.source_format)
-        .field("message_id", reading.message_id)
-        .field("received_at", reading.received_at.isoformat())
-        .field("quality_flags", ",".join(reading.quality_flags))
-        .time(reading.observed_at, WritePrecision.NS)
+def reading_series(reading: Reading, labels: SensorLabels = OPEN) -> str:
+    """The series key of a reading's point: measurement and tags, escaped."""
+    return series_key(
+        READING_MEASUREMENT,
+        [
+            ("tenant", reading.tenant),
+            ("sensor_id", reading.sensor_id),
+            ("quantity", reading.quantity),
+            (PROBE_TAG, reading.probe),
+            *labels.tags(),
+        ],
     )
-    if reading.location is not None:
-        point.field("lat", reading.location.lat).field("lon", reading.location.lon)
-        if reading.location.alt is not None:
-            point.field("alt", reading.location.alt)
-    return point
 
 
-def aggregate_point(update: AggregateUpdate, privacy: str = "open") -> Point:
-    """The point of a window's running aggregate: time = window start, so rewrites overwrite.
+def reading_line(reading: Reading, labels: SensorLabels = OPEN, series: str | None = None) -> str:
+    """The line of one reading; ``series`` is its :func:`reading_series`, when known."""
+    # Fields written out in key order (alt, lat, lon, message_id, quality_flags, received_at,
+    # source_format, unit, value): this runs once per reading.
+    where = reading.location
+    place = ""
+    if where is not None:
+        alt = "" if where.alt is None else f"alt={float_field(where.alt)},"
+        place = f"{alt}lat={float_field(where.lat)},lon={float_field(where.lon)},"
+    key = series if series is not None else reading_series(reading, labels)
+    return (
+        f"{key} {place}message_id={string_field(reading.message_id)},"
+        f"quality_flags={string_field(','.join(reading.quality_flags))},"
+        f'received_at="{reading.received_at.isoformat()}",'
+        f"source_format={string_field(reading.source_format)},"
+        f"unit={string_field(reading.unit)},value={float_field(reading.value)} "
+        f"{epoch_us(reading.observed_at) * 1000}"
+    )
+
+
+def reading_lines(readings: list[Reading], labels: dict[bytes, SensorLabels]) -> list[str]:
+    """The lines of a batch of readings (``labels`` by sensor key; missing: ``open``)."""
+    keys: dict[tuple[bytes, str, str | None], str] = {}
+    out = []
+    for reading in readings:
+        which = (reading.key, reading.quantity, reading.probe)
+        key = keys.get(which)
+        if key is None:
+            key = keys[which] = reading_series(reading, labels.get(reading.key, OPEN))
+        out.append(reading_line(reading, series=key))
+    return out
+
+
+def aggregate_line(update: AggregateUpdate, privacy: str = "open") -> str:
+    """The line of a window's running aggregate: time = window start, so rewrites overwrite.
 
     ``privacy`` is the sensor's class (a district aggregate is ``open``: only open sensors
     feed it), so the API can leave out a restricted sensor's aggregates.
     """
-    subject_tag = "sensor_id" if update.scope == "sensor" else "district"
+    # Tags written out in key order (this runs for every window a batch touched). Quantity,
+    # probe, scope and window names never need escaping (urbanpulse.model patterns).
+    subject = escape_tag_value(update.subject)
+    if update.scope == "sensor":
+        probe = "" if update.probe is None else f",{PROBE_TAG}={update.probe}"
+        tags = (
+            f"privacy={escape_tag_value(privacy)}{probe},quantity={update.quantity},"
+            f"scope=sensor,sensor_id={subject}"
+        )
+    else:
+        tags = (
+            f"district={subject},privacy={escape_tag_value(privacy)},"
+            f"quantity={update.quantity},scope={update.scope}"
+        )
+    value = update.value
     return (
-        Point(AGGREGATE_MEASUREMENT)
-        .tag("privacy", privacy)
-        .tag("tenant", update.tenant)
-        .tag("scope", update.scope)
-        .tag(subject_tag, update.subject)
-        .tag("quantity", update.quantity)
-        .tag("window", update.window)
-        .field("count", int(update.value.count))
-        .field("mean", float(update.value.mean))
-        .field("min", float(update.value.min))
-        .field("max", float(update.value.max))
-        .field("last", float(update.value.last))
-        .field("unit", update.unit)
-        .time(as_datetime(update.start_us), WritePrecision.NS)
+        f"{AGGREGATE_MEASUREMENT},{tags},tenant={escape_tag_value(update.tenant)},"
+        f"window={update.window} count={value.count}i,last={float_field(value.last)},"
+        f"max={float_field(value.max)},mean={float_field(value.mean)},"
+        f"min={float_field(value.min)},unit={string_field(update.unit)} "
+        f"{update.start_us * 1000}"
     )
 
 
-def alert_point(event: AlertEvent, privacy: str = "open") -> Point:
-    """The point of an alert episode: time = episode start, so closing overwrites opening."""
-    return (
-        Point(ALERT_MEASUREMENT)
-        .tag("privacy", privacy)
-        .tag("tenant", event.tenant)
-        .tag("sensor_id", event.sensor_id)
-        .tag("rule", event.rule)
-        .tag("quantity", event.quantity)
-        .field("state", event.state)
-        .field("started_at", _rfc3339(event.started_at))
-        .field("ended_at", "" if event.ended_at is None else _rfc3339(event.ended_at))
-        .field("value", float(event.value))
-        .field("message", event.message)
-        .time(event.started_at, WritePrecision.NS)
+def alert_line(event: AlertEvent, privacy: str = "open") -> str:
+    """The line of an alert episode: time = episode start, so closing overwrites opening."""
+    key = series_key(
+        ALERT_MEASUREMENT,
+        [
+            ("privacy", privacy),
+            ("tenant", event.tenant),
+            ("sensor_id", event.sensor_id),
+            ("rule", event.rule),
+            ("quantity", event.quantity),
+        ],
     )
+    fields = [
+        ("state", string_field(event.state)),
+        ("started_at", string_field(_rfc3339(event.started_at))),
+        ("ended_at", string_field("" if event.ended_at is None else _rfc3339(event.ended_at))),
+        ("value", float_field(event.value)),
+        ("message", string_field(event.message)),
+    ]
+    return line(key, fields, epoch_us(event.started_at) * 1000)
 
 
 def _rfc3339(moment: datetime) -> str:

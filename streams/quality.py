@@ -18,13 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from urbanpulse.flags import FUTURE, GAP, SPIKE, STUCK, TOO_OLD, UNIT_MISMATCH
 from urbanpulse.model import Reading
 from urbanpulse.quantities import QUANTITIES, Range
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,8 @@ class QualityRules:
     stuck_count: int = 10
 
 
-class SeriesMemory(BaseModel):
-    """What the sequential checks remember of one series (sensor, quantity)."""
-
-    model_config = ConfigDict(frozen=True)
+class SeriesMemory(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """What the sequential checks remember of one series (sensor, quantity, probe)."""
 
     last_us: int
     last_value: float
@@ -49,7 +48,7 @@ class SeriesMemory(BaseModel):
 
 def epoch_us(moment: datetime) -> int:
     """A UTC time as integer microseconds since the epoch (exact and orderable)."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    return (moment - EPOCH) // _US
 
 
 def _range(reading: Reading) -> Range | None:

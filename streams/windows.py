@@ -1,32 +1,36 @@
-"""Tumbling-window aggregates on event time, with allowed lateness (pure).
+"""Tumbling-window running aggregates on event time, with allowed lateness (pure).
 
-A window keeps its *members*: ``member key → (event time µs, value)``. The aggregate (count,
-mean, min, max, last) is computed from the members in a canonical order, so it does not depend
-on the order the readings arrived in, and adding a member twice changes nothing. That makes the
-aggregate that is written after each update safe under replays, restarts and reordering: the
-last write of a window is the aggregate of everything that reached it, exactly what an offline
-computation gives. The member key is the observation time for one sensor's series, and
-``sensor@time`` for a district's series.
+A window holds the running aggregate of the values that reached it: count, the exact sum as
+Shewchuk partials (:mod:`streams.exact`), min, max, and the last value by event time. No
+per-reading members: a window costs the same whether one reading reached it or a thousand,
+and a series' open windows of one size are packed in one array (:class:`WindowSet`). The
+mean is the exact sum rounded once, divided by the count, so the aggregate written for a
+window equals the offline computation (:func:`offline`) in whatever order its values came.
+That a value is added once is the caller's business: the stream worker drops duplicates
+before they reach a window (``streams.pipeline``).
 
-Lateness: each sensor feeding a series has a watermark, the newest event time of it that was
-aggregated. A window ``[start, start + size)`` accepts a sensor's readings while
-``start + size + lateness > watermark``; a reading after that is *late* (stored raw, flagged,
-not aggregated). A window is dropped from the state when it is final for every sensor still
-reporting (a district's sensors may be processed at different paces, on different partitions).
+Lateness: a series has a watermark, the newest event time of it that was aggregated. A window
+``[start, start + size)`` accepts values while ``start + size + lateness > watermark``; a
+value after that is *late* for it (stored raw, flagged, not aggregated). A window is dropped
+from the state once it is final (:meth:`WindowSet.prune`); its last aggregate was written.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from array import array
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+import msgspec
+
+from streams.exact import add_exact, exact_total
 
 _SIZE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_window(name: str) -> timedelta:
@@ -47,11 +51,10 @@ def window_start(t_us: int, size_us: int) -> int:
 
 def as_datetime(t_us: int) -> datetime:
     """Microseconds since the epoch as an aware UTC datetime."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t_us)
+    return _EPOCH + timedelta(microseconds=t_us)
 
 
-@dataclass(frozen=True)
-class Aggregate:
+class Aggregate(msgspec.Struct, frozen=True, gc=False):
     """Count, mean, min, max and last (by event time) value of a window."""
 
     count: int
@@ -61,67 +64,170 @@ class Aggregate:
     last: float
 
 
-def aggregate(members: dict[str, tuple[int, float]]) -> Aggregate:
-    """The aggregate of a window's members, independent of their order."""
-    if not members:
-        raise ValueError("an empty window has no aggregate")
-    ordered = sorted((t_us, key, value) for key, (t_us, value) in members.items())
-    values = [value for _, _, value in ordered]
-    return Aggregate(
-        count=len(values),
-        mean=math.fsum(values) / len(values),
-        min=min(values),
-        max=max(values),
-        last=values[-1],
-    )
+class Window(msgspec.Struct, array_like=True, gc=False):
+    """The running aggregate of one window (what a sensor forwards to its district)."""
+
+    start: int
+    count: int
+    sum: float | list[float]  # exact: Shewchuk partials (one float while one is enough)
+    min: float
+    max: float
+    last_us: int
+    last: float
+
+    def aggregate(self) -> Aggregate:
+        """The window's aggregate (the mean from the exact sum)."""
+        total = self.sum if isinstance(self.sum, float) else exact_total(self.sum)
+        return Aggregate(self.count, total / self.count, self.min, self.max, self.last)
+
+    def partials(self) -> list[float]:
+        """The exact sum as a list of partials."""
+        return [self.sum] if isinstance(self.sum, float) else list(self.sum)
 
 
-class SeriesWindows(BaseModel):
-    """The open windows of one series at one window size, and the watermark of each source."""
+def add_to_sum(total: float | list[float], value: float) -> float | list[float]:
+    """An exact sum plus a value: one float while the sum is exactly one, else partials."""
+    if isinstance(total, float):
+        # One step of Shewchuk's algorithm: most sums of sensor values stay one float.
+        big, small = (total, value) if abs(total) >= abs(value) else (value, total)
+        high = big + small
+        low = small - (high - big)
+        return high if not low else [low, high]
+    add_exact(total, value)
+    return total
 
-    marks: dict[str, int] = Field(default_factory=dict)  # source → newest event time µs
-    windows: dict[int, dict[str, tuple[int, float]]] = Field(default_factory=dict)
+
+# --- the open windows of a series, packed ---------------------------------------------------
+
+SLOT = 7  # doubles per window: start, count, sum, min, max, last_us, last
+_START, _COUNT, _SUM, _MIN, _MAX, _LAST_US, _LAST = range(SLOT)
+
+if TYPE_CHECKING:
+    Doubles = array[float]
+else:  # array is not subscriptable at run time, where msgspec reads the annotation
+    Doubles = array
 
 
-def add(
-    state: SeriesWindows,
-    member: str,
-    t_us: int,
-    value: float,
-    size_us: int,
-    lateness_us: int,
-    source: str = "",
-    idle_us: int | None = None,
-) -> int | None:
-    """Add a member to its window (in place); return the window start, or None if late.
+def _doubles() -> Doubles:
+    return array("d")
 
-    Lateness is judged against the watermark of the member's ``source`` (its sensor), so a
-    district series gives the same result however its sensors' readings interleave, as long as
-    none lags more than ``idle_us`` behind the newest: with ``idle_us`` set, a window is dropped
-    once it is final for every source seen within ``idle_us`` and ends ``idle_us`` before the
-    newest event time. A member already present keeps its first value.
+
+class WindowSet(msgspec.Struct, array_like=True, gc=False):
+    """The open windows of one series at one size, packed: a sensor keeps a dozen of them.
+
+    Each window is :data:`SLOT` doubles in ``slots``, ordered by start: start, count, the
+    highest partial of its exact sum, min, max, the time of its last value and that value
+    (times and counts are exact as doubles below 2**53 µs, the year 2255). A sum that needs
+    more than one partial keeps the others in ``extra``, by window start.
     """
-    start = window_start(t_us, size_us)
-    mark = state.marks.get(source)
-    if mark is not None and start + size_us + lateness_us <= mark:
+
+    size_us: int
+    slots: Doubles = msgspec.field(default_factory=_doubles)
+    extra: dict[int, list[float]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.slots) // SLOT
+
+    def starts(self) -> list[int]:
+        """The open windows' starts."""
+        return [int(t) for t in self.slots[_START::SLOT]]
+
+    def add(self, t_us: int, value: float) -> int:
+        """Add a value observed at ``t_us`` to its window (new if absent); its start."""
+        start = t_us - t_us % self.size_us
+        slots = self.slots
+        at = len(slots) - SLOT
+        while at >= 0 and slots[at] > start:  # mostly in order: the last window is the one
+            at -= SLOT
+        if at < 0 or slots[at] != start:
+            at += SLOT
+            slots[at:at] = array("d", (start, 1, value, value, value, t_us, value))
+            return start
+        self._add_to_sum(at, start, value)  # first: it raises before anything changed
+        slots[at + _COUNT] += 1
+        if value < slots[at + _MIN]:
+            slots[at + _MIN] = value
+        if value > slots[at + _MAX]:
+            slots[at + _MAX] = value
+        if t_us > slots[at + _LAST_US]:
+            slots[at + _LAST_US] = t_us
+            slots[at + _LAST] = value
+        return start
+
+    def _add_to_sum(self, at: int, start: int, value: float) -> None:
+        high = self.slots[at + _SUM]
+        lows = None if self.extra is None else self.extra.get(start)
+        total = add_to_sum(high if lows is None else [*lows, high], value)
+        if not math.isfinite(total if isinstance(total, float) else total[-1]):
+            # Values are at most 1e300 (urbanpulse.model), so only an absurd count gets here;
+            # the reading is dead-lettered by the pipeline's guard, the window stays as it was.
+            raise OverflowError(f"the sum of the window at {start} µs would overflow")
+        if isinstance(total, float) or len(total) == 1:
+            self.slots[at + _SUM] = total if isinstance(total, float) else total[0]
+            if lows is not None and self.extra is not None:
+                del self.extra[start]
+                self.extra = self.extra or None
+            return
+        self.slots[at + _SUM] = total[-1]
+        if self.extra is None:
+            self.extra = {}
+        self.extra[start] = total[:-1]
+
+    def window(self, start: int) -> Window | None:
+        """The window at ``start`` as a :class:`Window`, or None if it is not open."""
+        slots = self.slots
+        for at in range(len(slots) - SLOT, -1, -SLOT):
+            if slots[at] == start:
+                lows = None if self.extra is None else self.extra.get(start)
+                high = slots[at + _SUM]
+                return Window(
+                    start,
+                    int(slots[at + _COUNT]),
+                    high if lows is None else [*lows, high],
+                    slots[at + _MIN],
+                    slots[at + _MAX],
+                    int(slots[at + _LAST_US]),
+                    slots[at + _LAST],
+                )
         return None
-    state.windows.setdefault(start, {}).setdefault(member, (t_us, value))
-    if mark is None or t_us > mark:
-        state.marks[source] = t_us
-        newest = max(state.marks.values())
-        limit = min(state.marks.values()) - lateness_us - size_us
-        if idle_us is not None:
-            # keep windows for sources not seen yet (or lagging) up to idle_us behind
-            state.marks = {k: m for k, m in state.marks.items() if m >= newest - idle_us}
-            limit = min(limit, newest - idle_us - size_us)
-        for old in [s for s in state.windows if s <= limit]:
-            del state.windows[old]
-    return start
+
+    def prune(self, lateness_us: int, mark_us: int) -> None:
+        """Drop the windows that are final at watermark ``mark_us``, in place."""
+        slots = self.slots
+        final = 0
+        while final < len(slots) and is_late(int(slots[final]), self.size_us, lateness_us, mark_us):
+            if self.extra is not None:
+                self.extra.pop(int(slots[final]), None)
+            final += SLOT
+        if final:
+            del slots[:final]
+        if not self.extra:
+            self.extra = None
+
+
+def is_late(start: int, size_us: int, lateness_us: int, mark_us: int | None) -> bool:
+    """True when the window at ``start`` no longer accepts values (watermark ``mark_us``)."""
+    return mark_us is not None and start + size_us + lateness_us <= mark_us
 
 
 def offline(points: list[tuple[str, int, float]], size_us: int) -> dict[int, Aggregate]:
-    """Aggregates of ``(member, t_us, value)`` computed all at once: the reference result."""
+    """Aggregates of ``(member, t_us, value)`` computed all at once: the reference result.
+
+    A member (``time`` for one sensor's series, ``sensor@time`` for a district) counts once;
+    ``last`` is the value of the latest event time, between equal times of the greatest member.
+    """
     windows: dict[int, dict[str, tuple[int, float]]] = {}
     for member, t_us, value in points:
         windows.setdefault(window_start(t_us, size_us), {}).setdefault(member, (t_us, value))
-    return {start: aggregate(members) for start, members in windows.items()}
+    out = {}
+    for start, members in windows.items():
+        ordered = sorted((t_us, key, value) for key, (t_us, value) in members.items())
+        values = [value for _, _, value in ordered]
+        out[start] = Aggregate(
+            count=len(values),
+            mean=math.fsum(values) / len(values),
+            min=min(values),
+            max=max(values),
+            last=values[-1],
+        )
+    return out

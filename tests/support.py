@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 from confluent_kafka import Consumer
 from prometheus_client.parser import text_string_to_metric_families
 
+from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
+from urbanpulse.wire import decode_record
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = REPO / "deploy" / "local" / "services.sh"
@@ -134,6 +136,38 @@ def consume_until(
     finally:
         consumer.close()
     return values
+
+
+def readings_of(values: list[bytes]) -> list[Reading]:
+    """The readings held by records of the readings topic (batches), in order; none refused."""
+    out: list[Reading] = []
+    for value in values:
+        record = decode_record(value)
+        assert not record.refused, record.refused
+        out += record.readings
+    return out
+
+
+def consume_readings(
+    bootstrap: str,
+    topic: str,
+    done: Callable[[list[Reading]], bool] | int,
+    timeout_s: float,
+) -> list[Reading]:
+    """Read the readings of ``topic``'s records from the start until ``done(readings)`` holds
+    (or that many readings arrived), or the timeout passes."""
+    check = done if callable(done) else (lambda got: len(got) >= done)
+    readings: list[Reading] = []
+    seen = 0
+
+    def arrived(values: list[bytes]) -> bool:
+        nonlocal seen  # decode each record once, not all of them at every poll
+        readings.extend(readings_of(values[seen:]))
+        seen = len(values)
+        return check(readings)
+
+    consume_until(bootstrap, topic, arrived, timeout_s)
+    return readings
 
 
 def wait_for(check: Callable[[], T | None], timeout_s: float, what: str) -> T:

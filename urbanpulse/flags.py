@@ -32,7 +32,8 @@ MEANINGS: Mapping[str, str] = MappingProxyType(
         GAP: "the previous reading of the series is more than gap_factor x interval older",
         UNIT_MISMATCH: "the unit differs from the quantity's canonical unit: range not checked",
         UNREGISTERED: "the sensor is not in the sensor registry",
-        LATE: "too late for (some of) its windows: not counted in those aggregates",
+        LATE: "too late for (some of) its windows, or older than the times its series "
+        "remembers: not counted in those aggregates",
     }
 )
 """Every quality flag → what it means, in words (docs/streams.md has the same table)."""

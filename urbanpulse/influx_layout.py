@@ -12,8 +12,8 @@ Two buckets (``InfluxSettings.raw_bucket`` and ``aggregate_bucket``; InfluxDB 1.
 A reading's time is its observation time; an aggregate's the window start; an alert's the
 episode start; an indicator's the start of its day or week. Tags plus time identify a point,
 so a rewrite overwrites (docs/streams.md). The stream worker writes the first three
-(``streams.points``), the indicator job ``kpi`` (``streams.kpis.points``); the API, the dashboards
-and the benchmarks read them by these names only.
+(``streams.points``, as line protocol), the indicator job ``kpi`` (``streams.kpis.points``); the
+API, the dashboards and the benchmarks read them by these names only.
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ READING_MEASUREMENT = "reading"
 AGGREGATE_MEASUREMENT = "aggregate"
 ALERT_MEASUREMENT = "alert"
 
-READING_TAGS = ("tenant", "sensor_id", "quantity")
-"""The tags that decide a reading's series (with its time: the point)."""
+PROBE_TAG = "probe"
+"""Which probe of a quantity (``Reading.probe``): a tag only when set, so series of sensors
+with one probe of each quantity stay as they were."""
+
+READING_TAGS = ("tenant", "sensor_id", "quantity", PROBE_TAG)
+"""The tags that decide a reading's series (with its time: the point); ``probe`` when set."""
 LABEL_TAGS = ("privacy", "licence", "sensor_type", "district")
 """Registry labels a reading carries as tags: one value per sensor, so no extra series."""
 READING_FIELDS = (
@@ -38,8 +42,18 @@ READING_FIELDS = (
     "alt",
 )
 
-AGGREGATE_TAGS = ("privacy", "tenant", "scope", "sensor_id", "district", "quantity", "window")
-"""``sensor_id`` for scope ``sensor``, ``district`` for scope ``district``."""
+AGGREGATE_TAGS = (
+    "privacy",
+    "tenant",
+    "scope",
+    "sensor_id",
+    "district",
+    "quantity",
+    PROBE_TAG,
+    "window",
+)
+"""``sensor_id`` for scope ``sensor``, ``district`` for scope ``district``; ``probe`` when the
+sensor series has one (a district aggregate combines every probe of its sensors)."""
 AGGREGATE_FIELDS = ("count", "mean", "min", "max", "last", "unit")
 
 ALERT_TAGS = ("privacy", "tenant", "sensor_id", "rule", "quantity")

@@ -3,65 +3,84 @@
 A reading is one value of one quantity measured by one sensor of one tenant (municipality)
 at one instant. Ingest turns every payload format into readings; the stream worker stores
 them; the API publishes them. It is defined here once and imported everywhere.
+
+:class:`Reading` is a ``msgspec`` struct: the hot path builds, encodes and decodes hundreds of
+thousands of them a second, and msgspec does that in C with the constraints below checked on
+every decode and by :func:`validated`. Constructing a ``Reading(...)`` directly checks
+nothing: code that builds readings from outside input goes through :func:`validated`.
+
+Identity: a reading is the observation (tenant, sensor, probe, quantity, event time); the
+same observation written twice is the same InfluxDB point. ``message_id`` names the message
+it came in: given by the device, or ``derived_id`` from the message's topic and bytes. A
+derived id is not an observation's identity (the same bytes published twice are two
+observations), except for a ``redelivered`` message, which the broker re-sent (MQTT DUP):
+its readings repeat those of the first delivery, if that one got through (docs/streams.md).
 """
 
 from __future__ import annotations
 
-import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+import msgspec
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 # Ids travel in MQTT topics, Kafka keys, InfluxDB tags and URL paths: no white space, no
 # MQTT wildcards or level separators, bounded length. Anything else a city uses is accepted.
 ID_PATTERN = r"^[^\s/+#\x00-\x1f\x7f]{1,128}$"
 QUANTITY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 UNIT_PATTERN = r"^[^\s\x00-\x1f\x7f]{1,32}$"
+PROBE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
+
+# InfluxDB stores nanoseconds since the epoch in a signed 64-bit integer: times outside this
+# span cannot be written, and one of them would fail the whole batch it is in.
+EARLIEST = datetime(1677, 9, 22, tzinfo=UTC)
+LATEST = datetime(2262, 4, 11, tzinfo=UTC)
+# The largest magnitude of a value: far beyond any physical reading, and small enough that the
+# exact sum of a window of fewer than 10**8 values stays a finite float.
+MAX_MAGNITUDE = 1e300
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+def _whole(pattern: str) -> str:
+    r"""The pattern for Python's ``re``, which msgspec uses: there ``$`` also matches before a
+    final newline (``"Cel\n"`` would pass, and break InfluxDB's line protocol); ``\Z`` does not.
+    The ``*_PATTERN`` strings stay as they are for pydantic, whose Rust regex has no ``\Z``."""
+    return pattern.removesuffix("$") + r"\Z"
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
-SensorId = Annotated[str, Field(pattern=ID_PATTERN)]
-TenantId = Annotated[str, Field(pattern=ID_PATTERN)]
+Id = Annotated[str, msgspec.Meta(pattern=_whole(ID_PATTERN))]
+QuantityName = Annotated[str, msgspec.Meta(pattern=_whole(QUANTITY_PATTERN))]
+Unit = Annotated[str, msgspec.Meta(pattern=_whole(UNIT_PATTERN))]
+Probe = Annotated[str, msgspec.Meta(pattern=_whole(PROBE_PATTERN))]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Location(BaseModel):
+class Location(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A WGS 84 position (degrees, metres)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     alt: float | None = None
 
 
-class Reading(BaseModel):
+class Reading(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One observed value, in canonical form (UCUM unit, UTC time)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    tenant: TenantId
-    sensor_id: SensorId
-    quantity: str = Field(pattern=QUANTITY_PATTERN)
+    tenant: Id
+    sensor_id: Id
+    quantity: QuantityName
     value: float
-    unit: str = Field(pattern=UNIT_PATTERN, description="UCUM code, e.g. Cel, %, ug/m3")
-    observed_at: UtcDatetime
-    received_at: UtcDatetime
+    unit: Unit  # UCUM code, e.g. Cel, %, ug/m3
+    observed_at: AwareTime
+    received_at: AwareTime
     location: Location | None = None
     source_format: str
-    message_id: str = Field(min_length=1, max_length=256)
+    message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     quality_flags: tuple[str, ...] = ()
-
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("value must be a finite number")
-        return value
+    probe: Probe | None = None  # which probe of the quantity, when a device has several
+    derived_id: bool = False  # message_id was derived from topic and bytes, not sent
+    redelivered: bool = False  # the broker re-sent the message (MQTT DUP flag)
 
     @property
     def key(self) -> bytes:
@@ -69,13 +88,64 @@ class Reading(BaseModel):
         return f"{self.tenant}/{self.sensor_id}".encode()
 
     def to_bytes(self) -> bytes:
-        """Serialise as the JSON carried on the Kafka readings topic."""
-        return self.model_dump_json().encode()
+        """Serialise as JSON (one reading; batches: :mod:`urbanpulse.wire`)."""
+        return _ENCODER.encode(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Reading:
-        """Parse a reading from the Kafka readings topic."""
-        return cls.model_validate_json(data)
+        """Parse one reading's JSON, checking every constraint (msgspec.ValidationError)."""
+        return _DECODER.decode(data)
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Reading)
+
+
+class InvalidReading(ValueError):
+    """A reading that breaks the model's rules; the message says which field and why."""
+
+
+def validated(**fields: object) -> Reading:
+    """A reading built from outside input, every constraint checked (else InvalidReading).
+
+    Times are turned to UTC; the value must be finite (at most :data:`MAX_MAGNITUDE`) and the
+    times within what InfluxDB can store (:data:`EARLIEST`, :data:`LATEST`).
+    """
+    try:
+        reading = msgspec.convert(fields, Reading)
+    except msgspec.ValidationError as err:
+        raise InvalidReading(str(err)) from None
+    return check(reading)
+
+
+def check(reading: Reading) -> Reading:
+    """The reading with UTC times, or InvalidReading for what its type cannot say."""
+    if not abs(reading.value) <= MAX_MAGNITUDE:  # NaN fails this too
+        raise InvalidReading("value must be a finite number of magnitude at most 1e300")
+    observed, received = reading.observed_at, reading.received_at
+    for name, moment in (("observed_at", observed), ("received_at", received)):
+        if not EARLIEST <= moment < LATEST:
+            raise InvalidReading(f"{name} {moment.isoformat()} is outside 1677-09-22..2262-04-11")
+    if observed.tzinfo is not UTC or received.tzinfo is not UTC:
+        reading = msgspec.structs.replace(
+            reading, observed_at=observed.astimezone(UTC), received_at=received.astimezone(UTC)
+        )
+    return reading
+
+
+_ID = re.compile(_whole(ID_PATTERN))
+
+
+def is_id(value: str) -> bool:
+    """True when ``value`` may be a tenant or sensor id (:data:`ID_PATTERN`)."""
+    return _ID.match(value) is not None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
 
 class DeadLetter(BaseModel):

@@ -82,8 +82,8 @@ class KafkaSettings(BaseModel):
     alerts_topic: str = Field("alerts", description="alert episodes (reserved)")
     observations_topic: str = Field(
         "observations",
-        description="readings the worker stored (cleaned, flagged), keyed by sensor: the source "
-        "of the API's live feed /v1/stream",
+        description="readings the worker stored (cleaned, flagged), in batch records, a "
+        "sensor's always on one partition: the source of the API's live feed /v1/stream",
     )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
@@ -190,8 +190,18 @@ class WorkerSettings(BaseModel):
     """The Faust stream worker."""
 
     app_id: str = Field("urbanpulse-worker", description="Faust app id = Kafka consumer group")
-    batch_size: int = Field(500, ge=1, description="readings written to InfluxDB per request")
-    batch_seconds: float = Field(1.0, gt=0, description="longest wait to fill a batch")
+    batch_size: int = Field(
+        100, ge=1, description="most Kafka records (each a batch of readings) per worker batch"
+    )
+    batch_seconds: float = Field(
+        0.1, gt=0, description="longest wait to fill a batch (readings wait at most this long)"
+    )
+    snapshot_s: float = Field(
+        5.0,
+        gt=0,
+        description="how often changed sensor and district states are saved to their changelog; "
+        "offsets are committed only up to what a saved state covers",
+    )
     datadir: str = Field(".local/worker", description="Faust's local state folder")
     stop_timeout_s: float = Field(
         20,
@@ -247,7 +257,16 @@ class StreamsSettings(BaseModel):
         10, ge=2, description="this many equal consecutive values of a series: 'stuck'"
     )
     dedupe_horizon_s: float = Field(
-        7_200, gt=0, description="event time message ids and timestamps are remembered, to dedupe"
+        7_200,
+        gt=0,
+        description="event time a series remembers its readings' times, to drop repeats; also "
+        "how far back a redelivered reading's message id is looked up",
+    )
+    dedupe_max_times: int = Field(
+        256,
+        ge=1,
+        description="most event times remembered per series (the newest); an older reading "
+        "cannot be told from a repeat: stored, flagged 'late', not aggregated",
     )
     registry_path: str = Field(
         "", description="sensor registry file (.yaml, .yml or .csv, docs/registry.md); empty: none"
@@ -269,6 +288,13 @@ class StreamsSettings(BaseModel):
         3, gt=1, description="no reading for this x expected interval opens a 'stale' alert"
     )
     stale_check_s: float = Field(30, gt=0, description="how often stale sensors are looked for")
+    forget_silent_after_s: float = Field(
+        7 * 86_400,
+        ge=86_400,
+        description="a sensor silent this long is dropped from the worker's state (memory and "
+        "changelog): state stays bounded whatever ids arrive; one that reports again starts "
+        "afresh",
+    )
 
 
 class ApiSettings(BaseModel):

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
 from ingest.aliases import QuantityTable, Resolved
 from ingest.decoders import DecodeContext, DecodeError
-from urbanpulse.model import ID_PATTERN, Location, Reading
+from urbanpulse.model import ID_PATTERN, InvalidReading, Location, Reading, validated
 
 MAX_READINGS = 10_000
 MAX_DEPTH = 8
@@ -136,14 +136,19 @@ def resolve_field(
     return table.resolve(item.name, item.value, unit), item.channel
 
 
-def channel_sensor(sensor_id: str, channel: int | None) -> str:
-    """The sensor id of one channel of a device: Cayenne LPP's channel names a sensor."""
-    return sensor_id if channel is None else f"{sensor_id}:{channel}"
+def probe_of(channel: int | None) -> str | None:
+    """The probe a Cayenne LPP channel names: one of several probes of the device (or None).
+
+    The device is the sensor whichever decoder read it (our LPP decoder, TTS's
+    ``temperature_3``, ChirpStack's ``{"temperatureSensor": {"3": ..}}``); the channel tells
+    its probes apart, so two temperature probes stay two series of one sensor.
+    """
+    return None if channel is None else str(channel)
 
 
 def valid_id(value: Any) -> str | None:
     """The value as an UrbanPulse id (sensor or tenant) if it is one, else None."""
-    if isinstance(value, str) and _ID.match(value):
+    if isinstance(value, str) and _ID.fullmatch(value):
         return value
     return None
 
@@ -157,12 +162,16 @@ def make_reading(
     location: Location | None,
     source_format: str,
     message_id: str,
-    tenant: str | None = None,
+    probe: str | None = None,
 ) -> Reading:
-    """Build one canonical reading, turning a validation failure into DecodeError."""
+    """Build one canonical reading (its id derived), turning a validation failure into DecodeError.
+
+    Vendor decoders carry no message id of the device: ``message_id`` comes from
+    :meth:`DecodeContext.derived_ids`.
+    """
     try:
-        return Reading(
-            tenant=tenant or ctx.tenant,
+        return validated(
+            tenant=ctx.tenant,
             sensor_id=sensor_id,
             quantity=resolved.quantity,
             value=resolved.value,
@@ -173,13 +182,12 @@ def make_reading(
             source_format=source_format,
             message_id=message_id,
             quality_flags=resolved.flags,
+            probe=probe,
+            derived_id=True,
+            redelivered=ctx.redelivered,
         )
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise DecodeError(
-            "invalid_reading", f"{resolved.quantity}: {where}: {first['msg']}"
-        ) from None
+    except InvalidReading as err:
+        raise DecodeError("invalid_reading", f"{resolved.quantity}: {err}") from None
 
 
 def location_of(lat: Any, lon: Any, alt: Any = None) -> Location | None:
@@ -189,8 +197,8 @@ def location_of(lat: Any, lon: Any, alt: Any = None) -> Location | None:
         return None
     al = None if isinstance(alt, bool) else number(alt, strings=True)
     try:
-        return Location(lat=la, lon=lo, alt=al)
-    except ValidationError:
+        return msgspec.convert({"lat": la, "lon": lo, "alt": al}, Location)
+    except msgspec.ValidationError:
         return None
 
 
@@ -228,18 +236,20 @@ def build_readings(
     source_format: str,
     payload: bytes,
 ) -> list[Reading]:
-    """Turn resolved values into readings of ``sensor_id`` (or of its channels)."""
+    """Turn resolved values into readings of ``sensor_id`` (a channel is a probe of it)."""
     if len(pending) > MAX_READINGS:
         raise DecodeError("too_many_readings", f"more than {MAX_READINGS} readings")
+    ids = ctx.derived_ids(payload)
     return [
         make_reading(
             ctx,
             item.resolved,
-            sensor_id=channel_sensor(sensor_id, item.channel),
+            sensor_id=sensor_id,
             observed_at=item.observed_at,
             location=location,
             source_format=source_format,
-            message_id=ctx.message_id(payload, index),
+            message_id=ids(index),
+            probe=probe_of(item.channel),
         )
         for index, item in enumerate(pending)
     ]

@@ -7,9 +7,10 @@ ElectronicCats CayenneLPP library (https://github.com/ElectronicCats/CayenneLPP,
 A frame is a sequence of ``channel (1 byte) | type (1 byte) | value (big-endian)`` records.
 Mapping decisions (also in docs/payloads.md):
 
-* The LPP channel names one sensor of the device ("data channel: uniquely identifies each
-  sensor in the device across frames"), so readings go to sensor ``{sensor}:{channel}``;
-  two temperature sensors on channels 3 and 5 stay two series.
+* The device is the sensor (the topic's sensor id), whichever decoder read its bytes: ours,
+  The Things Stack's or ChirpStack's. The LPP channel ("data channel: uniquely identifies each
+  sensor in the device across frames") is the reading's ``probe``: two temperature probes on
+  channels 3 and 5 stay two series of one sensor, probes ``3`` and ``5``.
 * Multi-axis types give one reading per axis (acceleration_x/y/z in ``[g]``,
   angular_velocity_x/y/z in ``deg/s``); GPS gives latitude, longitude, altitude readings and
   the location of every reading of the frame; colour gives colour_red/green/blue.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingest.decoders import DecodeContext, DecodeError
-from ingest.decoders._common import channel_sensor, location_of, make_reading
+from ingest.decoders._common import location_of, make_reading, probe_of
 from urbanpulse import mqtt_topics
 from urbanpulse.model import Location, Reading
 
@@ -154,7 +155,7 @@ def _scaled(raw: int, divisor: float) -> float:
 
 
 def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
-    """Decode one Cayenne LPP frame into canonical readings, one sensor per channel."""
+    """Decode one Cayenne LPP frame into canonical readings of the device, a probe per channel."""
     return frame_readings(parse(payload), ctx, payload, ctx.sensor_id, FORMAT, ctx.received_at)
 
 
@@ -167,8 +168,9 @@ def frame_readings(
     default_time: datetime,
     first_index: int = 0,
 ) -> list[Reading]:
-    """Turn a decoded LPP frame into readings of ``{sensor_id}:{channel}``."""
+    """Turn a decoded LPP frame into readings of ``sensor_id``, the channel as the probe."""
     readings = []
+    ids = ctx.derived_ids(payload)
     for index, item in enumerate(frame.values, start=first_index):
         resolved = ctx.quantities.resolve(item.quantity, item.value, quantity=item.quantity)
         if resolved is None:
@@ -177,11 +179,12 @@ def frame_readings(
             make_reading(
                 ctx,
                 resolved,
-                sensor_id=channel_sensor(sensor_id, item.channel),
+                sensor_id=sensor_id,
                 observed_at=frame.time or default_time,
                 location=frame.location,
                 source_format=source_format,
-                message_id=ctx.message_id(payload, index),
+                message_id=ids(index),
+                probe=probe_of(item.channel),
             )
         )
     return readings

@@ -11,7 +11,7 @@ Mapping decisions (also in docs/payloads.md):
 * ``object`` (what the device profile's codec decoded): every numeric leaf (booleans as 1/0)
   through the alias table; nested objects give dotted names; a numeric key is an LPP channel
   (ChirpStack's Cayenne LPP codec gives ``{"temperatureSensor": {"3": 27.2}}`` → temperature
-  of sensor ``{devEui}:3``). Strings and arrays are ignored.
+  of sensor ``{devEui}``, probe ``3``). Strings and arrays are ignored.
 * An event with application data (``data``) but no ``object`` is a dead letter
   (``no_decoded_payload``): ChirpStack had no codec for it, and the original bytes are kept to
   be replayed once one is configured. An event with no data gives its radio metadata only.
@@ -49,7 +49,7 @@ FORMAT = "chirpstack_v4"
 
 
 def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
-    """Decode a ChirpStack v4 uplink event into readings of the device and its channels."""
+    """Decode a ChirpStack v4 uplink event into readings of the device (channels as probes)."""
     event = require_object(parse_json(payload), "a ChirpStack uplink event")
     info = event.get("deviceInfo")
     dev_eui = valid_id(info.get("devEui")) if isinstance(info, dict) else None

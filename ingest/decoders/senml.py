@@ -95,7 +95,7 @@ def _resolve(document: list[Any]) -> list[_Record]:
         base_value = _num(record, "bv", base_value)
         base_sum = _num(record, "bs", base_sum)
         name = base_name + record.get("n", "")
-        if not name or not _NAME.match(name):
+        if not name or not _NAME.fullmatch(name):
             raise DecodeError("invalid_payload", f"record {index}: invalid name {name!r}")
         unit = record.get("u", base_unit) or None
         time = base_time + _num(record, "t", 0.0)
@@ -189,6 +189,7 @@ def _readings(records: list[_Record], payload: bytes, ctx: DecodeContext) -> lis
             prefix = _split(record.name)[0]
             positions.setdefault((prefix, when), {})[quantity.quantity] = quantity.value
     readings = []
+    ids = ctx.derived_ids(payload)
     for index, (record, quantity, when) in enumerate(resolved):
         prefix = _split(record.name)[0]
         sensor = f"{ctx.sensor_id}:{prefix.replace('/', '_')}" if several and prefix else None
@@ -200,7 +201,7 @@ def _readings(records: list[_Record], payload: bytes, ctx: DecodeContext) -> lis
                 observed_at=when,
                 location=_location(positions.get((prefix, when))),
                 source_format=FORMAT,
-                message_id=ctx.message_id(payload, index),
+                message_id=ids(index),
             )
         )
     return readings

@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.decoders import DecodeContext, DecodeError
+from ingest.decoders import DecodeContext, DecodeError, DerivedIds
 from ingest.decoders._common import (
     MAX_READINGS,
     location_of,
@@ -55,17 +55,18 @@ def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
     if not items or len(items) > MAX_READINGS:
         raise DecodeError("invalid_payload", "expected a push object or a non-empty array")
     readings: list[Reading] = []
+    ids = ctx.derived_ids(payload)
     for item in items:
         if not isinstance(item, dict) or "sensordatavalues" not in item:
             raise DecodeError("invalid_payload", "expected an object with 'sensordatavalues'")
-        readings += _measurement(item, ctx, payload, len(readings))
+        readings += _measurement(item, ctx, ids, len(readings))
         if len(readings) > MAX_READINGS:
             raise DecodeError("too_many_readings", f"more than {MAX_READINGS} readings")
     return readings
 
 
 def _measurement(
-    item: dict[str, Any], ctx: DecodeContext, payload: bytes, first_index: int
+    item: dict[str, Any], ctx: DecodeContext, ids: DerivedIds, first_index: int
 ) -> list[Reading]:
     values = item["sensordatavalues"]
     if not isinstance(values, list):
@@ -93,7 +94,7 @@ def _measurement(
                 observed_at=observed_at,
                 location=location,
                 source_format=FORMAT,
-                message_id=ctx.message_id(payload, first_index + len(readings)),
+                message_id=ids(first_index + len(readings)),
             )
         )
     return readings

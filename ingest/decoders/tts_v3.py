@@ -13,8 +13,11 @@ Mapping decisions (also in docs/payloads.md):
   through the alias table, at the measurement's ``time`` if it has one.
 * ``uplink_message.decoded_payload``: every numeric leaf (booleans as 1/0) through the alias
   table; nested objects give dotted names (``air.temperature``); a ``_N`` suffix or a numeric key
-  is an LPP channel (``temperature_3`` → sensor ``{device}:3``). Fields already given by the
-  normalized payload are not repeated. Strings and arrays are ignored.
+  is an LPP channel, the reading's probe (``temperature_3`` → temperature of the device, probe
+  ``3``: the same sensor and probe as our own LPP decoder gives for the same bytes). Fields
+  already given by the normalized payload are not repeated. Strings and arrays are ignored.
+* A ``normalized_payload`` list of several measurements without a time: measurement ``i`` is
+  probe ``i`` of the device.
 * ``uplink_message.frm_payload`` is decoded as Cayenne LPP only when there is neither a decoded
   nor a normalized payload; if it is not LPP either, the message is a dead letter
   (``undecodable_payload``) so it can be replayed once a payload formatter is set up.
@@ -57,7 +60,7 @@ FORMAT = "tts_v3"
 
 
 def decode(payload: bytes, ctx: DecodeContext) -> list[Reading]:
-    """Decode a The Things Stack v3 uplink into readings of the device and its channels."""
+    """Decode a The Things Stack v3 uplink into readings of the device (channels as probes)."""
     document = require_object(parse_json(payload), "a The Things Stack uplink")
     uplink = document.get("uplink_message")
     if not isinstance(uplink, dict):

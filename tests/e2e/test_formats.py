@@ -68,7 +68,7 @@ def test_each_format_reaches_the_api(platform: tuple[Platform, str, str], tmp_pa
         (
             f"urbanpulse/{tenant}/f-lpp/lpp",
             bytes.fromhex("016700E1"),
-            ("f-lpp:1", "temperature", 22.5, "Cel"),
+            ("f-lpp", "temperature", 22.5, "Cel"),  # the channel is the probe, not a sensor
         ),
         (
             f"urbanpulse/{tenant}/f-sc/sensorcommunity",

@@ -40,7 +40,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from api.app import create_app
 from api.problems import STORE_DOWN
-from streams.points import to_point
+from streams.points import reading_line
 from urbanpulse.influx import make_client
 from urbanpulse.model import Location, Reading
 from urbanpulse.settings import Settings
@@ -80,8 +80,8 @@ def _influxql(statement: str) -> None:
     assert not any("error" in r for r in result.get("results", [])), result
 
 
-def _readings() -> list[Point]:
-    points = []
+def _readings() -> list[str]:
+    points: list[str] = []
     for minutes in range(0, 120, 5):
         for sensor, quantity, unit, where in (
             ("air-002", "pm2_5", "ug/m3", Location(lat=52.1, lon=5.1)),
@@ -101,7 +101,7 @@ def _readings() -> list[Point]:
                 source_format="json",
                 message_id=f"{sensor}-{minutes}",
             )
-            points.append(to_point(reading))
+            points.append(reading_line(reading))
     return points
 
 

@@ -32,8 +32,9 @@ from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
 from tests.support import KAFKA_BOOTSTRAP, REPO, consume_until, port_open, unique, wait_for
 from urbanpulse.kafka import ensure_topics
-from urbanpulse.model import Location, Reading
+from urbanpulse.model import Location, Reading, validated
 from urbanpulse.settings import ApiSettings, Settings
+from urbanpulse.wire import decode_record
 
 BOX = "5.0,52.0,5.2,52.2"
 INSIDE = Location(lat=52.1, lon=5.1)
@@ -153,7 +154,7 @@ def reading(tenant: str, sensor: str, quantity: str = "pm2_5", **changes: Any) -
         "message_id": unique("m"),
     }
     fields.update(changes)
-    return Reading.model_validate(fields)
+    return validated(**fields)
 
 
 def produce(topic: str, readings: list[Reading]) -> None:
@@ -389,17 +390,20 @@ def test_what_the_worker_stores_reaches_a_client_and_only_that(
             return len(client.readings()) >= len(good)
 
         wait_for(arrived, 180, "the worker's stored readings on the stream")
+
         # The worker published everything it stored, the restricted reading included (the API
         # filters it out); the out-of-range one went to the dead letters, not to the feed.
+        def readings_in(values: list[bytes]) -> list[Reading]:
+            """The readings of the topic's records (batches, ``urbanpulse.wire``)."""
+            return [r for value in values for r in decode_record(value).readings]
+
         on_topic = consume_until(
             settings.kafka.bootstrap,
             settings.kafka.observations_topic,
-            lambda values: len(values) >= 4,
+            lambda values: len(readings_in(values)) >= 4,
             30,
         )
-        stored = sorted(
-            (r.sensor_id, r.quantity, r.value) for r in map(Reading.from_bytes, on_topic)
-        )
+        stored = sorted((r.sensor_id, r.quantity, r.value) for r in readings_in(on_topic))
         assert stored == [
             ("s1", "battery_level", 50),
             ("s1", "pm2_5", 10),

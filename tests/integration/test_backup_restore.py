@@ -27,7 +27,7 @@ from api.app import create_app
 from streams.alerts import rules_from_settings
 from streams.influx_writer import InfluxWriter
 from streams.pipeline import SensorState, StreamsConfig, process_sensor
-from streams.points import SensorLabels, aggregate_point, alert_point
+from streams.points import SensorLabels, aggregate_line, alert_line
 from tests.support import REPO, Child, free_port, http_get, unique, wait_for
 from urbanpulse.model import Reading
 from urbanpulse.registry import parse_registry
@@ -160,9 +160,9 @@ def store(influx: InfluxSettings, registry_text: str, tenant: str) -> None:
             _, outcome = process_sensor(SensorState(), batch, info, True, config)
             labels = SensorLabels.of(info)
             writer.write(outcome.stored, {r.key: labels for r in outcome.stored})
-            writer.write_aggregates(
-                [aggregate_point(u, labels.privacy) for u in outcome.aggregates.values()]
-                + [alert_point(e, labels.privacy) for e in outcome.alerts]
+            writer.write_lines(
+                [aggregate_line(u, labels.privacy) for u in outcome.aggregates()]
+                + [alert_line(e, labels.privacy) for e in outcome.alerts]
             )
     finally:
         writer.close()

@@ -23,8 +23,7 @@ from tests.support import (
     MQTT_HOST,
     MQTT_PORT,
     REPO,
-    consume,
-    consume_until,
+    consume_readings,
     isolated_settings,
     unique,
     wait_for,
@@ -67,8 +66,8 @@ def dropped_by_broker() -> int:
     return got.get("dropped", 0)
 
 
-def message_ids(values: list[bytes]) -> Counter[str]:
-    return Counter(Reading.from_bytes(v).message_id for v in values)
+def message_ids(readings: list[Reading]) -> Counter[str]:
+    return Counter(r.message_id for r in readings)
 
 
 @pytest.mark.timeout(600)
@@ -99,9 +98,11 @@ def test_a_burst_of_50000_qos1_messages_loses_none() -> None:
             timeout=300,
         )
         published_s = time.monotonic() - started
-        values = consume(settings.kafka.bootstrap, settings.kafka.readings_topic, count, 300)
+        readings = consume_readings(
+            settings.kafka.bootstrap, settings.kafka.readings_topic, count, 300
+        )
         wait_for(lambda: ingestor.stats.acked == count, 60, f"all {count} PUBACKs")
-    ids = message_ids(values)
+    ids = message_ids(readings)
     print(f"burst: published {count} in {published_s:.1f} s; Kafka holds {len(ids)} distinct")
     assert set(ids) == {f"m-{i}" for i in range(count)}
     assert dropped_by_broker() == dropped_before
@@ -155,7 +156,11 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(tmp_path: Path) -> None:
             # Kill it once a part of the stream is in Kafka, the rest still coming.
             wait_for(
                 lambda: (
-                    len(consume(settings.kafka.bootstrap, settings.kafka.readings_topic, 2000, 2))
+                    len(
+                        consume_readings(
+                            settings.kafka.bootstrap, settings.kafka.readings_topic, 2000, 2
+                        )
+                    )
                     >= 2000
                 ),
                 120,
@@ -166,13 +171,13 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(tmp_path: Path) -> None:
         with ingest_process(env, log):
             sender.join(timeout=300)
             # Duplicates are allowed (at-least-once): read until every id is there.
-            values = consume_until(
+            readings = consume_readings(
                 settings.kafka.bootstrap,
                 settings.kafka.readings_topic,
                 lambda got: len(got) >= count and len(message_ids(got)) == count,
                 240,
             )
-            ids = message_ids(values)
+            ids = message_ids(readings)
     duplicates = sum(n - 1 for n in ids.values())
     print(f"sigkill: {count} sent, {len(ids)} distinct in Kafka, {duplicates} duplicates")
     assert set(ids) == {f"m-{i}" for i in range(count)}
@@ -206,9 +211,11 @@ def test_two_ingestors_on_a_shared_subscription_split_the_load() -> None:
         ]
         for info in infos:
             info.wait_for_publish(timeout=60)
-        values = consume(settings.kafka.bootstrap, settings.kafka.readings_topic, count, 120)
+        readings = consume_readings(
+            settings.kafka.bootstrap, settings.kafka.readings_topic, count, 120
+        )
         wait_for(lambda: a.stats.acked + b.stats.acked == count, 60, "all PUBACKs")
-    ids = message_ids(values)
+    ids = message_ids(readings)
     print(f"shared: ingestor a took {a.stats.received}, b took {b.stats.received}")
     assert set(ids) == {f"m-{i}" for i in range(count)}
     assert sum(ids.values()) == count  # nobody got a message twice

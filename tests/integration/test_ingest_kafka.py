@@ -10,6 +10,14 @@ from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
 import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.kafka_sink import KafkaSink
@@ -20,6 +28,7 @@ from tests.support import (
     MQTT_HOST,
     MQTT_PORT,
     consume,
+    consume_readings,
     isolated_settings,
     port_open,
     services,
@@ -27,7 +36,7 @@ from tests.support import (
     wait_for,
 )
 from urbanpulse.kafka import ensure_topics
-from urbanpulse.model import DeadLetter, Reading
+from urbanpulse.model import DeadLetter
 from urbanpulse.settings import Settings
 
 
@@ -40,6 +49,7 @@ def running_ingestor(settings: Settings) -> Iterator[MqttIngestor]:
     thread.start()
     try:
         yield ingestor
+        assert thread.is_alive(), "the ingestor stopped before it was asked to"
     finally:
         ingestor.stop()
         thread.join(timeout=30)
@@ -81,9 +91,8 @@ def test_a_reading_published_on_mqtt_appears_on_kafka() -> None:
     with running_ingestor(settings) as ingestor, publisher() as client:
         wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
         publish_all(client, [(f"urbanpulse/{tenant}/t-1/json", payload)])
-        [value] = consume(settings.kafka.bootstrap, settings.kafka.readings_topic, 1, 30)
+        [reading] = consume_readings(settings.kafka.bootstrap, settings.kafka.readings_topic, 1, 30)
         wait_for(lambda: ingestor.stats.acked == 1, 10, "the PUBACK")
-    reading = Reading.from_bytes(value)
     assert (reading.tenant, reading.sensor_id, reading.quantity) == (tenant, "t-1", "temperature")
     assert (reading.value, reading.unit, reading.message_id) == (21.5, "Cel", "first")
     assert reading.observed_at.isoformat() == "2026-11-27T10:00:00+00:00"
@@ -134,7 +143,84 @@ def test_while_kafka_is_down_nothing_is_acked_and_nothing_is_lost() -> None:
             assert ingestor.stats.acked == 0
         finally:
             services("start", "kafka")
-        values = consume(settings.kafka.bootstrap, settings.kafka.readings_topic, count, 180)
+        readings = consume_readings(
+            settings.kafka.bootstrap, settings.kafka.readings_topic, count, 180
+        )
         wait_for(lambda: ingestor.stats.acked == count, 60, f"all {count} PUBACKs")
-    ids = {Reading.from_bytes(v).message_id for v in values}
+    ids = {r.message_id for r in readings}
     assert ids == {f"m-{i}" for i in range(count)}
+
+
+@pytest.mark.timeout(120)
+def test_a_record_kafka_refuses_becomes_dead_letters_and_the_ingestor_goes_on() -> None:
+    """A readings topic that takes records of at most 1,000 bytes refuses a large batch."""
+    tenant = unique("town")
+    settings = isolated_settings(tenant)
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    small = NewTopic(
+        settings.kafka.readings_topic,
+        num_partitions=1,
+        replication_factor=1,
+        config={"max.message.bytes": "1000"},
+    )
+    admin.create_topics([small])[settings.kafka.readings_topic].result(30)
+    big = json.dumps(
+        {
+            "readings": [
+                {"quantity": "temperature", "value": i * 0.37, "unit": "Cel", "id": f"b-{i}"}
+                for i in range(300)
+            ]
+        }
+    ).encode()
+    after = b'{"quantity": "temperature", "value": 1.5, "unit": "Cel", "id": "after"}'
+    topic = f"urbanpulse/{tenant}/t-1/json"
+    with running_ingestor(settings) as ingestor, publisher() as client:
+        wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
+        publish_all(client, [(topic, big)])
+        [value] = consume(settings.kafka.bootstrap, settings.kafka.deadletter_topic, 1, 30)
+        # Published after: librdkafka would put both records in one batch, refused as a whole.
+        publish_all(client, [(topic, after)])
+        [reading] = consume_readings(settings.kafka.bootstrap, settings.kafka.readings_topic, 1, 30)
+        wait_for(lambda: ingestor.stats.acked == 2, 30, "both PUBACKs")
+    letter = DeadLetter.model_validate_json(value)
+    assert (letter.reason, letter.topic) == ("kafka_refused", topic)
+    assert base64.b64decode(letter.payload_b64) == big
+    assert "MSG_SIZE_TOO_LARGE" in letter.detail
+    assert reading.message_id == "after"
+
+
+@pytest.mark.timeout(180)
+def test_a_dead_letter_kafka_refuses_waits_and_is_retried_never_exiting() -> None:
+    """Nowhere to put a dead letter is an outage: the message stays unacked until it fits."""
+    tenant = unique("town")
+    settings = isolated_settings(tenant)
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    tiny = NewTopic(
+        settings.kafka.deadletter_topic,
+        num_partitions=1,
+        replication_factor=1,
+        config={"max.message.bytes": "200"},
+    )
+    admin.create_topics([tiny])[settings.kafka.deadletter_topic].result(30)
+    topic = f"urbanpulse/{tenant}/t-1/json"
+    with running_ingestor(settings) as ingestor, publisher() as client:
+        wait_for(ingestor.connected.is_set, 30, "the ingestor to subscribe")
+        publish_all(client, [(topic, b"{oops" + b" " * 300)])
+        wait_for(lambda: ingestor.stats.received == 1, 30, "the message")
+        threading.Event().wait(3)  # refused, retried after 1 s and 2 s: still not acked
+        assert ingestor.stats.acked == 0
+        larger = ConfigResource(
+            ResourceType.TOPIC,
+            settings.kafka.deadletter_topic,
+            incremental_configs=[
+                ConfigEntry(
+                    "max.message.bytes",
+                    "1000000",
+                    incremental_operation=AlterConfigOpType.SET,
+                )
+            ],
+        )
+        admin.incremental_alter_configs([larger])[larger].result(30)
+        [value] = consume(settings.kafka.bootstrap, settings.kafka.deadletter_topic, 1, 60)
+        wait_for(lambda: ingestor.stats.acked == 1, 30, "the PUBACK once the dead letter fit")
+    assert DeadLetter.model_validate_json(value).reason == "invalid_json"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
-from tests.support import consume, free_port, isolated_settings, scrape, unique, wait_for
+from tests.support import consume_readings, free_port, isolated_settings, scrape, unique, wait_for
 
 
 def test_metrics_count_readings_dead_letters_and_ack_latency() -> None:
@@ -25,7 +25,7 @@ def test_metrics_count_readings_dead_letters_and_ack_latency() -> None:
                 (f"urbanpulse/{tenant}/a/json", good),
             ],
         )
-        consume(settings.kafka.bootstrap, settings.kafka.readings_topic, 4, 30)
+        consume_readings(settings.kafka.bootstrap, settings.kafka.readings_topic, 4, 30)
         wait_for(lambda: ingestor.stats.acked == 3, 30, "three PUBACKs")
         samples = scrape(port)
     assert samples["urbanpulse_ingest_messages_received_total"] == 3

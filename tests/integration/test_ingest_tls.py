@@ -12,9 +12,8 @@ import pytest
 
 from tests.e2e.test_pipeline import free_port
 from tests.integration.test_ingest_kafka import running_ingestor
-from tests.support import consume, isolated_settings, port_open, unique, wait_for
+from tests.support import consume_readings, isolated_settings, port_open, unique, wait_for
 from urbanpulse.credentials import INGEST_USER, acl_file, password_file, plan_accounts
-from urbanpulse.model import Reading
 from urbanpulse.mqtt import make_client
 from urbanpulse.settings import MqttSettings
 
@@ -122,6 +121,5 @@ def test_ingest_from_a_tls_broker_with_credentials(
         finally:
             device.disconnect()
             device.loop_stop()
-        [value] = consume(settings.kafka.bootstrap, settings.kafka.readings_topic, 1, 30)
-    reading = Reading.from_bytes(value)
+        [reading] = consume_readings(settings.kafka.bootstrap, settings.kafka.readings_topic, 1, 30)
     assert (reading.sensor_id, reading.value) == ("tls-1", 9.5)

@@ -95,7 +95,7 @@ def test_topics_ingest_producer_and_aiokafka_consumer_connect(
     sent = [f"reading-{i}".encode() for i in range(20)]
     outcomes: list[str | None] = []
     for value in sent:
-        sink.send(kafka.readings_topic, b"sensor-1", value, outcomes.append)
+        sink.send(kafka.readings_topic, value, outcomes.append, key=b"sensor-1")
     assert sink.flush(30) == 0
     assert outcomes == [None] * len(sent)
 
@@ -136,7 +136,7 @@ def test_ingest_with_wrong_credentials_waits_and_says_why(
     sink = KafkaSink(wrong, client_id=unique("it-sec-sink"))
     outcomes: list[str | None] = []
     with caplog.at_level(logging.WARNING, logger="ingest.kafka_sink"):
-        sink.send(wrong.readings_topic, b"sensor-1", b"reading", outcomes.append)
+        sink.send(wrong.readings_topic, b"reading", outcomes.append, key=b"sensor-1")
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             sink.poll(0.2)

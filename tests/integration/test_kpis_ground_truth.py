@@ -185,21 +185,17 @@ class Truth:
     readings: Counter[str]
     latencies: dict[str, list[float]]
     letters: Counter[str]  # dead letters naming the sensor
-    device_letters: Counter[str]  # ingest letters naming an LPP device (no sensor of its own)
 
 
 def truth_of(town: Town) -> Truth:
-    truth = Truth(defaultdict(set), Counter(), defaultdict(list), Counter(), Counter())
+    truth = Truth(defaultdict(set), Counter(), defaultdict(list), Counter())
     devices = {d.device_id: d for d in town.fleet}
     for item in town.delivered.items:
         if item.message is None:
             continue
         device = devices[item.message.device_id]
         if item.message.dead_letter is not None:  # refused by ingest: one letter, no readings
-            if device.format == "lpp":
-                truth.device_letters[device.device_id] += 1
-            else:
-                truth.letters[device.sensor_id] += 1
+            truth.letters[device.sensor_id] += 1  # an LPP device is one sensor too (issue 14)
             continue
         garbage = {q for r in item.records if r.fault == "garbage" for q in r.detail["sent"]}
         received = town.delivered.received[id(item)]
@@ -308,7 +304,7 @@ def test_districts_and_the_tenant_pool_their_sensors(town: Town) -> None:
     assert tenant.sensors == len(sensors) == sum(len(d.platform_sensor_ids()) for d in town.fleet)
     assert tenant.reports == sum(i.reports for i in sensors)
     assert tenant.expected == sum(i.expected for i in sensors)
-    total_letters = sum(truth.letters.values()) + sum(truth.device_letters.values())
+    total_letters = sum(truth.letters.values())
     assert tenant.dead_letters == total_letters == len(town.delivered.letters)
     assert tenant.score == pytest.approx(
         sum(i.score or 0 for i in sensors) / len(sensors), abs=0.01
@@ -316,14 +312,12 @@ def test_districts_and_the_tenant_pool_their_sensors(town: Town) -> None:
     all_latencies = sorted(x for values in truth.latencies.values() for x in values)
     exact = nearest_rank(all_latencies, 0.95)
     assert tenant.latency_p95_s == pytest.approx(exact, rel=0.01)  # a merged sketch: within 1 %
-    devices = {d.device_id: d for d in town.fleet}
     for district in {d.district for d in town.fleet}:
         pooled = town.stored[("district", district)]
         members = [i for i in sensors if i.district == district]
-        lpp = sum(n for d, n in truth.device_letters.items() if devices[d].district == district)
         assert pooled.sensors == len(members)
         assert pooled.reports == sum(i.reports for i in members)
-        assert pooled.dead_letters == sum(i.dead_letters for i in members) + lpp
+        assert pooled.dead_letters == sum(i.dead_letters for i in members)
 
 
 def test_the_scorecard_ranks_the_broken_sensors_lowest(town: Town) -> None:

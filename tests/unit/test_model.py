@@ -1,9 +1,17 @@
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
-from pydantic import ValidationError
 
-from urbanpulse.model import Location, Reading
+from urbanpulse.model import (
+    EARLIEST,
+    LATEST,
+    InvalidReading,
+    Location,
+    Reading,
+    is_id,
+    validated,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -21,7 +29,7 @@ def reading(**changes: object) -> Reading:
         "message_id": "m-1",
     }
     fields.update(changes)
-    return Reading.model_validate(fields)
+    return validated(**fields)
 
 
 def test_times_are_normalised_to_utc() -> None:
@@ -32,25 +40,29 @@ def test_times_are_normalised_to_utc() -> None:
 
 
 def test_naive_times_are_refused() -> None:
-    with pytest.raises(ValidationError, match="timezone"):
+    with pytest.raises(InvalidReading, match="timezone"):
         reading(observed_at=datetime(2026, 11, 27, 10, 0))
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e308, -2e300])
 def test_non_finite_values_are_refused(value: float) -> None:
-    with pytest.raises(ValidationError, match="finite"):
+    with pytest.raises(InvalidReading, match="finite"):
         reading(value=value)
+
+
+def test_the_largest_value_is_accepted() -> None:
+    assert reading(value=-1e300).value == -1e300
 
 
 @pytest.mark.parametrize("sensor_id", ["", "a/b", "a b", "a+b", "x#", "\x00", "s" * 129])
 def test_ids_unfit_for_topics_and_tags_are_refused(sensor_id: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidReading):
         reading(sensor_id=sensor_id)
 
 
 @pytest.mark.parametrize("quantity", ["PM25", "2pm", "pm-25", ""])
 def test_quantity_names_are_snake_case(quantity: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidReading):
         reading(quantity=quantity)
 
 
@@ -65,5 +77,30 @@ def test_key_groups_a_sensor_of_a_tenant() -> None:
 
 
 def test_location_range_is_checked() -> None:
-    with pytest.raises(ValidationError):
-        Location(lat=91, lon=0)
+    with pytest.raises(InvalidReading, match="location"):
+        reading(location={"lat": 91, "lon": 0})
+
+
+@pytest.mark.parametrize("moment", [EARLIEST - timedelta(days=1), LATEST])
+def test_times_influxdb_cannot_store_are_refused(moment: datetime) -> None:
+    with pytest.raises(InvalidReading, match="outside"):
+        reading(observed_at=moment)
+
+
+def test_decoding_checks_every_constraint() -> None:
+    bad = reading().to_bytes().replace(b'"air-1"', b'"a b"')
+    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+        Reading.from_bytes(bad)
+
+
+@pytest.mark.parametrize("field", ["tenant", "sensor_id", "quantity", "unit", "probe"])
+def test_a_trailing_newline_is_refused_in_every_pattern(field: str) -> None:
+    """Python's re (msgspec's) lets "$" match before a final newline; a newline in a tag
+    would break InfluxDB's line protocol."""
+    good = {"tenant": "town", "sensor_id": "air-1", "quantity": "pm2_5", "unit": "ug/m3"}
+    with pytest.raises(InvalidReading, match=field):
+        reading(**{field: good.get(field, "1") + "\n"})
+    bad = reading().to_bytes().replace(b'"air-1"', b'"air-1\\n"')
+    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+        Reading.from_bytes(bad)
+    assert not is_id("air-1\n")

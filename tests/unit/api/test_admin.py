@@ -270,8 +270,8 @@ def test_a_retired_sensor_raises_no_stale_alert(
     import asyncio
 
     from streams.app import create_app as create_worker
-    from streams.pipeline import SensorState
-    from tests.unit.streams.test_agent import FakeTable, FakeTopic, FakeWriter
+    from streams.state import SensorState, encode_sensor
+    from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter
 
     registry = tmp_path / "registry.csv"
     registry.write_text(f"tenant,sensor_id,status\nt,active-1,active\nt,other,{status}\n")
@@ -287,7 +287,7 @@ def test_a_retired_sensor_raises_no_stale_alert(
         worker.tables = {"sensor": FakeTable(), "district": FakeTable()}
         for sensor in ("active-1", "other"):
             state = SensorState(partition=0, tenant="t", sensor_id=sensor, last_received_us=0)
-            worker.tables["sensor"].put(0, f"t/{sensor}".encode(), state.model_dump_json().encode())
+            worker.tables["sensor"].data[f"t/{sensor}".encode()] = (0, encode_sensor(state))
         loop.run_until_complete(worker.check_stale({0}, now_us=10**13))
     finally:
         asyncio.set_event_loop(None)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import anyio
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
@@ -148,7 +149,7 @@ def test_observation_of_a_stored_reading_has_the_observations_fields() -> None:
     found = observation_of(reading)
     assert tuple(found.model_dump()) == OBSERVATION_FIELDS
     assert found == obs(value=600, quality_flags=["spike"])
-    no_place = observation_of(reading.model_copy(update={"location": None}))
+    no_place = observation_of(msgspec.structs.replace(reading, location=None))
     assert (no_place.lat, no_place.lon) == (None, None)
 
 

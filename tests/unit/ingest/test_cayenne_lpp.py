@@ -20,15 +20,22 @@ GPS = {"latitude": "latitude", "longitude": "longitude", "altitude": "altitude"}
 TYPE_QUANTITY = {"Temperature": "temperature"}
 
 
-def expected_values(item: dict) -> list[tuple[str, str, float]]:
-    """(sensor, quantity, value) the source's expected entry stands for."""
-    sensor = f"node-7:{item['channel']}"
+def expected_values(item: dict) -> list[tuple[str, str, str, float]]:
+    """(sensor, probe, quantity, value) the source's expected entry stands for.
+
+    The device is the sensor; the LPP channel is the probe (docs/payloads.md, identity).
+    """
+    sensor, probe = "node-7", str(item["channel"])
     value = item["value"]
     if item["type"] == "Accelerometer":
-        return [(sensor, AXES[k], v) for k, v in value.items()]
+        return [(sensor, probe, AXES[k], v) for k, v in value.items()]
     if item["type"] == "GPS":
-        return [(sensor, GPS[k], v) for k, v in value.items()]
-    return [(sensor, TYPE_QUANTITY[item["type"]], value)]
+        return [(sensor, probe, GPS[k], v) for k, v in value.items()]
+    return [(sensor, probe, TYPE_QUANTITY[item["type"]], value)]
+
+
+def seen(readings: list) -> list[tuple[str, str | None, str, float]]:
+    return [(r.sensor_id, r.probe, r.quantity, r.value) for r in readings]
 
 
 @pytest.mark.parametrize(
@@ -40,9 +47,7 @@ def test_mydevices_examples(shared_dir: Path, file: str) -> None:
     assert base64.b64decode(vector["base64"]) == payload
     got = decode(payload, CTX)
     want = [t for item in vector["expected"] for t in expected_values(item)]
-    assert [(r.sensor_id, r.quantity, r.value) for r in got] == [
-        (s, q, pytest.approx(v)) for s, q, v in want
-    ]
+    assert seen(got) == [(s, p, q, pytest.approx(v)) for s, p, q, v in want]
     assert all(r.observed_at == RECEIVED and r.source_format == "lpp" for r in got)
 
 
@@ -51,9 +56,7 @@ def test_two_frames_with_negative_values(shared_dir: Path) -> None:
     for frame in vector["frames"]:
         got = decode(bytes.fromhex(frame["hex"]), CTX)
         want = [t for item in frame["expected"] for t in expected_values(item)]
-        assert [(r.sensor_id, r.quantity, r.value) for r in got] == [
-            (s, q, pytest.approx(v)) for s, q, v in want
-        ]
+        assert seen(got) == [(s, p, q, pytest.approx(v)) for s, p, q, v in want]
 
 
 def test_units_are_ucum(shared_dir: Path) -> None:
@@ -68,8 +71,8 @@ def test_tts_barometer_example(shared_dir: Path) -> None:
     vector = load(shared_dir, "cayenne-lpp/tts-barometer-temperature-ch0.json")
     got = decode(base64.b64decode(vector["base64"]), CTX)
     by_field = {"barometric_pressure_0": "pressure", "temperature_0": "temperature"}
-    assert [(r.sensor_id, r.quantity, r.value) for r in got] == [
-        ("node-7:0", by_field[w["field"]], pytest.approx(w["value"], abs=1e-6))
+    assert seen(got) == [
+        ("node-7", str(w["channel"]), by_field[w["field"]], pytest.approx(w["value"], abs=1e-6))
         for w in vector["expected"]
     ]
     assert [r.unit for r in got] == ["hPa", "Cel"]
@@ -87,11 +90,11 @@ def test_gps_locates_every_reading_of_the_frame() -> None:
         )
     )
     got = decode(payload, CTX)
-    assert [(r.sensor_id, r.quantity, r.value) for r in got] == [
-        ("node-7:2", "temperature", -0.1),
-        ("node-7:1", "latitude", -33.8688),
-        ("node-7:1", "longitude", -151.2093),
-        ("node-7:1", "altitude", -2.5),
+    assert seen(got) == [
+        ("node-7", "2", "temperature", -0.1),
+        ("node-7", "1", "latitude", -33.8688),
+        ("node-7", "1", "longitude", -151.2093),
+        ("node-7", "1", "altitude", -2.5),
     ]
     assert {(r.location.lat, r.location.lon, r.location.alt) for r in got if r.location} == {
         (-33.8688, -151.2093, -2.5)
@@ -180,4 +183,4 @@ def test_any_bytes_give_readings_or_a_decode_error(payload: bytes) -> None:
         readings = decode(payload, CTX)
     except DecodeError:
         return
-    assert all(r.sensor_id.startswith("node-7:") for r in readings)
+    assert all(r.sensor_id == "node-7" and r.probe is not None for r in readings)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.decoders import DecodeContext, DecodeError, chirpstack_v4, tts_v3
+from ingest.decoders import DecodeContext, DecodeError, cayenne_lpp, chirpstack_v4, tts_v3
 
 from ._vectors import RECEIVED, expected, load, raw
 
@@ -21,7 +21,14 @@ CS = DecodeContext("town", "aabb", "application/app/device/aabb/event/up", RECEI
 
 
 def by_quantity(readings: list) -> dict[tuple[str, str], float]:
+    """Value by (sensor, quantity), for readings without a probe."""
+    assert all(r.probe is None for r in readings)
     return {(r.sensor_id, r.quantity): r.value for r in readings}
+
+
+def by_probe(readings: list) -> dict[tuple[str, str | None, str], float]:
+    """Value by (sensor, probe, quantity)."""
+    return {(r.sensor_id, r.probe, r.quantity): r.value for r in readings}
 
 
 def test_tts_data_formats_reference(shared_dir: Path) -> None:
@@ -98,9 +105,33 @@ def test_tts_cayenne_lpp_in_frm_payload(shared_dir: Path) -> None:
     from_lpp = tts_v3.decode(json.dumps({"uplink_message": uplink}).encode(), TTS)
     from_decoded = tts_v3.decode(json.dumps(documented).encode(), TTS)
     decoded = documented["uplink_message"]["decoded_payload"]
-    want = {(f"topic-dev:{k.rsplit('_', 1)[1]}", "temperature"): v for k, v in decoded.items()}
-    assert by_quantity(from_decoded) == {**want, ("topic-dev", "frame_counter"): 113}
-    assert by_quantity(from_lpp) == pytest.approx({**want, ("topic-dev", "frame_counter"): 113})
+    want = {("topic-dev", k.rsplit("_", 1)[1], "temperature"): v for k, v in decoded.items()}
+    counter = {("topic-dev", None, "frame_counter"): 113}
+    assert by_probe(from_decoded) == {**want, **counter}
+    assert by_probe(from_lpp) == pytest.approx({**want, **counter})
+
+
+def test_one_lpp_device_is_one_sensor_whichever_decoder_read_it(shared_dir: Path) -> None:
+    """Our LPP decoder, TTS's LPP formatter and ChirpStack's LPP codec: same sensor, probes."""
+    vector = load(shared_dir, "cayenne-lpp/two-temperature-sensors.json")
+    ours = cayenne_lpp.decode(
+        bytes.fromhex(vector["hex"]),
+        DecodeContext("town", "topic-dev", "urbanpulse/town/topic-dev/lpp", RECEIVED),
+    )
+    tts = tts_v3.decode(
+        json.dumps(vector["decoded_by_the_things_stack"]["uplink_message_as_documented"]).encode(),
+        TTS,
+    )
+    event = {"object": vector["decoded_by_chirpstack_codec_test"]["object_subset"]}
+    chirpstack = chirpstack_v4.decode(
+        json.dumps(event).encode(),
+        DecodeContext("town", "topic-dev", "application/a/device/topic-dev/event/up", RECEIVED),
+    )
+    want = {("topic-dev", str(w["channel"]), "temperature"): w["value"] for w in vector["expected"]}
+    assert len(want) == 2  # two probes of one quantity: they must stay apart
+    for readings in (ours, tts, chirpstack):
+        got = {k: v for k, v in by_probe(readings).items() if k[2] == "temperature"}
+        assert got == pytest.approx(want)
 
 
 def test_tts_lpp_accelerometer_as_tts_decodes_it() -> None:
@@ -110,10 +141,10 @@ def test_tts_lpp_accelerometer_as_tts_decodes_it() -> None:
         }
     }
     got = tts_v3.decode(json.dumps(body).encode(), TTS)
-    assert by_quantity(got) == {
-        ("topic-dev:6", "acceleration_x"): 1.234,
-        ("topic-dev:6", "acceleration_y"): -1.234,
-        ("topic-dev:6", "acceleration_z"): 0.0,
+    assert by_probe(got) == {
+        ("topic-dev", "6", "acceleration_x"): 1.234,
+        ("topic-dev", "6", "acceleration_y"): -1.234,
+        ("topic-dev", "6", "acceleration_z"): 0.0,
     }
 
 
@@ -162,12 +193,12 @@ def test_chirpstack_docs_event_with_the_lpp_codec_object(shared_dir: Path) -> No
     dev = want["dev_eui"].lower()
     temps = lpp["decoded_by_chirpstack_codec_test"]["object_subset"]["temperatureSensor"]
     position = gps["decoded_by_chirpstack_codec_test"]["object_subset"]["gpsLocation"]["1"]
-    assert by_quantity(got) == {
-        **{(f"{dev}:{ch}", "temperature"): v for ch, v in temps.items()},
-        **{(f"{dev}:1", q): v for q, v in position.items()},
-        (dev, "rssi"): event["rxInfo"][0]["rssi"],
-        (dev, "snr"): event["rxInfo"][0]["snr"],
-        (dev, "gateway_count"): 1,
+    assert by_probe(got) == {
+        **{(dev, ch, "temperature"): v for ch, v in temps.items()},
+        **{(dev, "1", q): v for q, v in position.items()},
+        (dev, None, "rssi"): event["rxInfo"][0]["rssi"],
+        (dev, None, "snr"): event["rxInfo"][0]["snr"],
+        (dev, None, "gateway_count"): 1,
     }
     assert {r.observed_at for r in got} == {datetime.fromisoformat(want["time"])}
     assert {(r.location.lat, r.location.lon) for r in got if r.location} == {

@@ -4,12 +4,14 @@ import contextlib
 import json
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.decoders import DecodeContext, DecodeError
 from ingest.decoders.native_json import decode
+from urbanpulse.model import validated
 
 RECEIVED = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
 CTX = DecodeContext("town", "air-1", "urbanpulse/town/air-1/json", RECEIVED)
@@ -164,3 +166,105 @@ json_values = st.recursive(
 def test_any_json_object_gives_readings_or_a_decode_error(document: dict[str, object]) -> None:
     with contextlib.suppress(DecodeError):
         decode(json.dumps(document).encode(), CTX)
+
+
+def test_a_device_id_is_kept_and_a_derived_one_is_flagged() -> None:
+    given_id, derived = decode(
+        dumps(
+            {
+                "readings": [
+                    {"quantity": "pm2_5", "value": 1, "unit": "ug/m3", "id": "dev-1"},
+                    {"quantity": "pm10", "value": 2, "unit": "ug/m3"},
+                ]
+            }
+        ),
+        CTX,
+    )
+    assert (given_id.message_id, given_id.derived_id) == ("dev-1", False)
+    assert derived.derived_id and derived.message_id.endswith("-1")
+
+
+def test_one_message_one_digest_an_index_per_reading() -> None:
+    items = [{"quantity": "pm10", "value": i, "unit": "ug/m3"} for i in range(2000)]
+    readings = decode(dumps({"readings": items}), CTX)
+    digests = {r.message_id.rsplit("-", 1)[0] for r in readings}
+    assert len(digests) == 1
+    assert [r.message_id.rsplit("-", 1)[1] for r in readings] == [str(i) for i in range(2000)]
+
+
+def test_the_same_bytes_on_another_topic_get_other_ids() -> None:
+    payload = dumps({"quantity": "pm10", "value": 1, "unit": "ug/m3"})
+    other = DecodeContext("town", "air-2", "urbanpulse/town/air-2/json", RECEIVED)
+    assert decode(payload, CTX)[0].message_id != decode(payload, other)[0].message_id
+
+
+def test_redelivery_and_receipt_time_come_from_the_context() -> None:
+    payload = dumps({"quantity": "pm10", "value": 1, "unit": "ug/m3"})
+    later = DecodeContext(
+        "town", "air-1", "urbanpulse/town/air-1/json", RECEIVED.replace(second=9), redelivered=True
+    )
+    [first], [again] = decode(payload, CTX), decode(payload, later)
+    assert (first.redelivered, again.redelivered) == (False, True)
+    assert first.message_id == again.message_id  # the worker recognises the repeat by it
+    assert (first.observed_at, again.observed_at) == (RECEIVED, RECEIVED.replace(second=9))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quantity", "temperature\n"), ("unit", "Cel\n"), ("id", ""), ("lat", "52.1")],
+)
+def test_fields_are_held_to_the_canonical_rules(field: str, value: object) -> None:
+    document: dict[str, object] = {"quantity": "temperature", "value": 1, "unit": "Cel"}
+    if field == "lat":
+        document["lon"] = 5.1
+    document[field] = value
+    with pytest.raises(DecodeError) as caught:
+        decode(dumps(document), CTX)
+    assert caught.value.reason == "invalid_reading"
+    assert field in caught.value.detail
+
+
+def test_a_batch_over_the_limit_is_refused() -> None:
+    items = [{"quantity": "pm10", "value": 1, "unit": "ug/m3"}] * 10_001
+    with pytest.raises(DecodeError) as caught:
+        decode(dumps({"readings": items}), CTX)
+    assert (caught.value.reason, caught.value.detail) == (
+        "invalid_reading",
+        "a batch holds at most 10000 readings",
+    )
+
+
+readings_like = st.fixed_dictionaries(
+    {
+        "quantity": st.sampled_from(["temperature", "pm2_5", "x", "Bad", "a" * 70]),
+        "value": st.one_of(st.floats(), st.integers(-(10**20), 10**20)),
+        "unit": st.sampled_from(["Cel", "ug/m3", "%", "", "a b", "x" * 40]),
+    },
+    optional={
+        "time": st.one_of(
+            st.floats(-10, 3e11),
+            st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+            st.text(max_size=30),
+        ),
+        "id": st.text(max_size=210),
+        "lat": st.floats(-100, 100),
+        "lon": st.floats(-200, 200),
+        "alt": st.floats(),
+    },
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(readings_like, min_size=1, max_size=4), st.booleans())
+def test_every_reading_made_passes_the_models_full_validation(
+    items: list[dict[str, object]], batch: bool
+) -> None:
+    """The decoder builds readings without validated() (cost): it must never make one that
+    validated() would refuse."""
+    document = {"readings": items} if batch else items[0]
+    try:
+        readings = decode(json.dumps(document).encode(), CTX)
+    except DecodeError:
+        return
+    for reading in readings:
+        assert validated(**msgspec.structs.asdict(reading)) == reading

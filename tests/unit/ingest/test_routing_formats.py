@@ -86,8 +86,8 @@ def test_undecodable_uplink_keeps_the_original_bytes(shared_dir: Path) -> None:
 
 def test_callers_without_config_still_work() -> None:
     out = decode_message("urbanpulse/town/s-1/lpp", bytes.fromhex("03670110"), NOW, 1024)
-    assert [(r.sensor_id, r.quantity, r.value) for r in out.readings] == [
-        ("s-1:3", "temperature", 27.2)
+    assert [(r.sensor_id, r.probe, r.quantity, r.value) for r in out.readings] == [
+        ("s-1", "3", "temperature", 27.2)
     ]
 
 

@@ -109,7 +109,7 @@ def test_registry_round_trips_through_the_platform_parser() -> None:
     assert set(registry) == expected
     people = [info for info in registry.values() if info.sensor_type == "people"]
     assert people and all(info.privacy == "personal" for info in people)
-    lpp = [info for (_, sid), info in registry.items() if ":" in sid]
+    lpp = [registry[(scenario.tenant, d.sensor_id)] for d in fleet if d.format == "lpp"]
     assert lpp and all(info.interval_s == 600 for info in lpp)
 
 

@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from urbanpulse.model import Reading
+from urbanpulse.model import Reading, validated
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -22,7 +22,7 @@ def reading(**changes: object) -> Reading:
         "message_id": "m1",
     }
     fields.update(changes)
-    return Reading.model_validate(fields)
+    return validated(**fields)
 
 
 def series(
@@ -52,8 +52,36 @@ class FakeWriter:
         self.raw += readings
         self.labels.update(labels or {})
 
-    def write_aggregates(self, points: list[Any]) -> None:
-        self.aggregates += [p.to_line_protocol() for p in points]
+    def write_lines(self, lines: list[str]) -> None:
+        self.aggregates += lines
+
+    def stored_ids(self, query: Any) -> dict[Any, set[int]]:
+        """No reading is stored in this InfluxDB (redelivered ones are all new)."""
+        return {}
+
+
+def done() -> asyncio.Future[None]:
+    """A delivery Kafka has confirmed already."""
+    delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    delivered.set_result(None)
+    return delivered
+
+
+class FakeTable:
+    """Stands in for ``TableState``: the rows (partition, value) a snapshot sent, by key."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, tuple[int, bytes | None]] = {}
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
+        self.data[key] = (partition, value)
+        return done()
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return [(k, v) for k, (_, v) in self.data.items() if v is not None]
+
+    def forget(self, key: bytes) -> None:
+        """Rows stay: the tests read what was saved."""
 
 
 class FakeTopic:
@@ -65,9 +93,7 @@ class FakeTopic:
     async def send(self, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
         """Keep the message; return its delivery, already done (as Kafka's acknowledgement)."""
         self.sent.append((key, value))
-        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        delivered.set_result(None)
-        return delivered
+        return done()
 
 
 class MemoryTable:

@@ -6,24 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 from streams.app import create_app
-from streams.pipeline import SensorState
-from tests.unit.streams.helpers import T0, FakeTopic, FakeWriter, reading, series
-from urbanpulse.model import DeadLetter, Reading
+from streams.state import decode_sensor
+from tests.unit.streams.helpers import T0, FakeTable, FakeTopic, FakeWriter, reading, series
+from urbanpulse.model import DeadLetter
 from urbanpulse.settings import Settings
-
-
-class FakeTable:
-    def __init__(self) -> None:
-        self.data: dict[bytes, tuple[int, bytes]] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data[key][1] if key in self.data else None
-
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.data[key] = (partition, value)
-
-    def items(self) -> list[tuple[bytes, bytes]]:
-        return [(k, v) for k, (_, v) in self.data.items()]
+from urbanpulse.wire import decode_record
 
 
 class RefusingWriter(FakeWriter):
@@ -64,6 +51,7 @@ def _run_agent(
                 await agent_test.put(value, key=b"k", partition=partition)
             while worker.received < len(values):
                 await asyncio.sleep(0.05)
+            await worker.snapshot()  # as the snapshot timer would (it does not run here)
 
     loop.run_until_complete(asyncio.wait_for(feed(), 30))
     # test_context builds (never starts) a Kafka consumer whose thread owns an idle loop
@@ -99,7 +87,24 @@ def test_agent_stores_flags_aggregates_and_dead_letters() -> None:
     )
     assert "count=3i" in hour[-1] and "max=600" in hour[-1]
     partition, raw = worker.tables["sensor"].data[b"town/air-1"]
-    assert partition == 1 and SensorState.model_validate_json(raw).sensor_id == "air-1"
+    assert partition == 1 and decode_sensor(raw).sensor_id == "air-1"
+
+
+def test_a_sensor_silent_for_longer_than_the_setting_is_forgotten_memory_and_changelog() -> None:
+    # Issue 15: worker state stays bounded however many sensor ids ever reported.
+    worker = run_agent([reading(sensor_id="gone").to_bytes(), reading(sensor_id="here").to_bytes()])
+    heard_gone = worker.sensors.get(b"town/gone").last_received_us
+    # "here" reports again six days later, "gone" never does.
+    worker.sensors.get(b"town/here").last_received_us = heard_gone + 6 * 86_400_000_000
+
+    async def a_week_later() -> None:
+        await worker.check_stale({1}, heard_gone + 7 * 86_400_000_000 + 1)
+        await worker.snapshot()
+
+    asyncio.run(a_week_later())
+    assert worker.sensors.get(b"town/gone") is None
+    assert worker.sensors.get(b"town/here") is not None
+    assert worker.tables["sensor"].data[b"town/gone"] == (1, None)  # a tombstone
 
 
 def test_agent_publishes_exactly_the_stored_readings_to_the_observations_topic() -> None:
@@ -107,16 +112,18 @@ def test_agent_publishes_exactly_the_stored_readings_to_the_observations_topic()
     bad = reading(value=-1, message_id="neg", observed_at=T0 + timedelta(hours=1))
     worker = run_agent([r.to_bytes() for r in good] + [good[0].to_bytes(), bad.to_bytes()])
     sent = worker.topics["observations"].sent
-    # keyed by sensor, flagged as stored; no duplicate, no dead letter
-    assert [key for key, _ in sent] == [b"town/air-1"] * 3
-    assert [Reading.from_bytes(value) for _, value in sent] == worker.writer.raw
-    assert Reading.from_bytes(sent[2][1]).quality_flags == ("spike",)
+    # one record per source partition holding the batch's readings (urbanpulse.wire), as
+    # stored (flagged); no duplicate, no dead letter
+    assert [key for key, _ in sent] == [b"readings-1"]
+    published = [r for _, value in sent for r in decode_record(value).readings]
+    assert published == worker.writer.raw and len(published) == 3
+    assert published[2].quality_flags == ("spike",)
 
 
 def test_a_reading_influxdb_refuses_is_not_published_to_the_observations_topic() -> None:
     kept, refused = reading(message_id="ok"), reading(sensor_id="refused", message_id="no")
     worker = run_agent([kept.to_bytes(), refused.to_bytes()], writer=RefusingWriter())
-    sent = [Reading.from_bytes(v) for _, v in worker.topics["observations"].sent]
+    sent = [r for _, v in worker.topics["observations"].sent for r in decode_record(v).readings]
     assert [r.sensor_id for r in sent] == ["air-1"] == [r.sensor_id for r in worker.writer.raw]
     reasons = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
     assert [letter.reason for letter in reasons] == ["influx_rejected"]

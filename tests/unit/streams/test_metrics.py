@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.alerts import AlertEvent
 from streams.metrics import (
     LAG_REFRESH_S,
+    NO_PROGRESS_S,
     STALL_PERIODS,
     WorkerMetrics,
     consumer_lag,
@@ -65,6 +66,26 @@ def test_health_starts_ok_and_stalls() -> None:
     stale = health_of(0.0, 3, LAG_REFRESH_S * STALL_PERIODS + 1)
     assert stale.status == "stalled"
     assert stale.http_status == 503
+
+
+def test_health_says_no_progress_when_a_partition_with_lag_stands_still_under_a_minute() -> None:
+    metrics = WorkerMetrics()
+    tp = ("readings", 0)
+    start = time.monotonic() - (NO_PROGRESS_S + LAG_REFRESH_S)
+    metrics.set_lags({tp: 5}, start, {tp: 100})
+    metrics.set_lags({tp: 9}, start + LAG_REFRESH_S, {tp: 101})  # progress: the clock restarts
+    metrics.set_lags({tp: 40}, time.monotonic() - 1, {tp: 101})
+    assert metrics.health().status == "ok"  # still for NO_PROGRESS_S - 1 s
+    metrics.set_lags({tp: 50}, time.monotonic(), {tp: 101})
+    health = metrics.health()
+    assert (health.status, health.http_status, health.partitions_without_progress) == (
+        "no_progress",
+        503,
+        1,
+    )
+    assert NO_PROGRESS_S + LAG_REFRESH_S < 60  # said within a minute
+    metrics.set_lags({tp: 0}, time.monotonic(), {tp: 151})  # caught up
+    assert metrics.health().status == "ok"
 
 
 def get(app: Any, path: str) -> tuple[str, bytes]:
@@ -152,7 +173,12 @@ def test_health_endpoint() -> None:
     app = metrics.wsgi_app()
     status, body = get(app, "/health")
     assert status.startswith("503")
-    assert json.loads(body) == {"status": "starting", "partitions": 0, "last_refresh_age_s": None}
+    assert json.loads(body) == {
+        "status": "starting",
+        "partitions": 0,
+        "last_refresh_age_s": None,
+        "partitions_without_progress": 0,
+    }
     metrics.set_lags({("readings", 0): 0}, now=time.monotonic())
     status, body = get(app, "/health")
     assert status.startswith("200")

@@ -1,18 +1,28 @@
+import math
+import random
 from datetime import timedelta
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.alerts import AlertRule
 from streams.pipeline import (
-    DistrictState,
-    SensorState,
+    PROCESSING_FAILED,
+    Outcome,
     StreamsConfig,
     check_stale,
+    district_rows,
+    new_district_state,
     process_district,
     process_sensor,
 )
 from streams.quality import epoch_us
-from streams.windows import Aggregate
+from streams.state import DistrictRecord, DistrictState, SensorState, decode_sensor, encode_sensor
+from streams.windows import Aggregate, offline
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse import flags
+from urbanpulse.model import Reading
 from urbanpulse.registry import SensorInfo
 from urbanpulse.settings import StreamsSettings
 
@@ -20,21 +30,24 @@ CONFIG = StreamsConfig.from_settings(StreamsSettings())
 INFO = SensorInfo(tenant="town", sensor_id="air-1", district="centre", lat=52.1, lon=5.1)
 
 
-def test_duplicates_by_message_id_and_by_time_are_dropped() -> None:
+def test_duplicates_by_time_are_dropped_a_repeated_message_id_is_not() -> None:
+    # Identity (issue 14): an observation is its series and event time. A message id seen
+    # before, at another time, is another observation (the same bytes published again).
     first = reading()
     same_id = reading(observed_at=T0 + timedelta(seconds=5))
     same_time = reading(message_id="other", value=99)
     state, out = process_sensor(SensorState(), [first, same_id, same_time], None, False, CONFIG)
-    assert [r.value for r in out.stored] == [12] and out.duplicates == 2
-    # and across batches, through the serialised state
-    state = SensorState.model_validate_json(state.model_dump_json())
+    assert [r.observed_at for r in out.stored] == [T0, T0 + timedelta(seconds=5)]
+    assert out.duplicates == 1
+    # and across batches, through the saved state
+    state = decode_sensor(encode_sensor(state))
     _, again = process_sensor(state, [first], None, False, CONFIG)
     assert again.stored == [] and again.duplicates == 1
 
 
 def test_out_of_range_is_a_dead_letter() -> None:
     _, out = process_sensor(SensorState(), [reading(value=-5)], None, False, CONFIG)
-    assert out.stored == [] and out.aggregates == {}
+    assert out.stored == [] and out.aggregates() == []
     [(_, reason, detail)] = out.dead_letters
     assert reason == "out_of_range" and "physical range" in detail
 
@@ -53,20 +66,24 @@ def test_enrichment_location_and_district_forwarding() -> None:
     _, out = process_sensor(SensorState(), [reading()], INFO, True, CONFIG)
     [stored] = out.stored
     assert stored.location is not None and stored.location.lat == 52.1
-    assert out.to_district == [("centre", stored)]
+    # the district gets the sensor's window aggregates (not the reading)
+    [record] = out.district_records()
+    assert (record.tenant, record.district) == ("town", "centre")
+    assert sorted(w.window for w in record.windows) == ["15m", "1h", "1m"]
+    assert all(w.sensor_id == "air-1" and w.aggregate.count == 1 for w in record.windows)
 
 
 def test_a_restricted_sensor_is_stored_and_aggregated_but_feeds_no_district() -> None:
     for privacy in ("restricted", "personal"):
         info = INFO.model_copy(update={"privacy": privacy})
         _, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
-        assert len(out.stored) == 1 and out.aggregates
-        assert out.to_district == []
+        assert len(out.stored) == 1 and out.aggregates()
+        assert out.district_records() == []
 
 
 def test_running_aggregates_per_window() -> None:
     _, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
-    by_window = {(u.window, u.start_us): u.value for u in out.aggregates.values()}
+    by_window = {(u.window, u.start_us): u.value for u in out.aggregates()}
     assert by_window[("1m", epoch_us(T0) + 120_000_000)] == Aggregate(1, 30, 30, 30, 30)
     assert by_window[("15m", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
     assert by_window[("1h", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
@@ -81,13 +98,44 @@ def test_late_reading_is_stored_flagged_and_not_aggregated() -> None:
         CONFIG,
     )
     _, out = process_sensor(state, [reading(message_id="late")], None, False, CONFIG)
-    assert flags.LATE in out.stored[0].quality_flags and out.aggregates == {}
+    assert flags.LATE in out.stored[0].quality_flags and out.aggregates() == []
 
 
 def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
     _, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
-    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates == {}
+    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates() == []
+
+
+def test_a_future_reading_does_not_become_the_series_newest() -> None:
+    # Issue 15: a reading from a clock a day ahead must not make every real reading after it
+    # look out of order (no alerts, no spike, stuck or gap checks).
+    config = StreamsConfig(rules=(AlertRule("high", "pm2_5", ">", 50, timedelta(0)),))
+    ahead = reading(observed_at=T0 + timedelta(days=1), message_id="ahead")
+    later = series([10, 600], step=timedelta(minutes=1))
+    _, out = process_sensor(SensorState(), [later[0], ahead, later[1]], None, False, config)
+    assert [a.state for a in out.alerts] == ["open"]
+    assert out.stored[1].quality_flags == (flags.FUTURE,)
+    assert out.stored[2].quality_flags == (flags.SPIKE,)  # against 10, not the future one
+    assert [u.value.count for u in out.aggregates() if u.window == "1h"] == [2]
+
+
+def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on() -> None:
+    # Issue 15: one reading that raises (here a window sum that would overflow; the model
+    # refuses values beyond 1e300, so these come only from outside it) goes to the dead
+    # letters with the reason; the batch goes on and no aggregate is left non-finite.
+    seconds = series([0, 0, 0], step=timedelta(seconds=1))
+    huge = [
+        Reading(**{**msgspec.structs.asdict(r), "value": v, "quantity": "strange"})
+        for r, v in zip(seconds, [1.7e308, 1.7e308, 5.0], strict=True)
+    ]
+    _, out = process_sensor(SensorState(), huge, None, False, CONFIG)
+    assert [r.value for r in out.stored] == [1.7e308, 5.0]
+    [(refused, reason, detail)] = out.dead_letters
+    assert refused.value == 1.7e308 and reason == PROCESSING_FAILED
+    assert detail.startswith("OverflowError: the sum of the window")
+    for update in out.aggregates():
+        assert math.isfinite(update.value.mean) and update.value.count == 2
 
 
 def test_alert_episode_and_stale_sensor() -> None:
@@ -110,11 +158,182 @@ def test_alert_episode_and_stale_sensor() -> None:
     assert closed.rule == "stale" and closed.state == "closed" and closed.ended_at is not None
 
 
+def run_district(
+    states: dict[bytes, DistrictState],
+    records: list[DistrictRecord],
+    config: StreamsConfig = CONFIG,
+) -> Outcome:
+    """The district agent's part: each record's windows applied to their district rows."""
+    out = Outcome()
+    for key, (partition, updates) in district_rows([(0, r) for r in records]).items():
+        state = states.setdefault(key, new_district_state(key, partition, updates[0][0].unit))
+        process_district(state, updates, config, out)
+    return out
+
+
 def test_district_aggregates_over_sensors() -> None:
-    readings = [reading(sensor_id=s, value=v) for s, v in (("a", 1.0), ("b", 3.0))]
-    state, out = process_district(DistrictState(), "town", "centre", readings, CONFIG)
-    state, again = process_district(state, "town", "centre", readings[:1], CONFIG)  # a replay
-    hour = next(u for u in out.aggregates.values() if u.window == "1h")
+    info = {s: SensorInfo(tenant="town", sensor_id=s, district="centre") for s in "ab"}
+    records = []
+    for sensor, value in (("a", 1.0), ("b", 3.0)):
+        _, sent = process_sensor(
+            SensorState(), [reading(sensor_id=sensor, value=value)], info[sensor], True, CONFIG
+        )
+        records += sent.district_records()
+    states: dict[bytes, DistrictState] = {}
+    out = run_district(states, records)
+    again = run_district(states, records[:1])  # a replay
+    hour = next(u for u in out.aggregates() if u.window == "1h")
     assert hour.scope == "district" and hour.subject == "centre"
     assert hour.value == Aggregate(2, 2.0, 1.0, 3.0, 3.0)
-    assert [u.value.count for u in again.aggregates.values()] == [2, 2, 2]
+    assert again.aggregates() == []  # a replay changes nothing: nothing to write again
+
+
+def test_probes_of_one_quantity_are_separate_series() -> None:
+    both = [reading(probe="1", value=10), reading(probe="2", value=20)]  # same time
+    state, out = process_sensor(SensorState(), both, INFO, True, CONFIG)
+    assert len(out.stored) == 2 and out.duplicates == 0
+    hour = sorted((u.probe, u.value.mean) for u in out.aggregates() if u.window == "1h")
+    assert hour == [("1", 10.0), ("2", 20.0)]
+    assert sorted(state.series) == ["pm2_5#1", "pm2_5#2"]
+    [record] = out.district_records()  # the district counts each probe as a member
+    assert sorted(w.probe for w in record.windows if w.window == "1h") == ["1", "2"]
+
+
+def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> None:
+    few = StreamsConfig.from_settings(StreamsSettings(dedupe_max_times=3))
+    state, _ = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
+    assert len(state.series["pm2_5"].times) == 3  # readings 2, 3, 4 remembered
+    again = series([1, 2, 3, 4, 5])
+    _, out = process_sensor(state, [again[1], again[4], again[0]], None, False, few)
+    # reading 4 (the fifth) is remembered: a duplicate. Readings 1 and 0 are older than what is
+    # remembered: maybe repeats, so stored (the same point) but not counted again.
+    assert out.duplicates == 1
+    assert [r.quality_flags for r in out.stored] == [(flags.LATE,), (flags.LATE,)]
+    assert out.aggregates() == []
+
+
+# Sensors of a district up to 3 h apart (partitions at different paces): within the horizon.
+WIDE = StreamsConfig.from_settings(StreamsSettings(dedupe_horizon_s=4 * 3600))
+LATENESS_MIN = 5
+MIN_US = 60_000_000
+points = st.lists(
+    st.tuples(
+        st.integers(0, 60 * MIN_US),
+        st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 3)),
+    ),
+    min_size=1,
+    max_size=80,
+    unique_by=lambda p: p[0],
+)
+SMALL = StreamsConfig(
+    windows=(("1m", MIN_US), ("15m", 15 * MIN_US), ("1h", 60 * MIN_US)),
+    lateness_us=LATENESS_MIN * MIN_US,
+    quality=StreamsConfig().quality,
+)
+
+
+def at(t_us: int, value: float) -> Reading:
+    """A reading of a quantity with no physical range: any value is aggregated."""
+    moment = T0 + timedelta(microseconds=t_us)
+    return reading(
+        quantity="level",
+        unit="1",
+        value=value,
+        observed_at=moment,
+        received_at=moment,
+        message_id=f"m{t_us}",
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(points, st.integers(0, 2**32))
+def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computation(
+    raw: list[tuple[int, float]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    ordered = raw[:]
+    rng.shuffle(ordered)
+    block = LATENESS_MIN * MIN_US  # disorder only within the allowed lateness
+    ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
+    cuts = sorted(rng.sample(range(len(ordered) + 1), k=min(3, len(ordered) + 1)))
+    batches = [ordered[a:b] for a, b in zip([0, *cuts], [*cuts, len(ordered)], strict=True)]
+    state = SensorState()
+    written: dict[tuple[str, int], Aggregate] = {}
+    for batch in batches:
+        # at least once: a batch may come twice, and the state may be restored from a snapshot
+        for _ in range(rng.choice([1, 1, 2])):
+            _, out = process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
+            written |= {(u.window, u.start_us): u.value for u in out.aggregates()}
+            state = decode_sensor(encode_sensor(state))
+    for name, size in SMALL.windows:
+        expected = offline([(str(t), t + epoch_us(T0), v) for t, v in raw], size)
+        assert {s: a for (n, s), a in written.items() if n == name} == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["s-a", "s-b", "s-c"]), st.integers(0, 180), st.integers(0, 99)),
+        min_size=1,
+        max_size=120,
+        unique_by=lambda p: (p[0], p[1]),
+    ),
+    st.integers(0, 2**32),
+)
+def test_a_district_equals_the_offline_aggregate_of_its_sensors_however_they_interleave(
+    raw: list[tuple[str, int, int]], seed: int
+) -> None:
+    """Each sensor in order, in batches; sensors interleaved arbitrarily (one partition far
+    ahead of another, within the dedupe horizon). A sensor's worker may crash: it restarts
+    from its last snapshot and sends its windows again, with smaller counts first."""
+    rng = random.Random(seed)
+    info = {
+        s: SensorInfo(tenant="town", sensor_id=s, district="centre") for s in ("s-a", "s-b", "s-c")
+    }
+    queues = [sorted(p for p in raw if p[0] == s) for s in info]
+    queues = [q for q in queues if q]
+    sensors = {s: SensorState() for s in info}
+    snapshots = {s: (encode_sensor(SensorState()), []) for s in info}
+    records: list[DistrictRecord] = []
+
+    def run(sensor: str, batch: list[Reading]) -> None:
+        _, out = process_sensor(sensors[sensor], batch, info[sensor], True, WIDE)
+        records.extend(out.district_records())
+
+    while queues:
+        queue = rng.choice(queues)
+        batch = [queue.pop(0) for _ in range(min(len(queue), rng.randint(1, 5)))]
+        sensor = batch[0][0]
+        readings = [
+            reading(
+                sensor_id=sensor,
+                value=float(v),
+                observed_at=T0 + timedelta(minutes=m),
+                received_at=T0 + timedelta(minutes=m),
+                message_id=f"{sensor}{m}",
+            )
+            for _, m, v in batch
+        ]
+        run(sensor, readings)
+        saved, since = snapshots[sensor]
+        since.append(readings)
+        if rng.random() < 0.3:  # a crash: back to the snapshot, the batches since again
+            sensors[sensor] = decode_sensor(saved)
+            for again in since:
+                run(sensor, again)
+        if rng.random() < 0.5:  # a snapshot
+            snapshots[sensor] = (encode_sensor(sensors[sensor]), [])
+        queues = [q for q in queues if q]
+    states: dict[bytes, DistrictState] = {}
+    written: dict[tuple[str, int], Aggregate] = {}
+    while records:  # district batches of 1 to 4 records
+        size = rng.randint(1, 4)
+        batch, records = records[:size], records[size:]
+        out = run_district(states, batch, WIDE)
+        for u in out.aggregates():
+            before = written.get((u.window, u.start_us))
+            assert before is None or u.value.count >= before.count, "a replay regressed it"
+            written[(u.window, u.start_us)] = u.value
+    for name, size in WIDE.windows:
+        members = [(f"{s}@{m}", epoch_us(T0 + timedelta(minutes=m)), float(v)) for s, m, v in raw]
+        assert {s: a for (n, s), a in written.items() if n == name} == offline(members, size)

@@ -1,9 +1,7 @@
 import re
 from datetime import timedelta
 
-from influxdb_client import WritePrecision
-
-from streams.points import SensorLabels, to_point
+from streams.points import SensorLabels, reading_line
 from tests.unit.streams import helpers
 from tests.unit.streams.helpers import T0
 from urbanpulse.model import Location, Reading
@@ -20,7 +18,7 @@ def series_and_time(line: str) -> tuple[str, str]:
 
 
 def test_line_protocol() -> None:
-    line = to_point(reading(sensor_id="air-1")).to_line_protocol(WritePrecision.NS)
+    line = reading_line(reading(sensor_id="air-1"))
     assert line.startswith("reading,privacy=open,quantity=pm2_5,sensor_id=air-1,tenant=town ")
     # A float field (integers would carry an "i" suffix), so 12 and 12.5 share one series type.
     assert re.search(r"[ ,]value=12(\.0)? ", line)
@@ -29,20 +27,20 @@ def test_line_protocol() -> None:
 
 
 def test_same_sensor_quantity_time_is_the_same_point() -> None:
-    first = to_point(reading()).to_line_protocol()
-    again = to_point(reading(message_id="m2", received_at=T0 + timedelta(minutes=5), value=13))
-    assert series_and_time(first) == series_and_time(again.to_line_protocol())
+    first = reading_line(reading())
+    again = reading_line(reading(message_id="m2", received_at=T0 + timedelta(minutes=5), value=13))
+    assert series_and_time(first) == series_and_time(again)
 
 
 def test_other_time_or_quantity_is_another_point() -> None:
-    base = series_and_time(to_point(reading()).to_line_protocol())
-    assert series_and_time(to_point(reading(quantity="pm10")).to_line_protocol()) != base
+    base = series_and_time(reading_line(reading()))
+    assert series_and_time(reading_line(reading(quantity="pm10"))) != base
     later = reading(observed_at=T0 + timedelta(microseconds=1))
-    assert series_and_time(to_point(later).to_line_protocol()) != base
+    assert series_and_time(reading_line(later)) != base
 
 
 def test_location_fields() -> None:
-    line = to_point(reading(location=Location(lat=52.5, lon=5.25))).to_line_protocol()
+    line = reading_line(reading(location=Location(lat=52.5, lon=5.25)))
     assert "lat=52.5" in line and "lon=5.25" in line
 
 
@@ -50,7 +48,7 @@ def test_registry_labels_are_tags() -> None:
     info = SensorInfo(
         tenant="town", sensor_id="cam-1", privacy="personal", licence="CC-BY-4.0", sensor_type="cam"
     )
-    line = to_point(reading(sensor_id="cam-1"), SensorLabels.of(info)).to_line_protocol()
+    line = reading_line(reading(sensor_id="cam-1"), SensorLabels.of(info))
     assert line.startswith(
         "reading,licence=CC-BY-4.0,privacy=personal,quantity=pm2_5,sensor_id=cam-1,"
         "sensor_type=cam,tenant=town "
@@ -59,11 +57,11 @@ def test_registry_labels_are_tags() -> None:
 
 def test_the_registry_district_is_a_tag() -> None:
     info = SensorInfo(tenant="town", sensor_id="cam-1", district="centrum")
-    line = to_point(reading(sensor_id="cam-1"), SensorLabels.of(info)).to_line_protocol()
+    line = reading_line(reading(sensor_id="cam-1"), SensorLabels.of(info))
     assert line.startswith("reading,district=centrum,privacy=open,")
 
 
 def test_an_unregistered_sensor_is_open_and_unlabelled() -> None:
     assert SensorLabels.of(None) == SensorLabels("open", None, None)
-    line = to_point(reading(sensor_id="x")).to_line_protocol()
+    line = reading_line(reading(sensor_id="x"))
     assert "licence=" not in line and "sensor_type=" not in line

@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import msgspec
+
 from streams.quality import QualityRules, clock_flags, out_of_range, sequence_flags
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse.flags import FUTURE, GAP, SPIKE, STUCK, TOO_OLD, UNIT_MISMATCH
@@ -63,5 +65,7 @@ def test_gap_after_silence() -> None:
 def test_out_of_order_reading_is_not_compared() -> None:
     first, second = series([10, 11])
     _, memory = sequence_flags(second, None, MINUTE, RULES)
-    flags, after = sequence_flags(first.model_copy(update={"value": 900.0}), memory, MINUTE, RULES)
+    flags, after = sequence_flags(
+        msgspec.structs.replace(first, value=900.0), memory, MINUTE, RULES
+    )
     assert flags == [] and after == memory

@@ -1,0 +1,219 @@
+"""States in memory, saved as periodic snapshots that release the acks they cover.
+
+The worker keeps each sensor's (and district window's) state as a live object, changed in
+place by every batch (:class:`LiveStates`). A batch marks what it touched *dirty* and hands
+over the acks of its Kafka records: they are *held*. :meth:`LiveStates.snapshot` (every
+``URBANPULSE_WORKER__SNAPSHOT_S``, and at once while a rebalance runs) encodes the dirty
+states, sends them to the table's changelog, waits until Kafka confirmed every one, and only
+then acks the records processed before it, in order. Kafka offsets therefore never move past
+a record whose effect on the state is not saved: after a crash the states restored from the
+changelog cover at least everything before the committed offsets (docs/streams.md, "State
+and offsets").
+
+A batch and a snapshot never overlap (:attr:`LiveStates.lock`): a snapshot holds only states
+whose batches finished, that is whose points InfluxDB took and whose sends Kafka confirmed.
+
+The changelog is also where a worker finds its states at start-up and after a rebalance:
+Faust's table recovery reads it into the table, and :meth:`LiveStates.load` decodes the rows of
+the partitions newly assigned (then drops the bytes: the live object is the copy kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+Ack = Callable[[], Awaitable[object]]
+
+
+class StateTable(Protocol):
+    """Where snapshots go: a Faust table and its changelog (``streams.app.TableState``)."""
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
+        """Send a state (None: delete it) to the changelog partition; the delivery to wait for."""
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        """The rows the table holds (recovered from the changelog)."""
+
+    def forget(self, key: bytes) -> None:
+        """Drop a row from the table's memory (not from the changelog)."""
+
+
+@dataclass(frozen=True)
+class Codec(Generic[S]):
+    """How a kind of state is encoded, decoded, and which partition it belongs to."""
+
+    encode: Callable[[S], bytes]
+    decode: Callable[[bytes], S]
+    partition: Callable[[S], int]
+
+
+class LiveStates(Generic[S]):
+    """The live states of one table, what changed since the last snapshot, the held acks."""
+
+    def __init__(self, codec: Codec[S], name: str) -> None:
+        self.codec = codec
+        self.name = name
+        self.states: dict[bytes, S] = {}
+        self._dirty: dict[bytes, None] = {}  # an ordered set
+        self._forgotten: dict[bytes, int] = {}  # key → partition: deletions not yet saved
+        self._held: list[Ack] = []
+        self.held_bytes = 0  # the size of the held records (they stay in memory until acked)
+        self._loaded: set[int] = set()  # partitions whose rows were decoded
+        self._loaded_all = False
+        self._lock: asyncio.Lock | None = None
+        self.snapshots = 0
+        self.discarded = False
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by a batch, a stale check and a snapshot: they never interleave."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def get(self, key: bytes) -> S | None:
+        """The live state of ``key``, or None."""
+        return self.states.get(key)
+
+    def put(self, key: bytes, state: S) -> None:
+        """Keep a (new) state and mark it changed."""
+        self.states[key] = state
+        self._dirty[key] = None
+
+    def forget(self, key: bytes) -> None:
+        """Drop a live state; the next snapshot deletes it from the changelog too."""
+        state = self.states.pop(key)
+        self._dirty.pop(key, None)
+        self._forgotten[key] = self.codec.partition(state)
+
+    def touch(self, key: bytes) -> None:
+        """Mark a live state changed (it was changed in place)."""
+        self._dirty[key] = None
+
+    def hold(self, acks: Iterable[Ack], size: int = 0) -> None:
+        """Keep the acks of records just processed (``size`` bytes) until a snapshot covers
+        them."""
+        self._held.extend(acks)
+        self.held_bytes += size
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """(states changed, acks held) since the last snapshot."""
+        return len(self._dirty), len(self._held)
+
+    def items(self, partitions: set[int] | None = None) -> Iterator[tuple[bytes, S]]:
+        """The live states, of the given partitions only if given."""
+        part = self.codec.partition
+        for key, state in list(self.states.items()):
+            if partitions is None or part(state) in partitions:
+                yield key, state
+
+    def load(self, table: StateTable, partitions: set[int] | None) -> int:
+        """Decode the table rows of ``partitions`` (None: all) not loaded yet; how many."""
+        if partitions is None:
+            if self._loaded_all:
+                return 0
+            self._loaded_all = True
+        elif partitions <= self._loaded:
+            return 0
+        wanted = None if partitions is None else partitions - self._loaded
+        loaded = 0
+        for key, raw in list(table.items()):
+            if key in self.states:  # our own snapshot, read back by recovery: older
+                table.forget(key)
+                continue
+            try:
+                state = self.codec.decode(raw)
+            except Exception as err:  # a row no version of the worker wrote: keep it, say so
+                log.error(
+                    "%s state %r not decoded (%s); that key starts afresh", self.name, key, err
+                )
+                continue
+            if wanted is None or self.codec.partition(state) in wanted:
+                self.states[key] = state
+                table.forget(key)
+                loaded += 1
+        if wanted is not None:
+            self._loaded |= wanted
+        if loaded:
+            log.info("%s: %d states loaded from the changelog", self.name, loaded)
+        return loaded
+
+    def keep_only(self, partitions: set[int]) -> None:
+        """After a rebalance: forget the states of partitions no longer assigned.
+
+        Their acks were released by the snapshot taken while the rebalance revoked them
+        (nothing is held or changed then); the next owner restores them from the changelog.
+        """
+        part = self.codec.partition
+        gone = [key for key, state in self.states.items() if part(state) not in partitions]
+        unsaved = [key for key in gone if key in self._dirty]
+        if unsaved:
+            log.warning(
+                "%s: %d changed states of revoked partitions dropped unsaved; their records "
+                "were not acknowledged and are read again by the next owner",
+                self.name,
+                len(unsaved),
+            )
+        for key in gone:
+            del self.states[key]
+            self._dirty.pop(key, None)
+        if gone:
+            log.info(
+                "%s: %d states of partitions no longer assigned forgotten", self.name, len(gone)
+            )
+        # Rows the recovery read again for partitions kept (our own snapshots) are dropped
+        # by the next load.
+        self._loaded = set()
+        self._loaded_all = False
+
+    def discard(self) -> None:
+        """Never save these states again: a batch failed half-way through changing them.
+
+        The worker then stops (``streams.app``): its successor restores the last snapshot and
+        reads again every record not acked, the failed batch's among them.
+        """
+        self.discarded = True
+        self._dirty.clear()
+        self._held.clear()
+        self.held_bytes = 0
+
+    async def snapshot(self, table: StateTable) -> int:
+        """Save the changed states, wait for Kafka, then ack what they cover; how many saved.
+
+        If the changelog refuses a state, nothing is acked and everything stays pending for
+        the next snapshot (the error is raised).
+        """
+        async with self.lock:
+            if self.discarded or not (self._dirty or self._held or self._forgotten):
+                return 0
+            keys, acks, size = list(self._dirty), self._held, self.held_bytes
+            forgotten = self._forgotten
+            self._dirty, self._held, self.held_bytes, self._forgotten = {}, [], 0, {}
+            try:
+                rows: list[tuple[int, bytes, bytes | None]] = [
+                    (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
+                ]
+                rows += [(partition, key, None) for key, partition in forgotten.items()]
+                deliveries = [d for row in rows if (d := table.put(*row)) is not None]
+                await asyncio.gather(*deliveries)
+            except BaseException:
+                self._dirty = dict.fromkeys(keys) | self._dirty
+                self._forgotten = forgotten | self._forgotten
+                self._held = acks + self._held
+                self.held_bytes += size
+                raise
+            for ack in acks:  # only now: the states that cover these records are in Kafka
+                await ack()
+            self.snapshots += 1
+            return len(keys)
+
+    def _of(self, keys: list[bytes]) -> list[tuple[bytes, S]]:
+        return [(key, self.states[key]) for key in keys]

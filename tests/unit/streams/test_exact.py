@@ -1,0 +1,49 @@
+"""Exact sums: whatever the order and however they are split and merged, fsum of the values."""
+
+import math
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.exact import add_exact, exact_total, merge_exact
+from streams.windows import add_to_sum
+
+# Finite floats of any magnitude that cannot overflow when a few hundred are added.
+finite = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
+sensor_like = st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 2))
+
+
+def test_the_classic_case_naive_summing_gets_wrong() -> None:
+    values = [1e16, 1.0, -1e16] * 3 + [0.1] * 10
+    partials: list[float] = []
+    for value in values:
+        add_exact(partials, value)
+    assert sum(values) != math.fsum(values)
+    assert exact_total(partials) == math.fsum(values) == 4.0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(finite, sensor_like), min_size=1, max_size=200), st.integers(0, 2**32))
+def test_the_mean_equals_fsum_over_count_in_any_order(values: list[float], seed: int) -> None:
+    order = values[:]
+    random.Random(seed).shuffle(order)
+    total: float | list[float] = order[0]
+    for value in order[1:]:
+        total = add_to_sum(total, value)
+    partials = [total] if isinstance(total, float) else total
+    assert exact_total(partials) / len(values) == math.fsum(values) / len(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(finite, sensor_like), min_size=1, max_size=200), st.integers(0, 2**32))
+def test_sums_kept_apart_then_merged_are_exact(values: list[float], seed: int) -> None:
+    rng = random.Random(seed)
+    parts: list[list[float]] = [[] for _ in range(rng.randint(1, 5))]
+    for value in values:  # e.g. the sensors of a district, each with its own window sum
+        add_exact(rng.choice(parts), value)
+    merged: list[float] = []
+    for part in parts:
+        merge_exact(merged, part)
+    assert exact_total(merged) == math.fsum(values)
+    assert exact_total(p for part in parts for p in part) == math.fsum(values)

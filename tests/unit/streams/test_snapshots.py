@@ -1,0 +1,178 @@
+"""Snapshots: a record is acked only once the saved state covering it is confirmed by Kafka."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from streams.app import StreamWorker
+from streams.snapshots import Codec, LiveStates
+from streams.state import SensorState, decode_sensor, encode_sensor
+from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
+from urbanpulse.registry import RegistryFile
+from urbanpulse.settings import Settings
+from urbanpulse.wire import encode_batch
+
+CODEC = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
+
+
+class Journal:
+    """What happened, in order: changelog sends, their confirmations, acks."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def ack(self, name: str) -> Callable[[], Any]:
+        async def ack() -> None:
+            self.events.append(f"ack {name}")
+
+        return ack
+
+
+class SlowChangelog:
+    """A table whose changelog confirms each send only when the test says so."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.deliveries: list[asyncio.Future[None]] = []
+        self.rows: dict[bytes, bytes] = {}
+
+    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
+        self.journal.events.append(f"send {key.decode()}")
+        delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivery.add_done_callback(
+            lambda _: self.journal.events.append(f"confirmed {key.decode()}")
+        )
+        self.deliveries.append(delivery)
+        return delivery
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        return list(self.rows.items())
+
+    def forget(self, key: bytes) -> None:
+        self.rows.pop(key, None)
+
+
+def test_acks_come_only_after_kafka_confirmed_every_state_of_the_snapshot() -> None:
+    journal = Journal()
+    table = SlowChangelog(journal)
+    live: LiveStates[SensorState] = LiveStates(CODEC, "sensors")
+
+    async def scenario() -> None:
+        live.put(b"t/a", SensorState(0, "t", "a"))
+        live.put(b"t/b", SensorState(1, "t", "b"))
+        live.hold([journal.ack("r1"), journal.ack("r2")])
+        snapshot = asyncio.create_task(live.snapshot(table))
+        await asyncio.sleep(0.01)
+        assert journal.events == ["send t/a", "send t/b"]  # nothing acked yet
+        table.deliveries[1].set_result(None)
+        await asyncio.sleep(0.01)
+        assert "ack r1" not in journal.events  # one state still unconfirmed
+        table.deliveries[0].set_result(None)
+        assert await snapshot == 2
+
+    asyncio.run(scenario())
+    assert journal.events == [
+        "send t/a",
+        "send t/b",
+        "confirmed t/b",
+        "confirmed t/a",
+        "ack r1",
+        "ack r2",
+    ]
+    assert live.pending == (0, 0)
+
+
+def test_a_refused_snapshot_acks_nothing_and_keeps_everything_for_the_next() -> None:
+    journal = Journal()
+    table = SlowChangelog(journal)
+    live: LiveStates[SensorState] = LiveStates(CODEC, "sensors")
+
+    async def scenario() -> None:
+        live.put(b"t/a", SensorState(0, "t", "a"))
+        live.hold([journal.ack("r1")], size=100)
+        snapshot = asyncio.create_task(live.snapshot(table))
+        await asyncio.sleep(0.01)
+        table.deliveries[0].set_exception(RuntimeError("Kafka refused"))
+        with pytest.raises(RuntimeError):
+            await snapshot
+        assert live.pending == (1, 1) and live.held_bytes == 100
+        live.hold([journal.ack("r2")])  # a later batch
+        retry = asyncio.create_task(live.snapshot(table))
+        await asyncio.sleep(0.01)
+        table.deliveries[1].set_result(None)
+        await retry
+
+    asyncio.run(scenario())
+    assert [e for e in journal.events if e.startswith("ack")] == ["ack r1", "ack r2"]
+    assert journal.events.index("ack r1") > journal.events.index("confirmed t/a")
+
+
+def test_a_snapshot_waits_for_the_batch_in_progress() -> None:
+    journal = Journal()
+    table = SlowChangelog(journal)
+    live: LiveStates[SensorState] = LiveStates(CODEC, "sensors")
+
+    async def scenario() -> None:
+        batch_done = asyncio.Event()
+
+        async def batch() -> None:
+            async with live.lock:  # as StreamWorker.handle_readings
+                live.put(b"t/a", SensorState(0, "t", "a"))
+                await batch_done.wait()  # writing to InfluxDB, sending to Kafka
+                live.hold([journal.ack("r1")])
+
+        running = asyncio.create_task(batch())
+        await asyncio.sleep(0.01)
+        snapshot = asyncio.create_task(live.snapshot(table))
+        await asyncio.sleep(0.01)
+        assert journal.events == []  # the state of an unfinished batch is not saved
+        batch_done.set()
+        await running
+        await asyncio.sleep(0.01)
+        table.deliveries[0].set_result(None)
+        await snapshot
+
+    asyncio.run(scenario())
+    assert journal.events == ["send t/a", "confirmed t/a", "ack r1"]
+
+
+def test_states_are_loaded_by_partition_and_forgotten_when_revoked() -> None:
+    table = SlowChangelog(Journal())
+    for n, partition in enumerate([0, 1, 1]):
+        table.rows[f"t/s{n}".encode()] = encode_sensor(SensorState(partition, "t", f"s{n}"))
+    live: LiveStates[SensorState] = LiveStates(CODEC, "sensors")
+    assert live.load(table, {1}) == 2
+    assert sorted(live.states) == [b"t/s1", b"t/s2"] and list(table.rows) == [b"t/s0"]
+    assert live.load(table, {1}) == 0  # loaded already
+    assert live.load(table, {0, 1}) == 1
+    live.keep_only({0})  # partition 1 went to another worker
+    assert sorted(live.states) == [b"t/s0"]
+    assert [s.sensor_id for _, s in live.items({0})] == ["s0"]
+
+
+def test_states_a_failed_batch_changed_are_never_saved_nor_its_acks_released() -> None:
+    class BrokenAggregates(FakeWriter):
+        def write_lines(self, lines: list[str]) -> None:
+            raise ValueError("400: a line InfluxDB refuses, for good")
+
+    journal = Journal()
+    sensors = FakeTable()
+    worker = StreamWorker(
+        Settings(),
+        BrokenAggregates(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors, "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        batch = [(0, encode_batch([reading()]))]
+        with pytest.raises(ValueError):
+            await worker.handle_readings(batch, [journal.ack("r1")])
+        await worker.snapshot()  # the worker stops; whatever a timer still does saves nothing
+
+    asyncio.run(scenario())
+    assert sensors.data == {} and journal.events == []
+    assert worker.sensors.discarded

@@ -1,0 +1,76 @@
+"""Sensor states: snapshots round-trip, stay bounded, and the previous worker's states are read."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from streams.pipeline import StreamsConfig, process_sensor
+from streams.state import SensorState, decode_sensor, encode_sensor
+from tests.unit.streams.helpers import reading
+from urbanpulse.model import Reading
+from urbanpulse.settings import StreamsSettings
+
+CONFIG = StreamsConfig.from_settings(StreamsSettings())
+# Written by the worker before snapshots (branch hot, streams.pipeline.SensorState as JSON):
+# readings 0..99 of old_reading() below, partition 3.
+BEFORE = Path(__file__).parent / "fixtures" / "sensor_state_before_snapshots.json"
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def old_reading(i: int) -> Reading:
+    """Reading ``i`` of the fixture's sensor: 37 s apart, values that wander."""
+    at = T0 + timedelta(seconds=37 * i)
+    return reading(
+        value=round(5 + (i * 7.3) % 20, 2),
+        observed_at=at,
+        received_at=at + timedelta(seconds=1),
+        message_id=f"m{i}",
+    )
+
+
+def test_a_snapshot_round_trips() -> None:
+    state, _ = process_sensor(
+        SensorState(partition=2), [old_reading(i) for i in range(50)], None, False, CONFIG
+    )
+    again = decode_sensor(encode_sensor(state))
+    assert again == state and again.partition == 2
+    assert list(again.series["pm2_5"].times) == list(state.series["pm2_5"].times)
+
+
+def test_a_state_of_the_previous_worker_carries_on_as_if_never_stopped() -> None:
+    migrated = decode_sensor(BEFORE.read_bytes())
+    assert (migrated.partition, migrated.tenant, migrated.sensor_id) == (3, "town", "air-1")
+    fresh, _ = process_sensor(
+        SensorState(partition=3), [old_reading(i) for i in range(100)], None, False, CONFIG
+    )
+    rest = [old_reading(i) for i in range(95, 120)]  # 5 repeats, then 20 new readings
+    _, after_upgrade = process_sensor(migrated, rest, None, False, CONFIG)
+    _, unbroken = process_sensor(fresh, rest, None, False, CONFIG)
+    assert after_upgrade.duplicates == unbroken.duplicates == 5
+    assert after_upgrade.stored == unbroken.stored
+    assert sorted(after_upgrade.aggregates(), key=str) == sorted(unbroken.aggregates(), key=str)
+
+
+def test_state_stays_bounded_however_long_the_history() -> None:
+    sizes = []
+    state = SensorState()
+    for hours in (1, 10):
+        start = 0 if not sizes else 3600
+        batch = [
+            reading(
+                value=10 + i % 7,
+                observed_at=T0 + timedelta(seconds=i),
+                received_at=T0 + timedelta(seconds=i),
+                message_id=f"m{i}",
+            )
+            for i in range(start, hours * 3600)
+        ]
+        process_sensor(state, batch, None, False, CONFIG)
+        series = state.series["pm2_5"]
+        assert len(series.times) <= CONFIG.dedupe_max_times
+        # 1 m windows open for the 10 min of lateness, at most two 15 m and 1 h ones
+        minute = 60_000_000
+        open_windows = {w.size_us // minute: len(w) for w in series.windows}
+        assert open_windows[1] == 11 and open_windows[15] <= 2 and open_windows[60] <= 2
+        sizes.append(len(encode_sensor(state)))
+    assert sizes[1] <= sizes[0] * 1.05, sizes  # a reading a second for 1 h or for 10 h
+    assert sizes[1] < 4096

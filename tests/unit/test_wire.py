@@ -1,0 +1,56 @@
+"""Kafka records of readings: batches in, readings out, bad readings kept apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from urbanpulse.model import Reading
+from urbanpulse.wire import decode_record, encode_batch, partition_of
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def reading(sensor: str = "air-1", value: float = 1.0) -> Reading:
+    return Reading(
+        tenant="town",
+        sensor_id=sensor,
+        quantity="pm2_5",
+        value=value,
+        unit="ug/m3",
+        observed_at=T0,
+        received_at=T0,
+        source_format="json",
+        message_id="m",
+    )
+
+
+def test_a_batch_comes_back_in_order() -> None:
+    readings = [reading(f"s{i}", float(i)) for i in range(5)]
+    decoded = decode_record(encode_batch(readings))
+    assert decoded.readings == readings and decoded.refused == []
+
+
+def test_a_single_reading_record_is_still_read() -> None:
+    assert decode_record(reading().to_bytes()).readings == [reading()]
+
+
+def test_one_bad_reading_does_not_spoil_its_batch() -> None:
+    good, bad = reading("ok"), reading("a b")  # a space: not a valid sensor id
+    decoded = decode_record(encode_batch([good, bad, good]))
+    assert decoded.readings == [good, good]
+    assert len(decoded.refused) == 1 and "sensor_id" in decoded.refused[0].reason
+    assert b'"a b"' in decoded.refused[0].value
+
+
+def test_garbage_is_refused_whole() -> None:
+    decoded = decode_record(b"\x00not json")
+    assert decoded.readings == [] and decoded.refused[0].value == b"\x00not json"
+
+
+@given(st.binary(min_size=1, max_size=64), st.integers(min_value=1, max_value=64))
+def test_a_key_always_maps_to_one_valid_partition(key: bytes, partitions: int) -> None:
+    assert 0 <= partition_of(key, partitions) < partitions
+    assert partition_of(key, partitions) == partition_of(bytes(key), partitions)
