@@ -12,8 +12,7 @@ import pytest
 from ingest.mqtt_ingestor import subscribe_requests
 from tests.integration.mosquitto_instance import LOCAL_CONF, Broker, running
 from tests.integration.mqtt_probe import connect
-from tests.support import unique
-from urbanpulse.settings import MqttSettings, Settings
+from tests.support import isolated_settings, unique
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def test_a_retained_message_is_not_sent_at_subscribe_time_live_ones_are(broker: 
     info = device.client.publish(topic, b"retained before", qos=1, retain=True)
     device.wait(lambda: info.mid in device.pubacks, "the PUBACK of the retained message")
 
-    settings = Settings(mqtt=MqttSettings(topics=[f"urbanpulse/{tenant}/+/json"]))
+    settings = isolated_settings(tenant)  # subscribes to urbanpulse/{tenant}/+/+
     ingestor = connect(broker.port)
     before = len(ingestor.subacks)
     ingestor.client.subscribe(subscribe_requests(settings))

@@ -286,9 +286,10 @@ def test_a_retired_sensor_raises_no_stale_alert(
         }
         worker.tables = {"sensor": FakeTable(), "district": FakeTable()}
         for sensor in ("active-1", "other"):
+            # Silent for a day: stale, and not yet forgotten (FORGET_SILENT_AFTER_S, 7 days).
             state = SensorState(partition=0, tenant="t", sensor_id=sensor, last_received_us=0)
             worker.tables["sensor"].data[f"t/{sensor}".encode()] = (0, encode_sensor(state))
-        loop.run_until_complete(worker.check_stale({0}, now_us=10**13))
+        loop.run_until_complete(worker.check_stale({0}, now_us=86_400_000_000))
     finally:
         asyncio.set_event_loop(None)
         loop.close()
