@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from urbanpulse.model import Reading
-from urbanpulse.wire import encode_batch, partition_of
+from urbanpulse.wire import MAX_RECORD_BYTES, MAX_RECORD_READINGS, encode_batch, partition_of
 
 # Kafka refuses records over message.max.bytes (1 MB by default, in librdkafka and the broker).
 # A record holds at most MAX_READINGS readings (about 300 kB of JSON) and, if its readings are
-# unusually long, is halved until it is under MAX_BYTES.
-MAX_READINGS = 1000
-MAX_BYTES = 512 * 1024
+# unusually long, is halved until it is under MAX_BYTES: the bounds of every batch record.
+MAX_READINGS = MAX_RECORD_READINGS
+MAX_BYTES = MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ from streams.state import (
     encode_district,
     encode_record,
     encode_sensor,
+    split_record,
 )
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
 from urbanpulse.influx_setup import ensure_buckets
@@ -85,7 +86,7 @@ from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile, SensorInfo
 from urbanpulse.settings import Settings
-from urbanpulse.wire import encode_batch
+from urbanpulse.wire import encode_batches
 
 log = logging.getLogger(__name__)
 
@@ -472,16 +473,16 @@ class StreamWorker:
                 feed.setdefault(partitions[reading.key], []).append(reading)
         for partition, readings in feed.items():
             # Keyed by source partition: a sensor's readings stay in order on one partition.
-            await self._send(
-                "observations", f"readings-{partition}".encode(), encode_batch(readings)
-            )
+            for value in encode_batches(readings):  # a 50-per-message batch can exceed 1 MB
+                await self._send("observations", f"readings-{partition}".encode(), value)
         for alert in outcome.alerts:
             await self._send(
                 "alerts", f"{alert.tenant}/{alert.sensor_id}".encode(), alert.to_bytes()
             )
         for record in outcome.district_records():
             key = f"{record.tenant}/{record.district}".encode()
-            await self._send("district", key, encode_record(record))
+            for part in split_record(record):
+                await self._send("district", key, encode_record(part))
 
     # --- districts ------------------------------------------------------------------------
 

@@ -184,6 +184,22 @@ def encode_district(state: DistrictState) -> bytes:
     return _ENCODER.encode(state)
 
 
+# Sensor windows per district record: a few hundred bytes each, so a record stays far below
+# Kafka's 1 MB limit on a message however many sensors a district has.
+MAX_RECORD_WINDOWS = 1000
+
+
+def split_record(record: DistrictRecord) -> list[DistrictRecord]:
+    """The record as records of at most :data:`MAX_RECORD_WINDOWS` windows, in order."""
+    windows = record.windows
+    if len(windows) <= MAX_RECORD_WINDOWS:
+        return [record]
+    return [
+        DistrictRecord(record.tenant, record.district, windows[i : i + MAX_RECORD_WINDOWS])
+        for i in range(0, len(windows), MAX_RECORD_WINDOWS)
+    ]
+
+
 def encode_record(record: DistrictRecord) -> bytes:
     """A district topic record's value."""
     return _ENCODER.encode(record)

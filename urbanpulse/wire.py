@@ -35,9 +35,33 @@ _READING = msgspec.json.Decoder(Reading)
 _ENCODER = msgspec.json.Encoder()
 
 
+# A record stays well below Kafka's default 1 MB limit on a message (broker and producers):
+# the same bounds as ingest's records (ingest/records.py).
+MAX_RECORD_READINGS = 1000
+MAX_RECORD_BYTES = 512 * 1024
+
+
 def encode_batch(readings: Sequence[Reading]) -> bytes:
     """One record's value: the readings, in order."""
     return _ENCODER.encode(_Outgoing(readings))
+
+
+def encode_batches(readings: Sequence[Reading]) -> list[bytes]:
+    """The readings as records of at most :data:`MAX_RECORD_READINGS` readings and
+    :data:`MAX_RECORD_BYTES` bytes (one reading alone may be bigger: at most a few kB), in
+    order: consumed one after the other, they keep each sensor's order."""
+    out = []
+    for start in range(0, len(readings), MAX_RECORD_READINGS):
+        out += _within_bytes(readings[start : start + MAX_RECORD_READINGS])
+    return out
+
+
+def _within_bytes(readings: Sequence[Reading]) -> list[bytes]:
+    value = encode_batch(readings)
+    if len(value) <= MAX_RECORD_BYTES or len(readings) == 1:
+        return [value]
+    half = len(readings) // 2
+    return _within_bytes(readings[:half]) + _within_bytes(readings[half:])
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
 from urbanpulse.model import Reading
-from urbanpulse.wire import decode_record, encode_batch, partition_of
+from urbanpulse.wire import (
+    MAX_RECORD_BYTES,
+    MAX_RECORD_READINGS,
+    decode_record,
+    encode_batch,
+    encode_batches,
+    partition_of,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -54,3 +62,18 @@ def test_garbage_is_refused_whole() -> None:
 def test_a_key_always_maps_to_one_valid_partition(key: bytes, partitions: int) -> None:
     assert 0 <= partition_of(key, partitions) < partitions
     assert partition_of(key, partitions) == partition_of(bytes(key), partitions)
+
+
+def test_a_big_batch_becomes_records_under_kafkas_limit_in_order() -> None:
+    # 50 readings per message make worker batches of thousands of readings; one observations
+    # record of them was over Kafka's 1 MB and crashed the worker (found by throughput.py).
+    many = [reading(f"s{i % 7}", float(i)) for i in range(2 * MAX_RECORD_READINGS + 500)]
+    long = [  # about 660 bytes each: 900 of them are over MAX_RECORD_BYTES
+        msgspec.structs.replace(reading("x" * 128, float(i)), message_id="m" * 256)
+        for i in range(900)
+    ]
+    for readings, parts in ((many, 3), (long, 2)):
+        values = encode_batches(readings)
+        assert len(values) == parts
+        assert all(len(v) <= MAX_RECORD_BYTES for v in values)
+        assert [r for v in values for r in decode_record(v).readings] == readings

@@ -5,12 +5,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from streams.app import create_app
+from streams.app import StreamWorker, create_app
 from streams.state import decode_sensor
 from tests.unit.streams.helpers import T0, FakeTable, FakeTopic, FakeWriter, reading, series
 from urbanpulse.model import DeadLetter
+from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
-from urbanpulse.wire import decode_record
+from urbanpulse.wire import MAX_RECORD_BYTES, decode_record, encode_batch
 
 
 class RefusingWriter(FakeWriter):
@@ -148,3 +149,25 @@ def test_agent_sends_alerts_to_kafka_and_influx() -> None:
     ]
     alerts = [p for p in worker.writer.aggregates if p.startswith("alert,")]
     assert len(alerts) == 2 and 'state="closed"' in alerts[-1]
+
+
+def test_a_batch_of_thousands_of_readings_goes_out_in_records_under_kafkas_limit() -> None:
+    # Found by benchmarks/throughput.py at 50 readings per message: the observations record of
+    # a big batch was 1.17 MB, Kafka refused it, and the worker crashed on every restart.
+    readings = [
+        reading(sensor_id=f"s{i % 1000}", observed_at=T0 + timedelta(seconds=i // 1000))
+        for i in range(3000)
+    ]
+    worker = StreamWorker(
+        Settings(),
+        FakeWriter(),
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": FakeTable(), "district": FakeTable()},
+    )
+    batch = [(1, encode_batch(readings[i : i + 1000])) for i in range(0, 3000, 1000)]
+    asyncio.run(worker.handle_readings(batch))
+    sent = worker.topics["observations"].sent
+    assert len(sent) >= 3 and all(len(value) <= MAX_RECORD_BYTES for _, value in sent)
+    assert [r for _, v in sent for r in decode_record(v).readings] == worker.writer.raw
+    assert len(worker.writer.raw) == 3000

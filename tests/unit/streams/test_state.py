@@ -4,7 +4,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streams.pipeline import StreamsConfig, process_sensor
-from streams.state import SensorState, decode_sensor, encode_sensor
+from streams.state import (
+    MAX_RECORD_WINDOWS,
+    DistrictRecord,
+    SensorState,
+    SensorWindow,
+    decode_sensor,
+    encode_record,
+    encode_sensor,
+    split_record,
+)
+from streams.windows import Window
 from tests.unit.streams.helpers import reading
 from urbanpulse.model import Reading
 from urbanpulse.settings import StreamsSettings
@@ -74,3 +84,14 @@ def test_state_stays_bounded_however_long_the_history() -> None:
         sizes.append(len(encode_sensor(state)))
     assert sizes[1] <= sizes[0] * 1.05, sizes  # a reading a second for 1 h or for 10 h
     assert sizes[1] < 4096
+
+
+def test_a_district_record_of_many_sensors_is_split_in_order_under_kafkas_limit() -> None:
+    windows = [
+        SensorWindow("pm2_5", "ug/m3", "1h", "s" * 128, None, i, Window(0, 1, 1.0, 1, 1, i, 1))
+        for i in range(2 * MAX_RECORD_WINDOWS + 1)
+    ]
+    parts = split_record(DistrictRecord("town", "centre", windows))
+    assert [len(p.windows) for p in parts] == [MAX_RECORD_WINDOWS, MAX_RECORD_WINDOWS, 1]
+    assert [w for p in parts for w in p.windows] == windows
+    assert all(len(encode_record(p)) < 1_000_000 for p in parts)
