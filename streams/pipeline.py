@@ -151,6 +151,19 @@ class AggregateUpdate(msgspec.Struct, frozen=True, gc=False):
     value: Aggregate
     probe: str | None = None
 
+    @property
+    def key(self) -> tuple[object, ...]:
+        """The window's identity (its InfluxDB series and time): a newer update replaces it."""
+        return (
+            self.tenant,
+            self.scope,
+            self.subject,
+            self.quantity,
+            self.probe,
+            self.window,
+            self.start_us,
+        )
+
 
 Opened = dict[tuple[str, int], WindowSet]  # (size name, start) → the windows of its size
 

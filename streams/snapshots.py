@@ -185,15 +185,21 @@ class LiveStates(Generic[S]):
         self._held.clear()
         self.held_bytes = 0
 
-    async def snapshot(self, table: StateTable) -> int:
+    async def snapshot(
+        self, table: StateTable, before: Callable[[], Awaitable[None]] | None = None
+    ) -> int:
         """Save the changed states, wait for Kafka, then ack what they cover; how many saved.
 
-        If the changelog refuses a state, nothing is acked and everything stays pending for
-        the next snapshot (the error is raised).
+        ``before`` runs first, under the same lock (no batch in between): what the batches
+        left to write before their records may be acked. If it or the changelog fails,
+        nothing is acked and everything stays pending for the next snapshot (the error is
+        raised).
         """
         async with self.lock:
             if self.discarded or not (self._dirty or self._held or self._forgotten):
                 return 0
+            if before is not None:
+                await before()
             keys, acks, size = list(self._dirty), self._held, self.held_bytes
             forgotten = self._forgotten
             self._dirty, self._held, self.held_bytes, self._forgotten = {}, [], 0, {}

@@ -40,7 +40,12 @@ def run(tmp_path: Path) -> tuple[FakeWriter, dict[str, FakeTopic]]:
         {"sensor": TableState(FakeTable()), "district": TableState(FakeTable())},
     )
     values = [reading(sensor_id=s).to_bytes() for s in ("air-1", "cam-1")]
-    asyncio.run(worker.handle_readings([(0, v) for v in values]))
+
+    async def batch_and_snapshot() -> None:
+        await worker.handle_readings([(0, v) for v in values])
+        await worker.snapshot()  # writes the windows' aggregates
+
+    asyncio.run(batch_and_snapshot())
     return writer, topics
 
 

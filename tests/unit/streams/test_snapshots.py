@@ -153,17 +153,18 @@ def test_states_are_loaded_by_partition_and_forgotten_when_revoked() -> None:
 
 
 def test_states_a_failed_batch_changed_are_never_saved_nor_its_acks_released() -> None:
-    class BrokenAggregates(FakeWriter):
-        def write_lines(self, lines: list[str]) -> None:
-            raise ValueError("400: a line InfluxDB refuses, for good")
+    class BrokenTopic(FakeTopic):
+        async def send(self, value: bytes, key: bytes | None = None) -> asyncio.Future[None]:
+            raise ValueError("Kafka refused the message for good")
 
     journal = Journal()
     sensors = FakeTable()
+    topics: dict[str, FakeTopic] = {n: FakeTopic() for n in ("deadletter", "alerts", "district")}
     worker = StreamWorker(
         Settings(),
-        BrokenAggregates(),  # type: ignore[arg-type]
+        FakeWriter(),  # type: ignore[arg-type]
         RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {**topics, "observations": BrokenTopic()},
         {"sensor": sensors, "district": FakeTable()},
     )
 
@@ -176,3 +177,37 @@ def test_states_a_failed_batch_changed_are_never_saved_nor_its_acks_released() -
     asyncio.run(scenario())
     assert sensors.data == {} and journal.events == []
     assert worker.sensors.discarded
+
+
+def test_aggregates_are_written_before_the_acks_and_kept_when_influxdb_refuses() -> None:
+    class FlakyAggregates(FakeWriter):
+        refuse = True
+
+        def write_lines(self, lines: list[str]) -> None:
+            if self.refuse:
+                raise ValueError("InfluxDB away")
+            super().write_lines(lines)
+
+    journal = Journal()
+    sensors = FakeTable()
+    writer = FlakyAggregates()
+    worker = StreamWorker(
+        Settings(),
+        writer,  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors, "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        await worker.handle_readings([(0, encode_batch([reading()]))], [journal.ack("r1")])
+        assert writer.aggregates == []  # not per batch: at the snapshot
+        with pytest.raises(ValueError):
+            await worker.snapshot()
+        assert sensors.data == {} and journal.events == []  # nothing saved, nothing acked
+        writer.refuse = False
+        await worker.snapshot()
+
+    asyncio.run(scenario())
+    assert len(writer.aggregates) == 3  # the reading's 1m, 15m and 1h windows
+    assert list(sensors.data) == [b"town/air-1"] and journal.events == ["ack r1"]
