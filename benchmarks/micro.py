@@ -332,6 +332,8 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
 
 
 def _lines(outcome: Outcome) -> list[str]:
+    # The raw lines of every batch and the aggregate lines of its windows; the worker writes
+    # aggregates once per snapshot (newest per window), so this stage is an upper bound.
     return reading_lines(outcome.stored, {}) + [aggregate_line(u) for u in outcome.aggregates()]
 
 

@@ -79,6 +79,7 @@ async def run_worker(settings: Settings, values: list[bytes]) -> None:
         await worker.handle_readings([(0, v) for v in values])
         district = [(0, k or b"", v) for k, v in topics["district"].sent]
         await worker.handle_district(district)
+        await worker.snapshot()  # as the worker's timer does: writes the windows' aggregates
     finally:
         writer.close()
 

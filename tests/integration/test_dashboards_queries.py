@@ -97,6 +97,7 @@ async def run_platform(town: Town) -> None:
         district, topics["district"].sent = topics["district"].sent, []
         await worker.handle_district([(0, key or b"", value) for key, value in district])
         await worker.check_stale({0}, epoch_us(now))
+        await worker.snapshot()  # as the worker's timer does: writes the windows' aggregates
 
     try:
         batch: list[bytes] = []
