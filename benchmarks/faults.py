@@ -351,8 +351,8 @@ class Options:
     before_s: float = 10
     after_s: float = 20
     stall_s: float = 120
-    control_timeout_s: float = 60
-    max_backlog: int = 100_000
+    control_timeout_s: float = 300
+    max_backlog: int = 400_000
     keep: bool = False
 
 
@@ -624,7 +624,14 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Options, bool]:
     p.add_argument("--after", type=float, default=20, help="seconds of load after the fault's end")
     p.add_argument("--stall", type=float, default=120, help="give up after no progress, s")
     p.add_argument(
-        "--control-timeout", type=float, default=60, help="the control reading's deadline, s"
+        "--max-backlog",
+        type=int,
+        default=400_000,
+        help="hold the publisher back while this many published readings are not yet taken by "
+        "the worker (the 5-minute InfluxDB outage at 500/s needs 150,000 or more)",
+    )
+    p.add_argument(
+        "--control-timeout", type=float, default=300, help="the control reading's deadline, s"
     )
     p.add_argument("--keep", action="store_true", help="keep topics, data, logs, truth.tsv")
     p.add_argument("--json", action="store_true", help="one JSON object per row instead")
@@ -640,6 +647,7 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], Options, bool]:
         before_s=args.before,
         after_s=args.after,
         stall_s=args.stall,
+        max_backlog=args.max_backlog,
         control_timeout_s=args.control_timeout,
         keep=args.keep,
     )

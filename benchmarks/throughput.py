@@ -173,8 +173,10 @@ def start_publisher(kind: str, path: str, workdir: Path) -> tuple[str, subproces
         raise SystemExit(f"no Go publisher at {path}: build it (/work/shared/bench/README.md)")
     else:
         command, name = [sys.executable, "-m", "benchmarks.mqtt_pub"], "publisher (python)"
-    out = (workdir / "publisher.log").open("wb")
-    popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    with (workdir / "publisher.log").open("wb") as out:  # the child keeps its own copy
+        popen = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT
+        )
     return name, popen
 
 
