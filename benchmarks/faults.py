@@ -320,6 +320,7 @@ class Row:
     letters_unexpected: list[str] = field(default_factory=list)
     poison_stored: dict[str, int] = field(default_factory=dict)  # poison kind → points
     poison_acked: dict[str, bool] = field(default_factory=dict)
+    acks_unexpected: list[str] = field(default_factory=list)
     catch_up_s: float | None = None
     control_s: float | None = None
     control_arrived: bool = False
@@ -335,6 +336,7 @@ class Row:
             not self.error
             and not self.letters_unexpected
             and not any(self.poison_stored.values())
+            and not self.acks_unexpected
             and self.drained
             and self.control_arrived
             and self.lost == 0
@@ -491,6 +493,7 @@ class FaultRun:
         for sensor, n in changed.items():
             dups[sensor] = dups.get(sensor, 0) + n
         row.duplicates_by_sensor = dict(sorted(dups.items())[:20])
+        row.acks_unexpected = unexpected_acks(self.scenario.poisons, row.poison_acked)
         row.poison_stored = {
             p.kind: len(found.get(p.sensor_id(), ())) for p in self.scenario.poisons
         }
@@ -553,6 +556,15 @@ def unexpected_letters(found: list[Letter], poisons: tuple[Poison, ...]) -> list
     return sorted(out)
 
 
+def unexpected_acks(poisons: tuple[Poison, ...], acked: dict[str, bool]) -> list[str]:
+    """Poisons the broker took though it should refuse them, or refused though it should not."""
+    return [
+        f"{p.kind}: {'acknowledged' if acked.get(p.kind) else 'not acknowledged'} by the broker"
+        for p in poisons
+        if acked.get(p.kind, False) == p.broker_refuses
+    ]
+
+
 def write_truth(path: Path, expected: dict[str, dict[int, float]]) -> None:
     """The ground truth: one ``sensor<TAB>time µs<TAB>value`` line per published reading."""
     with path.open("w") as out:
@@ -596,8 +608,8 @@ def print_rows(rows: list[Row], options: Options) -> None:
             print(f"    poison {kind}: acked by the broker {acked}, points stored {n}")
         if r.lost_by_sensor or r.duplicates_by_sensor:
             print(f"    lost {r.lost_by_sensor} duplicates {r.duplicates_by_sensor}")
-        for text in r.letters_unexpected:
-            print(f"    dead letters: {text}")
+        for text in r.letters_unexpected + r.acks_unexpected:
+            print(f"    unexpected: {text}")
         if r.error:
             print(f"    error: {r.error}")
 

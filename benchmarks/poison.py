@@ -3,8 +3,8 @@
 Each is published on a topic of its own (sensor id ``poison-<kind>``, or a network-server
 device of that name), so its dead letters and stored points are told apart from the load's.
 ``letters`` is what the platform is expected to make of it: the (stage, reason) of each dead
-letter, one per refused message or reading; ``stored`` how many of its readings become
-points; ``broker_refuses``: the broker refuses the message outright (it is never acked, so
+letter, one per refused message or reading (none of its readings may become a point);
+``broker_refuses``: the broker refuses the message outright (it is never acked, so
 nothing reaches the platform, and no dead letter can exist).
 """
 
@@ -28,7 +28,6 @@ class Poison:
     topic_kind: str  # json, lpp, tts, chirpstack
     payload: bytes
     letters: tuple[tuple[str, str], ...] = ()
-    stored: int = 0
     broker_refuses: bool = False
     sensor: str = ""
 

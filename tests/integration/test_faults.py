@@ -25,7 +25,8 @@ def _explain(row: Row) -> str:
         f"{row.scenario}: published {row.published}, stored {row.stored}, lost {row.lost} "
         f"{row.lost_by_sensor}, duplicates {row.duplicates} {row.duplicates_by_sensor}, "
         f"letters {row.letters}, unexpected {row.letters_unexpected}, poison stored "
-        f"{row.poison_stored}, control {row.control_arrived} after {row.control_s} s, "
+        f"{row.poison_stored}, acks {row.poison_acked} {row.acks_unexpected}, "
+        f"control {row.control_arrived} after {row.control_s} s, "
         f"catch-up {row.catch_up_s} s, error {row.error!r}"
     )
 
@@ -41,5 +42,6 @@ def test_fast_row_loses_nothing_and_duplicates_nothing(scenario: str) -> None:
     assert (row.lost, row.duplicates) == (0, 0), why
     assert row.letters_unexpected == [], why
     assert not any(row.poison_stored.values()), why
+    assert row.acks_unexpected == [], why
     assert row.control_arrived, why
     assert row.ok, why

@@ -4,7 +4,15 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from benchmarks.faults import FAST, SCENARIOS, Letter, letter_kind, parse_args, unexpected_letters
+from benchmarks.faults import (
+    FAST,
+    SCENARIOS,
+    Letter,
+    letter_kind,
+    parse_args,
+    unexpected_acks,
+    unexpected_letters,
+)
 from benchmarks.poison import POISON_BY_KIND, POISONS
 from ingest.routing import route
 from urbanpulse.model import DeadLetter
@@ -66,3 +74,12 @@ def test_fast_picks_the_fast_rows_after_those_named() -> None:
     assert names == ["kill-kafka", *FAST]
     assert as_json and options.rate == 500
     assert parse_args([])[0] == list(SCENARIOS)
+
+
+def test_unexpected_acks_wants_the_oversized_refused_and_the_rest_taken() -> None:
+    oversized, json_cut = POISON_BY_KIND["oversized"], POISON_BY_KIND["invalid-json"]
+    assert unexpected_acks((oversized, json_cut), {"oversized": False, "invalid-json": True}) == []
+    assert unexpected_acks((oversized, json_cut), {"oversized": True}) == [
+        "oversized: acknowledged by the broker",
+        "invalid-json: not acknowledged by the broker",
+    ]
