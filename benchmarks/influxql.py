@@ -76,12 +76,21 @@ class InfluxQL:
 
     def times_by_sensor(self, tenant: str) -> dict[str, list[int]]:
         """Every point of a tenant: sensor → the point times in µs (one per point)."""
+        return {
+            sensor: [t for t, _ in points]
+            for sensor, points in self.points_by_sensor(tenant).items()
+        }
+
+    def points_by_sensor(self, tenant: str) -> dict[str, list[tuple[int, float]]]:
+        """Every point of a tenant: sensor → (time µs, value) of each point, in every series."""
         q = f"SELECT value FROM {self._from()} WHERE tenant = {quote(tenant)} GROUP BY sensor_id"
-        out: dict[str, list[int]] = {}
+        out: dict[str, list[tuple[int, float]]] = {}
         for result in self._query(q, chunked=True):
             for series in result.get("series", []):
                 sensor = series.get("tags", {}).get("sensor_id", "")
-                out.setdefault(sensor, []).extend(int(row[0]) for row in series["values"])
+                out.setdefault(sensor, []).extend(
+                    (int(row[0]), float(row[1])) for row in series["values"]
+                )
         return out
 
     def times_since(self, tenant: str, sensor: str, since_us: int) -> set[int]:

@@ -10,6 +10,7 @@ the number of messages published alone.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,12 +48,16 @@ class LoadShape:
         """Event time of round ``r`` (of every sensor)."""
         return self.anchor_us + r * self.interval_us
 
+    def value(self, k: int, r: int) -> float:
+        """The value of round ``r`` of load sensor ``k`` (as published: one decimal)."""
+        return round(15 + (r * 7 + k) % 100 / 10, 1)
+
     def line(self, m: int) -> bytes:
         """Message ``m`` as a ``topic<TAB>payload`` line for the publisher."""
         k, block = m % self.sensors, m // self.sensors
         first = block * self.per_message
         items = [
-            reading_json(self.time_us(r), 15 + (r * 7 + k) % 100 / 10)
+            reading_json(self.time_us(r), self.value(k, r))
             for r in range(first, first + self.per_message)
         ]
         body = items[0] if self.per_message == 1 else '{"readings":[' + ",".join(items) + "]}"
@@ -64,11 +69,15 @@ class LoadShape:
 
     def expected(self, messages: int) -> dict[str, set[int]]:
         """Event times (µs) per sensor of the readings in the first ``messages`` messages."""
+        return {s: set(points) for s, points in self.expected_values(messages).items()}
+
+    def expected_values(self, messages: int) -> dict[str, dict[int, float]]:
+        """Event time (µs) → value, per sensor, of the readings in the first ``messages``."""
         out = {}
         for k in range(min(messages, self.sensors)):
             blocks = (messages - k + self.sensors - 1) // self.sensors
             rounds = blocks * self.per_message
-            out[self.sensor_id(k)] = {self.time_us(r) for r in range(rounds)}
+            out[self.sensor_id(k)] = {self.time_us(r): self.value(k, r) for r in range(rounds)}
         return out
 
 
@@ -112,3 +121,27 @@ def tally(expected: Mapping[str, set[int]], stored: Mapping[str, Iterable[int]])
         lost_by_sensor=lost,
         duplicates_by_sensor=duplicates,
     )
+
+
+def altered(
+    expected: Mapping[str, Mapping[int, float]], stored: Mapping[str, Iterable[tuple[int, float]]]
+) -> dict[str, int]:
+    """Per sensor, the published readings stored more than once or with another value.
+
+    InfluxDB keeps one point per series and time, so a repeat overwrites rather than adds:
+    a stored copy count other than one shows up only as one observation in two series
+    (different tags), and a redelivery that changed anything shows up as another value.
+    """
+    out: dict[str, int] = {}
+    for sensor, want in expected.items():
+        copies: dict[int, list[float]] = {}
+        for t, value in stored.get(sensor, ()):
+            copies.setdefault(t, []).append(value)
+        bad = sum(
+            1
+            for t, values in copies.items()
+            if t in want and (len(values) != 1 or not math.isclose(values[0], want[t]))
+        )
+        if bad:
+            out[sensor] = bad
+    return out

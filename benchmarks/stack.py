@@ -59,6 +59,15 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
+def service_ports(settings: Settings) -> dict[str, int]:
+    """The port of Mosquitto, Kafka and InfluxDB, as the settings name them."""
+    return {
+        "mosquitto": settings.mqtt.port,
+        "kafka": int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1]),
+        "influxdb": int(settings.influx.url.rsplit(":", 1)[1].split("/")[0]),
+    }
+
+
 def counter_sum(counters: dict[str, float], prefix: str) -> float:
     """The sum of the counters whose key starts with ``prefix`` (all label values)."""
     return sum(v for k, v in counters.items() if k.startswith(prefix))
@@ -220,6 +229,18 @@ class Stack:
                 log.warning("%s did not stop in 30 s; killing it", proc.name)
                 proc.popen.kill()
                 proc.popen.wait()
+
+    def finish(self, *, keep: bool, drop_tenant: Callable[[str], None]) -> None:
+        """Stop the components; unless ``keep``, remove what the run left (series included)."""
+        self.stop()
+        if keep:
+            log.info("kept: tenant, topics and group %s*, logs in %s", self.name, self.workdir)
+            return
+        self.clean_up()
+        try:
+            drop_tenant(self.tenant)
+        except Exception as err:  # a leftover tenant harms nobody
+            log.warning("InfluxDB series of %s not dropped: %s", self.tenant, err)
 
     def clean_up(self) -> None:
         """Remove the run's topics, consumer group and MQTT sessions (after :meth:`stop`)."""

@@ -83,7 +83,7 @@ from benchmarks.influxql import InfluxQL
 from benchmarks.load import LOAD_PREFIX, LoadShape, Tally, reading_json, tally
 from benchmarks.procfs import ProcFs
 from benchmarks.profiles import parse_collapsed
-from benchmarks.stack import Stack
+from benchmarks.stack import Stack, service_ports
 from simulators.publisher import connect
 
 log = logging.getLogger("throughput")
@@ -173,8 +173,10 @@ def start_publisher(kind: str, path: str, workdir: Path) -> tuple[str, subproces
         raise SystemExit(f"no Go publisher at {path}: build it (/work/shared/bench/README.md)")
     else:
         command, name = [sys.executable, "-m", "benchmarks.mqtt_pub"], "publisher (python)"
-    out = (workdir / "publisher.log").open("wb")
-    popen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    with (workdir / "publisher.log").open("wb") as out:  # the child keeps its own copy
+        popen = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT
+        )
     return name, popen
 
 
@@ -374,14 +376,8 @@ class RssSampler:
 
 def services(stack: Stack) -> list[Tracked]:
     """Mosquitto, Kafka and InfluxDB, found by the ports the settings name."""
-    s = stack.settings
-    ports = {
-        "mosquitto": s.mqtt.port,
-        "kafka": int(s.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1]),
-        "influxdb": int(s.influx.url.rsplit(":", 1)[1].split("/")[0]),
-    }
     found = []
-    for name, port in ports.items():
+    for name, port in service_ports(stack.settings).items():
         pid = PROC.listener(port)
         if pid is None:
             log.warning("no process of %s listens on port %d here: not measured", name, port)
@@ -714,17 +710,7 @@ class Run:
             self.feeder.stop()
         if self.publisher is not None:
             self.publisher.kill()
-        self.stack.stop()
-        if self.args.keep:
-            log.info(
-                "kept: tenant, topics and group %s*, logs in %s", self.stack.name, self.workdir
-            )
-            return
-        self.stack.clean_up()
-        try:
-            self.influx.drop_tenant(self.stack.tenant)
-        except Exception as err:  # a leftover tenant harms nobody
-            log.warning("InfluxDB series of %s not dropped: %s", self.stack.tenant, err)
+        self.stack.finish(keep=self.args.keep, drop_tenant=self.influx.drop_tenant)
 
 
 def window(

@@ -121,6 +121,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication,
         consumer_auto_offset_reset="earliest",
+        # Faust's default of 60 s left a killed worker's partitions unread for a minute
+        # (the fault matrix, benchmarks/faults.py); heartbeats go every 3 s from their own thread.
+        broker_session_timeout=settings.worker.session_timeout_s,
         table_standby_replicas=0,
         web_enabled=False,
     )

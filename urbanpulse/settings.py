@@ -216,6 +216,14 @@ class WorkerSettings(BaseModel):
         "has lag but its committed offset has not moved for this long, with no batch stuck on "
         "InfluxDB meanwhile; 0: never",
     )
+    session_timeout_s: float = Field(
+        15,
+        ge=6,
+        le=300,
+        description="Kafka consumer-group session: a worker that died without leaving the group "
+        "(SIGKILL, crash, lost host) keeps its partitions this long before the others, or its "
+        "restarted self, take them over; Kafka brokers accept 6 s at least",
+    )
 
 
 class AlertRuleSettings(BaseModel):

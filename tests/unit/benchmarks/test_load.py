@@ -3,7 +3,7 @@
 import json
 from datetime import UTC, datetime
 
-from benchmarks.load import LoadShape, epoch_text, reading_json, tally
+from benchmarks.load import LoadShape, altered, epoch_text, reading_json, tally
 from ingest.routing import decode_message
 
 SHAPE = LoadShape(
@@ -67,3 +67,20 @@ def test_tally_counts_lost_and_duplicates_exactly() -> None:
 def test_tally_of_a_perfect_run() -> None:
     result = tally({"a": {1, 2}}, {"a": [2, 1]})
     assert (result.lost, result.duplicates, result.stored) == (0, 0, 2)
+
+
+def test_expected_values_are_the_values_published() -> None:
+    values = SHAPE.expected_values(1)["s-00000"]
+    body = json.loads(SHAPE.line(0).decode().split("\t")[1])
+    assert sorted(values.values()) == sorted(r["value"] for r in body["readings"])
+    assert set(values) == SHAPE.expected(1)["s-00000"]
+
+
+def test_altered_counts_readings_stored_twice_or_with_another_value() -> None:
+    expected = {"a": {1: 15.0, 2: 15.7, 3: 16.4}}
+    stored = {
+        "a": [(1, 15.0), (2, 15.7), (2, 15.7), (3, 99.0), (4, 1.0)],  # 2 twice, 3 changed
+        "z": [(1, 1.0)],  # not published at all: tally's business, not altered's
+    }
+    assert altered(expected, stored) == {"a": 2}
+    assert altered(expected, {"a": [(1, 15.0), (2, 15.7), (3, 16.4)]}) == {}
