@@ -27,35 +27,16 @@ import gc
 import statistics
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.micro import TENANT, make_reading
 from streams.app import StreamWorker
 from streams.points import reading_lines
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings, StreamsSettings
 from urbanpulse.wire import encode_batch
-
-T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
-TENANT = "bench"
-
-
-def make_reading(sensor: int, step: int, interval_s: float) -> Reading:
-    """Reading ``step`` of a sensor: values that drift without spikes or stuck runs."""
-    observed = T0 + timedelta(seconds=step * interval_s)
-    return Reading(
-        tenant=TENANT,
-        sensor_id=f"s-{sensor:05d}",
-        quantity="temperature",
-        value=round(15 + (step * 7 + sensor) % 100 / 10, 2),
-        unit="Cel",
-        observed_at=observed,
-        received_at=observed + timedelta(seconds=1),
-        source_format="json",
-        message_id=f"s-{sensor:05d}-{step}",
-    )
 
 
 class _Table:

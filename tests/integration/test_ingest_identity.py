@@ -18,15 +18,11 @@ worker; here: what the ingestor writes to Kafka.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -35,12 +31,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.integration.test_ingest_delivery import env_of
+from tests.integration.test_ingest_delivery import env_of, ingest_process
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
 from tests.support import (
     MQTT_HOST,
     MQTT_PORT,
-    REPO,
     consume_readings,
     free_port,
     isolated_settings,
@@ -100,25 +95,6 @@ class HoldingProxy:
         """Stop accepting and cut every connection."""
         self._server.close()
         self.cut()
-
-
-@contextmanager
-def ingest_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``urbanpulse ingest`` as its own process (so that SIGKILL is a real crash)."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "urbanpulse.cli", "ingest"],
-            cwd=REPO,
-            env=os.environ | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def acked(port: int) -> float:
