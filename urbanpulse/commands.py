@@ -202,7 +202,7 @@ def credentials(
         credential_files,
         registry_devices,
     )
-    from urbanpulse.registry import kind_of, parse_registry
+    from urbanpulse.registry import RegistryError, kind_of, parse_registry, read_registry
     from urbanpulse.settings import read_secret_file
     from urbanpulse.startup import start_component
 
@@ -210,7 +210,10 @@ def credentials(
     registry = registry or (
         Path(settings.streams.registry_path) if settings.streams.registry_path else None
     )
-    sensors = parse_registry(registry.read_text(), kind_of(registry)) if registry else {}
+    try:
+        sensors = parse_registry(read_registry(registry), kind_of(registry)) if registry else {}
+    except (OSError, RegistryError) as err:  # a clear line, not a traceback (issue 15)
+        raise typer.BadParameter(str(err), param_hint="--registry") from err
     publishers: dict[str, tuple[str, ...]] = {}
     for name, topic in _pairs(publisher, "--publisher"):
         publishers[name] = (*publishers.get(name, ()), topic)

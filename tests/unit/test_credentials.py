@@ -193,3 +193,21 @@ def test_cli_refuses_bad_options_by_name(tmp_path: Path, bad: list[str]) -> None
     result = CliRunner().invoke(app, ["credentials", "--out", str(tmp_path), *bad])
     assert result.exit_code == 2, result.output
     assert bad[0] in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"tenant,sensor_id\n\xff\xfe,x\n", "not UTF-8"), (b"- [unclosed", "expected")],
+)
+def test_cli_says_what_is_wrong_with_the_registry(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    registry = tmp_path / ("registry.csv" if b"tenant" in content else "registry.yaml")
+    registry.write_bytes(content)
+    out = tmp_path / "broker"
+    result = CliRunner().invoke(
+        app, ["credentials", "--out", str(out), "--registry", str(registry)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--registry" in result.output and said in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
