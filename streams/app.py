@@ -585,8 +585,8 @@ class StreamWorker:
         """Write the newest aggregate of every sensor window changed since the last snapshot.
 
         Once per snapshot rather than per batch: a window a sensor adds to every second is
-        written once every few seconds, not every batch (a third of InfluxDB's points and a
-        quarter of the worker's line building at 1 reading per message). It runs under the
+        written once every few seconds, not every batch (at one reading per batch and sensor,
+        three of the four points of each reading were window aggregates). It runs under the
         snapshot's lock before the acks go: a record is acked only once the aggregates it
         changed are in InfluxDB, and a crash before that replays it into the restored state.
         """
