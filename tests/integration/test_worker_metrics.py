@@ -118,7 +118,14 @@ def test_worker_metrics_count_writes_and_lag_falls_to_zero(worker: RunningWorker
     assert samples["urbanpulse_worker_influx_write_seconds_count{kind=raw}"] > 0
     assert samples["urbanpulse_worker_influx_write_seconds_sum{kind=raw}"] > 0
     assert samples["urbanpulse_worker_points_written_total{kind=raw}"] == READINGS
-    assert samples["urbanpulse_worker_influx_write_seconds_count{kind=aggregate}"] > 0
+    aggregate_writes = "urbanpulse_worker_influx_write_seconds_count{kind=aggregate}"
+
+    def aggregates_written() -> dict[str, float] | None:  # by the next snapshot (every 5 s)
+        worker.alive()
+        samples = scrape(worker.port)
+        return samples if samples.get(aggregate_writes, 0) > 0 else None
+
+    wait_for(aggregates_written, 60, "the window aggregates to be written")
 
     lag_keys = {
         f"urbanpulse_worker_consumer_lag{{partition={p},topic={worker.topic}}}" for p in (0, 1)
