@@ -7,7 +7,7 @@ What a change does to the registry file, and how it is written safely: :mod:`api
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Response
 from fastapi import Path as PathParam
@@ -18,7 +18,6 @@ from api.admin import (
     NotConfigured,
     RegistryList,
     SensorChange,
-    Sensors,
     Unknown,
     add,
     change,
@@ -29,6 +28,8 @@ from api.openapi import PROBLEM
 from api.routes.parameters import ApiKeyHeader
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.registry import SensorInfo
+
+T = TypeVar("T")
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no API key, or not a valid one", "content": PROBLEM},
@@ -81,7 +82,7 @@ router = APIRouter(
 @router.get("/sensors", response_model=RegistryList)
 def list_sensors(ctx: Context) -> RegistryList:
     """Every sensor of the registry file, retired ones included."""
-    sensors = _run(ctx.registry.read)
+    sensors = run_registry_action(ctx.registry.read)
     return RegistryList(data=[info for _, info in sorted(sensors.items())])
 
 
@@ -92,7 +93,7 @@ def list_sensors(ctx: Context) -> RegistryList:
 )
 def get_sensor(ctx: Context, tenant: TenantPath, sensor_id: SensorPath) -> SensorInfo:
     """One sensor of the registry."""
-    sensors = _run(ctx.registry.read)
+    sensors = run_registry_action(ctx.registry.read)
     if (tenant, sensor_id) not in sensors:
         raise HTTPException(404, f"{tenant}/{sensor_id} is not in the registry")
     return sensors[(tenant, sensor_id)]
@@ -116,7 +117,7 @@ def add_sensor(
     ],
 ) -> SensorInfo:
     """Register a sensor; the worker picks it up at its next registry reload."""
-    _run(lambda: ctx.registry.update(lambda sensors: add(sensors, info)))
+    run_registry_action(lambda: ctx.registry.update(lambda sensors: add(sensors, info)))
     response.headers["Location"] = f"/v1/admin/sensors/{info.tenant}/{info.sensor_id}"
     return info
 
@@ -147,7 +148,9 @@ def change_sensor(
     """Change some fields of a sensor (JSON merge patch: `null` clears a field)."""
     key = (tenant, sensor_id)
     fields = patch.model_dump(exclude_unset=True)
-    return _run(lambda: ctx.registry.update(lambda sensors: change(sensors, key, fields)))[key]
+    return run_registry_action(
+        lambda: ctx.registry.update(lambda sensors: change(sensors, key, fields))
+    )[key]
 
 
 @router.post(
@@ -165,11 +168,14 @@ def retire_sensor(ctx: Context, tenant: TenantPath, sensor_id: SensorPath) -> Se
     """
     key = (tenant, sensor_id)
     retired = {"status": "retired"}
-    return _run(lambda: ctx.registry.update(lambda sensors: change(sensors, key, retired)))[key]
+    return run_registry_action(
+        lambda: ctx.registry.update(lambda sensors: change(sensors, key, retired))
+    )[key]
 
 
-def _run(action: Callable[[], Sensors]) -> Sensors:
-    """Run a store action; its exceptions become problems with the right status."""
+def run_registry_action(action: Callable[[], T]) -> T:
+    """Run a registry action (sensors or experiments); its exceptions become problems with the
+    right status."""
     try:
         return action()
     except NotConfigured as err:

@@ -8,21 +8,19 @@ as ``/v1/admin/sensors`` (:mod:`api.routes.admin`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from api.admin import Conflict, NotConfigured, Unknown
+from api.admin import Conflict, Unknown
 from api.context import Context
 from api.openapi import PROBLEM
-from api.routes.admin import RESPONSES, administrator
+from api.routes.admin import RESPONSES, administrator, run_registry_action
 from urbanpulse.experiment_registry import ExperimentDefinition, Experiments
 from urbanpulse.model import ID_PATTERN
 
-T = TypeVar("T")
 ExperimentPath = Annotated[str, PathParam(pattern=ID_PATTERN, examples=["school-street"])]
 EXAMPLE = {
     "id": "school-street",
@@ -60,7 +58,7 @@ Definition = Annotated[
 @router.get("", response_model=ExperimentDefinitions, response_model_by_alias=True)
 def list_definitions(ctx: Context) -> ExperimentDefinitions:
     """Every experiment defined in the registry file, as written there."""
-    experiments = _run(lambda: ctx.registry_view.snapshot().experiments)
+    experiments = run_registry_action(lambda: ctx.registry_view.snapshot().experiments)
     return ExperimentDefinitions(data=[experiments[key] for key in sorted(experiments)])
 
 
@@ -72,7 +70,9 @@ def list_definitions(ctx: Context) -> ExperimentDefinitions:
 )
 def get_definition(ctx: Context, experiment_id: ExperimentPath) -> ExperimentDefinition:
     """One experiment's definition."""
-    return _run(lambda: _existing(ctx.registry_view.snapshot().experiments, experiment_id))
+    return run_registry_action(
+        lambda: _existing(ctx.registry_view.snapshot().experiments, experiment_id)
+    )
 
 
 @router.post(
@@ -92,7 +92,7 @@ def add_definition(
             raise Conflict(f"an experiment {definition.id!r} is defined already")
         return experiments | {definition.id: definition}
 
-    _run(lambda: ctx.registry_view.update_experiments(add))
+    run_registry_action(lambda: ctx.registry_view.update_experiments(add))
     response.headers["Location"] = f"/v1/admin/experiments/{definition.id}"
     return definition
 
@@ -114,7 +114,7 @@ def replace_definition(
         _existing(experiments, experiment_id)
         return experiments | {experiment_id: definition}
 
-    _run(lambda: ctx.registry_view.update_experiments(replace))
+    run_registry_action(lambda: ctx.registry_view.update_experiments(replace))
     return definition
 
 
@@ -126,7 +126,7 @@ def remove_definition(ctx: Context, experiment_id: ExperimentPath) -> Response:
         _existing(experiments, experiment_id)
         return {k: v for k, v in experiments.items() if k != experiment_id}
 
-    _run(lambda: ctx.registry_view.update_experiments(remove))
+    run_registry_action(lambda: ctx.registry_view.update_experiments(remove))
     return Response(status_code=204)
 
 
@@ -134,18 +134,3 @@ def _existing(experiments: Experiments, experiment_id: str) -> ExperimentDefinit
     if experiment_id not in experiments:
         raise Unknown(f"no experiment {experiment_id!r} is defined")
     return experiments[experiment_id]
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run a registry action; its exceptions become problems with the right status."""
-    try:
-        return action()
-    except NotConfigured as err:
-        raise HTTPException(503, str(err)) from None
-    except Conflict as err:
-        raise HTTPException(409, str(err)) from None
-    except Unknown as err:
-        raise HTTPException(404, str(err)) from None
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise HTTPException(422, problems) from None
