@@ -36,6 +36,9 @@ GROUP = "ingest"  # compose.yaml's default shared-subscription group
 REGISTRY = "tenant,sensor_id\ntown,a\ntown,b\ntown,lpp-1:1\ntown,lpp-1:2\ncity,a\n"
 SERVICE_PASSWORD = "service-secret"
 GRANTED_QOS_1, NOT_AUTHORIZED, PACKET_TOO_LARGE = 1, 0x87, 0x95
+# The broker refuses an oversized packet on its header, while the sender still writes the body:
+# the sender may hit the closed socket before it reads the DISCONNECT (test_broker_limits.py).
+CONNECTION_LOST = 0x80
 ACCEPTED = {0x00, 0x10}  # 0x10: accepted, but nobody subscribes to the topic
 INGEST_FILTERS = SUPPORTED_TOPIC_FILTERS  # the ingestor's default subscription
 
@@ -217,6 +220,7 @@ def test_an_oversized_message_of_a_device_is_refused(compose_broker: ComposeBrok
         info = device.client.publish("urbanpulse/town/a/json", b"A" * 800_000, qos=1)
         device.wait(lambda: device.disconnects, "the broker to close the connection")
         device.client.loop_stop()  # paho would reconnect and send the message again
-        assert device.disconnects[0] == PACKET_TOO_LARGE and info.mid not in device.pubacks
+        assert device.disconnects[0] in (PACKET_TOO_LARGE, CONNECTION_LOST)
+        assert info.mid not in device.pubacks
     finally:
         device.close()
