@@ -152,14 +152,14 @@ def replace_registry(run: FaultRun) -> None:
     time.sleep(3 * REGISTRY_RELOAD_S)  # the worker has looked at it by then
 
 
-def every_format_stack(workdir: Path, prefix: str) -> Stack:
+def every_format_stack(workdir: Path, prefix: str, *, shared_group: bool = False) -> Stack:
     """A run's stack whose ingestor reads every format: device topics and network servers.
 
     The network servers' application :data:`~benchmarks.poison.APPLICATION` maps to the run's
     tenant; the worker reads a registry file in ``workdir`` (see :func:`registry_path`) and
     looks at it every :data:`REGISTRY_RELOAD_S`.
     """
-    stack = Stack(workdir, partitions=4, prefix=prefix)
+    stack = Stack(workdir, partitions=4, prefix=prefix, shared_group=shared_group)
     tenant = stack.tenant
     stack.base_env |= {
         "URBANPULSE_MQTT__TOPICS": json.dumps(
@@ -223,6 +223,9 @@ class Scenario:
     act: Callable[[FaultRun], None]
     poisons: tuple[Poison, ...] = ()
     settle_s: float = 0  # least load before the fault, whatever --before says
+    # The ingestor on an MQTT shared subscription (Compose's and the Helm chart's set-up), not
+    # on the plain persistent one of `make up` and the single-VM service.
+    shared_group: bool = False
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -235,6 +238,16 @@ def _scenarios() -> dict[str, Scenario]:
             fast=False,
             act=lambda r: kill_service(r.stack, "mosquitto"),
             settle_s=35,
+        ),
+        Scenario(
+            name="kill-mosquitto-shared",
+            about="the same with the ingestor on a shared subscription ($share/<group>/..., "
+            "as Compose and the Helm chart run it); Mosquitto does not save shared "
+            "subscriptions, so what is published before the ingestor is back is lost",
+            fast=False,
+            act=lambda r: kill_service(r.stack, "mosquitto"),
+            settle_s=35,
+            shared_group=True,
         ),
         Scenario(
             name="kill-ingest",
@@ -363,7 +376,7 @@ class FaultRun:
 
     def __init__(self, scenario: Scenario, options: Options, workdir: Path) -> None:
         self.scenario, self.options, self.workdir = scenario, options, workdir
-        self.stack = every_format_stack(workdir, "fm")
+        self.stack = every_format_stack(workdir, "fm", shared_group=scenario.shared_group)
         self.influx = InfluxQL.from_settings(self.stack.settings.influx)
         self.registry = registry_path(self.stack)
         self.row = Row(scenario=scenario.name)

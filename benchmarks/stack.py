@@ -87,7 +87,9 @@ class Process:
 class Stack:
     """One run's names and processes, and views of Kafka."""
 
-    def __init__(self, workdir: Path, partitions: int, prefix: str = "tp") -> None:
+    def __init__(
+        self, workdir: Path, partitions: int, prefix: str = "tp", *, shared_group: bool = True
+    ) -> None:
         suffix = uuid.uuid4().hex[:8]
         self.name = f"{prefix}-{suffix}"
         self.workdir = workdir
@@ -99,7 +101,8 @@ class Stack:
         self.bootstrap = self.settings.kafka.bootstrap
         self.base_env = os.environ | {
             "URBANPULSE_MQTT__TOPICS": json.dumps([f"urbanpulse/{self.tenant}/+/json"]),
-            "URBANPULSE_MQTT__SHARED_GROUP": self.name,
+            # Several ingestors split the load on a shared subscription; one may read plainly.
+            "URBANPULSE_MQTT__SHARED_GROUP": self.name if shared_group else "",
             "URBANPULSE_KAFKA__READINGS_TOPIC": self.topic,
             "URBANPULSE_KAFKA__DEADLETTER_TOPIC": f"{self.name}-deadletter",
             "URBANPULSE_KAFKA__ALERTS_TOPIC": f"{self.name}-alerts",

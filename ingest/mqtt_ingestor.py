@@ -118,7 +118,9 @@ class MqttIngestor:
     def _make_client(self) -> mqtt.Client:
         cfg = self._settings.mqtt
         client = make_client(cfg, cfg.client_id, manual_ack=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # A short ceiling: after a broker restart, every second before we subscribe again is a
+        # second in which a shared subscription gets nothing (Mosquitto does not save it).
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -198,6 +200,14 @@ class MqttIngestor:
         """Connect and move messages until :meth:`stop`; return a process exit code."""
         self._partitions = self._wait_for_partitions()
         cfg = self._settings.mqtt
+        if cfg.shared_group:
+            log.warning(
+                "shared subscription group %r: Mosquitto does not save shared subscriptions, "
+                "so after a broker restart what devices publish before this ingestor has "
+                "subscribed again is lost (docs/reliability.md); one ingestor without a group "
+                "keeps a plain persistent subscription that survives restarts",
+                cfg.shared_group,
+            )
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         props.ReceiveMaximum = cfg.max_inflight

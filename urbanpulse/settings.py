@@ -47,7 +47,10 @@ class MqttSettings(BaseModel):
         description="topic filters the ingestor subscribes to (JSON list)",
     )
     shared_group: str | None = Field(
-        None, description="MQTT 5 shared-subscription group: several ingestors split the load"
+        None,
+        description="MQTT 5 shared-subscription group: several ingestors split the load; "
+        "not kept over a Mosquitto restart (docs/scale-out.md), so leave it empty with one "
+        "ingestor",
     )
     max_inflight: int = Field(
         1000, ge=1, le=65535, description="messages received but not yet acked (receive maximum)"

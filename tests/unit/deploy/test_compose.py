@@ -197,27 +197,34 @@ def test_references_point_to_things_that_exist(compose: dict[str, Any]) -> None:
     assert (COMPOSE_DIR / build["context"] / build["dockerfile"]).is_file()
 
 
-def test_ingestors_share_one_subscription_with_their_own_client_ids(
+def test_one_ingestor_by_default_two_on_one_shared_group_with_scale_out(
     compose: dict[str, Any],
 ) -> None:
-    ingestors = [s for s in compose["services"].values() if s.get("command") == ["ingest"]]
-    assert len(ingestors) == 2
-    client_ids = {s["environment"]["URBANPULSE_MQTT__CLIENT_ID"] for s in ingestors}
-    groups = {s["environment"]["URBANPULSE_MQTT__SHARED_GROUP"] for s in ingestors}
+    ingestors = {n: s for n, s in compose["services"].items() if s.get("command") == ["ingest"]}
+    assert sorted(ingestors) == ["ingest-1", "ingest-2"]
+    # ingest-1 alone by default: a plain subscription, which Mosquitto keeps over a restart.
+    assert "profiles" not in ingestors["ingest-1"]
+    assert ingestors["ingest-2"]["profiles"] == ["scale-out"]
+    client_ids = {s["environment"]["URBANPULSE_MQTT__CLIENT_ID"] for s in ingestors.values()}
+    groups = {s["environment"]["URBANPULSE_MQTT__SHARED_GROUP"] for s in ingestors.values()}
     assert len(client_ids) == 2, "each ingestor needs its own persistent MQTT session"
-    assert len(groups) == 1 and None not in groups
+    assert groups == {"${URBANPULSE_MQTT__SHARED_GROUP:-}"}  # one group for both, empty: none
+    env_example = (COMPOSE_DIR / ".env.example").read_text().splitlines()
+    assert "URBANPULSE_MQTT__SHARED_GROUP=" in env_example
     # The broker makes a client's id its user name (use_username_as_clientid): they must agree.
-    for ingestor in ingestors:
+    for ingestor in ingestors.values():
         env = ingestor["environment"]
         assert env["URBANPULSE_MQTT__USERNAME"] == env["URBANPULSE_MQTT__CLIENT_ID"]
     conf = (COMPOSE_DIR / "mosquitto" / "mosquitto.conf").read_text().splitlines()
     assert "use_username_as_clientid true" in conf
 
 
-def test_the_simulator_runs_only_in_its_profile(compose: dict[str, Any]) -> None:
+def test_the_simulator_and_the_second_ingestor_run_only_in_their_profiles(
+    compose: dict[str, Any],
+) -> None:
+    profiles = {"simulator": ["simulator"], "ingest-2": ["scale-out"]}
     for name, service in compose["services"].items():
-        expected = ["simulator"] if name == "simulator" else None
-        assert service.get("profiles") == expected, name
+        assert service.get("profiles") == profiles.get(name), name
 
 
 def test_secrets_come_from_env_never_from_the_compose_file(compose: dict[str, Any]) -> None:

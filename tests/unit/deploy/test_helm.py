@@ -34,6 +34,7 @@ EVERYTHING_ON = [
     "--set", "api.ingress.enabled=true",
     "--set", "api.ingress.tlsSecretName=data-tls",
     "--set", "ingest.autoscaling.enabled=true",
+    "--set", "ingest.sharedGroup=ingest",
     "--set", "strimzi.topics.enabled=true",
 ]  # fmt: skip
 GRAFANA_ON = [
@@ -152,13 +153,36 @@ def test_the_api_probes_liveness_and_readiness_apart(helm: Path) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
-def test_ingestors_get_stable_client_ids_and_one_shared_group(helm: Path) -> None:
+def ingest_env(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The ingest StatefulSet's environment, by variable."""
+    (ingest,) = by_kind(documents, "StatefulSet")
+    return {e["name"]: e for e in ingest["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_one_ingestor_by_default_on_a_plain_subscription_that_survives_restarts(
+    helm: Path,
+) -> None:
     documents = render(helm, "1.37.0", *TOKENS)
     (ingest,) = by_kind(documents, "StatefulSet")
-    env = {e["name"]: e for e in ingest["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = ingest_env(documents)
     client_id = env["URBANPULSE_MQTT__CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert client_id == "metadata.name"  # ingest-0, ingest-1, ... keep their MQTT sessions
-    assert env["URBANPULSE_MQTT__SHARED_GROUP"]["value"]
+    assert ingest["spec"]["replicas"] == 1
+    assert env["URBANPULSE_MQTT__SHARED_GROUP"]["value"] == ""  # Mosquitto keeps plain ones
+
+
+def test_several_ingestors_share_one_group(helm: Path) -> None:
+    scaled = [*TOKENS, "--set", "ingest.replicas=3", "--set", "ingest.sharedGroup=ingest"]
+    documents = render(helm, "1.37.0", *scaled)
+    assert ingest_env(documents)["URBANPULSE_MQTT__SHARED_GROUP"]["value"] == "ingest"
+
+
+@pytest.mark.parametrize("scale", ["ingest.replicas=2", "ingest.autoscaling.enabled=true"])
+def test_several_ingestors_without_a_group_stop_the_install(helm: Path, scale: str) -> None:
+    args = [x for value in [*TOKENS[1::2], scale] for x in ("--set", value)]
+    result = run(helm, "template", "city", CHART, "--kube-version", "1.37.0", *args)
+    assert result.returncode != 0
+    assert "ingest.sharedGroup is required" in result.stderr
 
 
 def secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str]]:
