@@ -52,6 +52,7 @@ import msgspec
 from streams.alerts import AlertEvent
 from streams.batches import parse_records, streams_dead_letter
 from streams.consumer import SafeCommitConsumer
+from streams.deliveries import confirmed
 from streams.influx_writer import InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
@@ -344,8 +345,11 @@ class StreamWorker:
         self.topics = topics
         self.tables = tables
         self.config = StreamsConfig.from_settings(settings.streams)
-        self.sensors: LiveStates[SensorState] = LiveStates(SENSOR_CODEC, "sensor-state")
-        self.districts: LiveStates[DistrictState] = LiveStates(DISTRICT_CODEC, "district-windows")
+        confirm_s = settings.worker.send_confirm_timeout_s
+        self.sensors: LiveStates[SensorState] = LiveStates(SENSOR_CODEC, "sensor-state", confirm_s)
+        self.districts: LiveStates[DistrictState] = LiveStates(
+            DISTRICT_CODEC, "district-windows", confirm_s
+        )
         self.received = 0
         self.stored = 0
         self.duplicates = 0
@@ -684,10 +688,11 @@ class StreamWorker:
         duplicates and would never send again a district window, alert or dead letter that
         was still in the producer's buffer. The two agents and the stale timer share the set:
         each waits for all sends outstanding when it asks, its own among them, and only
-        acknowledged ones leave the set.
+        acknowledged ones leave the set. Bounded by ``send_confirm_timeout_s``
+        (``streams.deliveries``): past it the batch fails and the worker stops.
         """
         pending = set(self._unconfirmed)
-        await asyncio.gather(*pending)
+        await confirmed(pending, self._settings.worker.send_confirm_timeout_s, "sends")
         self._unconfirmed -= pending
 
 

@@ -224,6 +224,14 @@ class WorkerSettings(BaseModel):
         "(SIGKILL, crash, lost host) keeps its partitions this long before the others, or its "
         "restarted self, take them over; Kafka brokers accept 6 s at least",
     )
+    send_confirm_timeout_s: float = Field(
+        120,
+        gt=0,
+        description="longest wait for Kafka to confirm what a batch or a state snapshot sent; "
+        "past it the worker stops with an error for its supervisor to restart (nothing of "
+        "that batch is acknowledged: it is read again). Longer than a short Kafka outage, "
+        "which is waited out",
+    )
 
 
 class AlertRuleSettings(BaseModel):
