@@ -206,8 +206,8 @@ class WorkerSettings(BaseModel):
     stop_timeout_s: float = Field(
         20,
         gt=0,
-        description="longest clean stop after SIGTERM before the worker exits anyway (safe: "
-        "offsets are committed only after InfluxDB took the data)",
+        description="longest clean stop after SIGTERM or a crash before the worker exits "
+        "anyway (safe: offsets are committed only after InfluxDB took the data)",
     )
     stall_restart_s: float = Field(
         300,
