@@ -52,6 +52,7 @@ import msgspec
 from streams.alerts import AlertEvent
 from streams.batches import parse_records, streams_dead_letter
 from streams.consumer import SafeCommitConsumer
+from streams.deliveries import confirmed
 from streams.influx_writer import InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
@@ -344,8 +345,11 @@ class StreamWorker:
         self.topics = topics
         self.tables = tables
         self.config = StreamsConfig.from_settings(settings.streams)
-        self.sensors: LiveStates[SensorState] = LiveStates(SENSOR_CODEC, "sensor-state")
-        self.districts: LiveStates[DistrictState] = LiveStates(DISTRICT_CODEC, "district-windows")
+        confirm_s = settings.worker.send_confirm_timeout_s
+        self.sensors: LiveStates[SensorState] = LiveStates(SENSOR_CODEC, "sensor-state", confirm_s)
+        self.districts: LiveStates[DistrictState] = LiveStates(
+            DISTRICT_CODEC, "district-windows", confirm_s
+        )
         self.received = 0
         self.stored = 0
         self.duplicates = 0
@@ -684,10 +688,11 @@ class StreamWorker:
         duplicates and would never send again a district window, alert or dead letter that
         was still in the producer's buffer. The two agents and the stale timer share the set:
         each waits for all sends outstanding when it asks, its own among them, and only
-        acknowledged ones leave the set.
+        acknowledged ones leave the set. Bounded by ``send_confirm_timeout_s``
+        (``streams.deliveries``): past it the batch fails and the worker stops.
         """
         pending = set(self._unconfirmed)
-        await asyncio.gather(*pending)
+        await confirmed(pending, self._settings.worker.send_confirm_timeout_s, "sends")
         self._unconfirmed -= pending
 
 
@@ -721,12 +726,15 @@ def run(settings: Settings) -> int:
 
 
 class _BoundedStopWorker(faust.Worker):  # type: ignore[misc]  # faust is untyped
-    """A ``faust.Worker`` that exits for sure when its clean stop hangs.
+    """A ``faust.Worker`` that exits for sure when its stop hangs, after SIGTERM or a crash.
 
     A SIGTERM that lands during a consumer-group rebalance was seen to leave the worker
     heart-beating to an unavailable group coordinator for 30 s and more, until Compose or
-    Kubernetes killed it. Exiting is safe: offsets are committed only after InfluxDB accepted
-    the data, so whatever was not committed is read again by the next owner of the partition.
+    Kubernetes killed it. After a crash while Kafka answers nothing (a paused broker), the event
+    loop closed in 2 s but the consumer's thread waited for its LeaveGroup answer until Kafka
+    came back (``tests/integration/test_streams_kafka_silent.py``). Exiting is safe: offsets are
+    committed only after InfluxDB accepted the data, so whatever was not committed is read
+    again by the next owner of the partition.
     """
 
     def __init__(self, stop_timeout_s: float, *args: Any, **kwargs: Any) -> None:
@@ -735,16 +743,27 @@ class _BoundedStopWorker(faust.Worker):  # type: ignore[misc]  # faust is untype
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
         if not self._signal_stop_time:
-            threading.Thread(target=_exit_after, args=(self._stop_timeout_s,), daemon=True).start()
+            _exit_later(self._stop_timeout_s, code=0)
         super()._schedule_shutdown(signum)
 
+    def on_worker_shutdown(self) -> None:
+        """The worker stops without a signal: it crashed (it runs until it is signalled)."""
+        super().on_worker_shutdown()
+        if not self._signal_stop_time:
+            _exit_later(self._stop_timeout_s, code=1)  # non-zero: a supervisor restarts it
 
-def _exit_after(seconds: float) -> None:
+
+def _exit_later(seconds: float, code: int) -> None:
+    threading.Thread(target=_exit_after, args=(seconds, code), daemon=True).start()
+
+
+def _exit_after(seconds: float, code: int) -> None:
     time.sleep(seconds)
     log.warning(
-        "clean stop took more than %.0f s; exiting now (uncommitted readings are read again "
-        "by the next worker, none is lost)",
+        "stopping took more than %.0f s; exiting now with code %d (uncommitted readings are "
+        "read again by the next worker, none is lost)",
         seconds,
+        code,
     )
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from streams.deliveries import confirmed
+
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
@@ -57,9 +59,10 @@ class Codec(Generic[S]):
 class LiveStates(Generic[S]):
     """The live states of one table, what changed since the last snapshot, the held acks."""
 
-    def __init__(self, codec: Codec[S], name: str) -> None:
+    def __init__(self, codec: Codec[S], name: str, confirm_timeout_s: float | None = None) -> None:
         self.codec = codec
         self.name = name
+        self.confirm_timeout_s = confirm_timeout_s  # for Kafka to confirm a snapshot (None: none)
         self.states: dict[bytes, S] = {}
         self._dirty: dict[bytes, None] = {}  # an ordered set
         self._forgotten: dict[bytes, int] = {}  # key → partition: deletions not yet saved
@@ -209,7 +212,7 @@ class LiveStates(Generic[S]):
                 ]
                 rows += [(partition, key, None) for key, partition in forgotten.items()]
                 deliveries = [d for row in rows if (d := table.put(*row)) is not None]
-                await asyncio.gather(*deliveries)
+                await confirmed(deliveries, self.confirm_timeout_s, f"{self.name} rows")
             except BaseException:
                 self._dirty = dict.fromkeys(keys) | self._dirty
                 self._forgotten = forgotten | self._forgotten

@@ -6,7 +6,8 @@ is lost, since ``streams.consumer`` never commits past a reading it did not proc
 :class:`StallWatch` is the pure rule: a partition is *stalled* when
 messages wait for it (lag > 0) and its committed offset has not moved for ``stall_s``, with no
 batch stuck in the worker meanwhile (a batch running for :data:`STUCK_BATCH_S` or more means
-InfluxDB is slow or away: every partition waits for it, and that is lag, not a stall).
+InfluxDB is slow or away: every partition waits for it, and that is lag, not a stall; a batch
+waiting for Kafka's confirmations has its own limit, ``streams.deliveries``).
 The adapter (:func:`check_partitions`, a timer in ``streams.app``) then stops the worker
 with an error: a supervisor (Compose/Kubernetes ``restart``) starts a fresh consumer,
 which resumes from the committed offsets. At-least-once delivery and idempotent points make

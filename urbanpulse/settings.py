@@ -209,8 +209,8 @@ class WorkerSettings(BaseModel):
     stop_timeout_s: float = Field(
         20,
         gt=0,
-        description="longest clean stop after SIGTERM before the worker exits anyway (safe: "
-        "offsets are committed only after InfluxDB took the data)",
+        description="longest clean stop after SIGTERM or a crash before the worker exits "
+        "anyway (safe: offsets are committed only after InfluxDB took the data)",
     )
     stall_restart_s: float = Field(
         300,
@@ -226,6 +226,14 @@ class WorkerSettings(BaseModel):
         description="Kafka consumer-group session: a worker that died without leaving the group "
         "(SIGKILL, crash, lost host) keeps its partitions this long before the others, or its "
         "restarted self, take them over; Kafka brokers accept 6 s at least",
+    )
+    send_confirm_timeout_s: float = Field(
+        120,
+        gt=0,
+        description="longest wait for Kafka to confirm what a batch or a state snapshot sent; "
+        "past it the worker stops with an error for its supervisor to restart (nothing of "
+        "that batch is acknowledged: it is read again). Longer than a short Kafka outage, "
+        "which is waited out",
     )
 
 
