@@ -36,6 +36,7 @@ import aiohttp
 from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
+from benchmarks.stack import free_port
 from streams.influx_writer import InfluxWriter
 from urbanpulse.influx import make_client
 from urbanpulse.model import Location, Reading
@@ -113,13 +114,6 @@ def fill(settings: Settings, sensors: int) -> None:
         settings.influx.aggregate_bucket, settings.influx.org, points
     )
     client.close()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(key: str, top_rate: float) -> tuple[subprocess.Popen[bytes], str]:

@@ -20,8 +20,8 @@ Faults that kill or stop a service act on the services of the environment's inst
 the pid file of ``$URBANPULSE_SERVICES_RUN_DIR`` (set by ``services.sh env``), checked to be
 the process listening on the port of the settings; they restart it with
 ``deploy/local/services.sh start SERVICE``. Without that environment they refuse to run.
-The API is not part of the write path (it only reads InfluxDB and Kafka), so killing it
-cannot lose or duplicate a reading: the matrix has no API row.
+The API is not part of the write path (it only reads InfluxDB and Kafka): its row checks that
+killing it loses nothing and that it serves the run's readings again.
 
 Figures of each row:
 
@@ -63,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -73,7 +74,7 @@ from benchmarks.influxql import InfluxQL
 from benchmarks.load import LOAD_PREFIX, LoadShape, altered, reading_json, tally
 from benchmarks.poison import APPLICATION, POISONS, Poison
 from benchmarks.procfs import ProcFs
-from benchmarks.stack import Stack, service_ports
+from benchmarks.stack import Stack, free_port, service_ports
 from benchmarks.throughput import Feeder, finish_publisher, get_ready, start_publisher
 from simulators.publisher import connect
 from urbanpulse.deadletter_reader import read_letters
@@ -144,6 +145,32 @@ def kill_component(stack: Stack, command: str) -> None:
     old.popen.send_signal(signal.SIGKILL)
     old.popen.wait()
     procs[0] = stack.start(command, 0)
+
+
+def start_api(stack: Stack, port: int) -> None:
+    """Start the run's API on ``port`` and wait until it serves the run's latest readings."""
+    stack.apis = [stack.start("api", 0, {"URBANPULSE_API__PORT": str(port)})]
+    url = f"http://127.0.0.1:{port}/v1/latest?tenant={stack.tenant}"
+    stack.wait("the API serves the run's latest readings", lambda: _serves(url), 60)
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200 and bool(json.load(answer)["features"])
+    except (OSError, ValueError, KeyError):  # not up yet, or nothing to show yet
+        return False
+
+
+def kill_api(run: FaultRun) -> None:
+    """SIGKILL the run's API, start it again on its port, and wait until it serves again."""
+    old = run.stack.apis[0]
+    log.info("SIGKILL %s (pid %d)", old.name, old.popen.pid)
+    old.popen.send_signal(signal.SIGKILL)
+    old.popen.wait()
+    began = time.monotonic()
+    start_api(run.stack, run.api_port)
+    log.info("the API served again %.1f s after its restart began", time.monotonic() - began)
 
 
 def replace_registry(run: FaultRun) -> None:
@@ -226,6 +253,7 @@ class Scenario:
     # The ingestor on an MQTT shared subscription (Compose's and the Helm chart's set-up), not
     # on the plain persistent one of `make up` and the single-VM service.
     shared_group: bool = False
+    api: bool = False  # the run also starts an API (`urbanpulse api`)
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -248,6 +276,14 @@ def _scenarios() -> dict[str, Scenario]:
             act=lambda r: kill_service(r.stack, "mosquitto"),
             settle_s=35,
             shared_group=True,
+        ),
+        Scenario(
+            name="kill-api",
+            about="SIGKILL the API (it only reads: nothing may be lost), start it again, and "
+            "wait until it serves the run's latest readings",
+            fast=False,
+            act=kill_api,
+            api=True,
         ),
         Scenario(
             name="kill-ingest",
@@ -380,6 +416,7 @@ class FaultRun:
         self.influx = InfluxQL.from_settings(self.stack.settings.influx)
         self.registry = registry_path(self.stack)
         self.row = Row(scenario=scenario.name)
+        self.api_port = free_port()
         self.started_at = datetime.now(UTC)
 
     def execute(self) -> Row:
@@ -388,6 +425,8 @@ class FaultRun:
         feeder: Feeder | None = None
         try:
             start_components(self.stack)
+            if self.scenario.api:
+                start_api(self.stack, self.api_port)
             shape = self._shape()
             _, publisher = start_publisher("python", "", self.workdir)  # reconnects
             base = self.stack.worker_taken() or 0.0

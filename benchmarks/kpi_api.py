@@ -34,17 +34,11 @@ from datetime import UTC, datetime, timedelta
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from benchmarks.kpi_query import influxql, sample  # the query benchmark's sample days
+from benchmarks.stack import free_port
 from streams.kpis.points import kpi_point
 from urbanpulse.influx import make_client
 from urbanpulse.influx_layout import KPI_MEASUREMENT
 from urbanpulse.settings import Settings
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(key: str) -> tuple[subprocess.Popen[bytes], str]:

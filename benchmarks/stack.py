@@ -113,11 +113,12 @@ class Stack:
         }
         self.ingestors: list[Process] = []
         self.workers: list[Process] = []
+        self.apis: list[Process] = []
 
     @property
     def processes(self) -> list[Process]:
         """Every component started, ingestors first."""
-        return self.ingestors + self.workers
+        return self.ingestors + self.workers + self.apis
 
     def create_topic(self) -> None:
         """The readings topic with the wanted partitions, before anything writes to it."""

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from benchmarks.stack import free_port
 from streams.influx_writer import InfluxWriter
 from streams.points import SensorLabels
 from urbanpulse.model import Location, Reading
@@ -90,13 +91,6 @@ def fill(settings: Settings, sensors: int) -> None:
     for start in range(0, len(readings), 5000):
         writer.write(readings[start : start + 5000], labels)
     writer.close()
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(key: str, extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
