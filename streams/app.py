@@ -53,7 +53,7 @@ from streams.alerts import AlertEvent
 from streams.batches import parse_records, streams_dead_letter
 from streams.consumer import SafeCommitConsumer
 from streams.deliveries import confirmed
-from streams.influx_writer import InfluxWriter
+from streams.influx_writer import LINES_PER_REQUEST, InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
     AggregateUpdate,
@@ -594,10 +594,14 @@ class StreamWorker:
         snapshot's lock before the acks go: a record is acked only once the aggregates it
         changed are in InfluxDB, and a crash before that replays it into the restored state.
         """
-        if not self._aggregates:
-            return
-        lines = [aggregate_line(update, privacy) for update, privacy in self._aggregates.values()]
-        await self._write_aggregates(lines, aggregates=len(lines))
+        updates = list(self._aggregates.values())
+        # A request's worth of lines at a time: after a quiet spell every sensor's windows
+        # are due at once (120,000 lines for 10,000 sensors), and building all the lines
+        # first took ~50 MB that the process then kept as resident memory.
+        for start in range(0, len(updates), LINES_PER_REQUEST):
+            chunk = updates[start : start + LINES_PER_REQUEST]
+            lines = [aggregate_line(update, privacy) for update, privacy in chunk]
+            await self._write_aggregates(lines, aggregates=len(lines))
         self._aggregates.clear()
 
     async def save_districts(self) -> None:
