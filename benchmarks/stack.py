@@ -164,7 +164,7 @@ class Stack:
         log.info("ready: %s", what)
 
     def ingestors_received(self) -> bool:
-        """Whether every ingestor took a message from the shared subscription."""
+        """Whether every ingestor took a message from its subscription (shared or plain)."""
         return all(
             scrape(p.metrics_port).get("urbanpulse_ingest_messages_received_total", 0) > 0
             for p in self.ingestors

@@ -280,7 +280,7 @@ def get_ready(stack: Stack) -> list[int]:
         return stack.ingestors_received()
 
     try:
-        stack.wait("every ingestor receives from the shared subscription", received, 120)
+        stack.wait("every ingestor receives from its subscription", received, 120)
     finally:
         client.disconnect()
         client.loop_stop()
