@@ -41,8 +41,9 @@ from api.routes import (
 from api.sta.routes import sta_router
 from api.store import Store
 from api.stream import stream_router
-from api.web import OPENAPI_TAGS, package_version, web_router
+from api.web import OPENAPI_TAGS, web_router
 from urbanpulse.settings import Settings
+from urbanpulse.version import package_version
 
 
 @asynccontextmanager

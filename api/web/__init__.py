@@ -17,12 +17,12 @@ from fastapi import APIRouter
 from api.sensors import Sensor
 from api.store import Store
 from api.web.deadletters import DeadLetterReader, deadletter_router
-from api.web.docs import OPENAPI_TAGS, add_examples, docs_router, package_version
+from api.web.docs import OPENAPI_TAGS, add_examples, docs_router
 from api.web.experiments_page import experiments_router
 from api.web.pages import Pages, pages_router
 from urbanpulse.settings import Settings
 
-__all__ = ["OPENAPI_TAGS", "add_examples", "package_version", "web_router"]
+__all__ = ["OPENAPI_TAGS", "add_examples", "web_router"]
 
 
 def web_router(

@@ -9,7 +9,6 @@ fonts off and Swagger's online validator off, so the pages make no request beyon
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter
@@ -36,14 +35,6 @@ def offline(page: HTMLResponse) -> HTMLResponse:
     """A docs page with its language declared and the policy that keeps it on this API."""
     html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)
     return HTMLResponse(html, headers={"Content-Security-Policy": DOCS_POLICY})
-
-
-def package_version() -> str:
-    """The installed package's version: the one version source of the API and its docs."""
-    try:
-        return version("urbanpulse")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
 
 
 OPENAPI_TAGS: list[dict[str, Any]] = [

@@ -29,7 +29,6 @@ from api.privacy import OPEN_QUANTITIES
 from api.sensors import Sensor
 from api.store import Store
 from api.web import i18n
-from api.web.docs import package_version
 from api.web.mapdata import MapOptions, map_document
 from api.web.overview import OverviewOptions, overview_document
 from api.web.refresh import BackgroundRefresh
@@ -38,6 +37,7 @@ from urbanpulse.display import display, quantity_order, scales_json
 from urbanpulse.flags import MEANINGS
 from urbanpulse.model import ID_PATTERN
 from urbanpulse.settings import Settings
+from urbanpulse.version import package_version
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
-from api.web.docs import OPENAPI_TAGS, VENDOR, add_examples, docs_router, package_version
+from api.web.docs import OPENAPI_TAGS, VENDOR, add_examples, docs_router
 from api.web.pages import STATIC, content_security_policy
-
-
-def test_the_version_is_the_installed_package_version() -> None:
-    assert package_version() == version("urbanpulse")
 
 
 def test_docs_pages_load_every_asset_from_the_vendored_folder() -> None:
