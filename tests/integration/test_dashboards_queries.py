@@ -41,20 +41,13 @@ from dashboards.boards import BOARDS
 from dashboards.datasources import INFLUX_AGG_UID, INFLUX_UID
 from dashboards.render import board_json
 from ingest.metrics import IngestMetrics
-from ingest.routing import RoutingConfig, decode_message
 from ingest.stats import Stats
-from simulators.engine import fleet_stream
-from simulators.faults import FaultInjector
-from simulators.formats import Wire
 from simulators.outputs import registry_yaml, tenant_map
 from simulators.scenario import DEFAULT_SCENARIO, Device, Scenario, build_fleet, load_scenario
-from streams.app import StreamWorker, TableState
-from streams.influx_writer import InfluxWriter
 from streams.kpis.job import KpiJob
 from streams.kpis.store import KpiStore
-from streams.quality import epoch_us
+from tests.integration.simulated_town import deliver_town
 from tests.support import unique
-from tests.unit.streams.helpers import FakeTopic, MemoryTable
 from urbanpulse.deadletter_reader import LetterScan, read_letters
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.registry import RegistryFile
@@ -62,7 +55,6 @@ from urbanpulse.settings import DecoderSettings, Settings, StreamsSettings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 HISTORY = timedelta(hours=3)  # the town has been running this long when the boards look
-BATCH = timedelta(minutes=5)  # simulated time per worker batch (and between stale checks)
 BOARD_UIDS = {board.uid for board in BOARDS}
 
 
@@ -82,44 +74,10 @@ class Town:
 
 async def run_platform(town: Town) -> None:
     """Send the town's last ``HISTORY`` through ingest decoding and the stream worker."""
-    settings, scenario = town.settings, town.scenario
-    routing = RoutingConfig.from_settings(settings)
-    # as in real time (what `make up` runs): Sensor.Community pushes carry no time
-    injector = FaultInjector(scenario.city(), Wire.of(scenario, timestamps=False), scenario.faults)
-    topics = {n: FakeTopic() for n in ("deadletter", "alerts", "district", "observations")}
-    tables = {"sensor": TableState(MemoryTable()), "district": TableState(MemoryTable())}
-    registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
-    writer = InfluxWriter(settings.influx)
-    worker = StreamWorker(settings, writer, registry, dict(topics), tables)
-
-    async def deliver(values: list[bytes], now: datetime) -> None:
-        await worker.handle_readings([(0, value) for value in values])
-        district, topics["district"].sent = topics["district"].sent, []
-        await worker.handle_district([(0, key or b"", value) for key, value in district])
-        await worker.check_stale({0}, epoch_us(now))
-        await worker.snapshot()  # as the worker's timer does: writes the windows' aggregates
-
-    try:
-        batch: list[bytes] = []
-        batch_end = NOW - HISTORY + BATCH
-        for item in fleet_stream(town.fleet, injector, NOW - HISTORY, NOW):
-            if item.message is None or item.due > NOW:  # dropped, or not sent yet
-                continue
-            while item.due >= batch_end:
-                await deliver(batch, batch_end)
-                batch, batch_end = [], batch_end + BATCH
-            received = item.due  # the broker hands it on as it is sent
-            decoded = decode_message(
-                item.message.topic,
-                item.message.payload,
-                received,
-                settings.mqtt.max_payload_bytes,
-                config=routing,
-            )
-            batch += [reading.to_bytes() for reading in decoded.readings]
-        await deliver(batch, NOW)
-    finally:
-        writer.close()
+    # As in real time (what `make up` runs): Sensor.Community pushes carry no time.
+    await deliver_town(
+        town.settings, town.scenario, town.fleet, NOW - HISTORY, NOW, timestamps=False
+    )
 
 
 @pytest.fixture(scope="module")
