@@ -260,7 +260,8 @@ def _scenarios() -> dict[str, Scenario]:
     rows = [
         Scenario(
             name="kill-mosquitto",
-            about="SIGKILL Mosquitto, start it again (persistence on, autosave every 30 s; "
+            about="SIGKILL Mosquitto, start it again, the ingestor on a plain subscription "
+            "(the default; persistence on, autosave every 30 s; "
             "the fault comes after 35 s of load or more, so the ingestor's session was "
             "saved, as a running platform's is)",
             fast=False,
@@ -270,8 +271,9 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario(
             name="kill-mosquitto-shared",
             about="the same with the ingestor on a shared subscription ($share/<group>/..., "
-            "as Compose and the Helm chart run it); Mosquitto does not save shared "
-            "subscriptions, so what is published before the ingestor is back is lost",
+            "as Compose's profile scale-out and the Helm chart with ingest.sharedGroup run "
+            "it); Mosquitto does not save shared subscriptions, so what is published before "
+            "the ingestor is back is lost",
             fast=False,
             act=lambda r: kill_service(r.stack, "mosquitto"),
             settle_s=35,
