@@ -250,8 +250,8 @@ class Scenario:
     act: Callable[[FaultRun], None]
     poisons: tuple[Poison, ...] = ()
     settle_s: float = 0  # least load before the fault, whatever --before says
-    # The ingestor on an MQTT shared subscription (Compose's and the Helm chart's set-up), not
-    # on the plain persistent one of `make up` and the single-VM service.
+    # The ingestor on an MQTT shared subscription (Compose's profile scale-out, the Helm chart
+    # with ingest.sharedGroup), not on the plain persistent one every deployment defaults to.
     shared_group: bool = False
     api: bool = False  # the run also starts an API (`urbanpulse api`)
 
