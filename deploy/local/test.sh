@@ -17,15 +17,21 @@ cd "$ROOT"
 services=(deploy/local/services.sh --test)
 started=$(mktemp)
 
+# The clean-up ignores INT and TERM: `make` passes a SIGTERM on to this script although the
+# whole process group got one already, and a second signal would end the clean-up halfway
+# (this left services running after .ci/run).
 cleanup() {
+  trap - EXIT
+  trap '' INT TERM
   local names=()
   mapfile -t names <"$started"
   if [ ${#names[@]} -gt 0 ]; then "${services[@]}" stop "${names[@]}"; fi
   rm -f "$started"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_signal() { trap '' INT TERM; exit "$1"; }
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 step() { printf '\n== %s\n' "$*"; }
 

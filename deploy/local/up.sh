@@ -7,8 +7,12 @@ cd "$ROOT"
 started=$(mktemp)
 platform=""
 
+# The clean-up ignores INT and TERM: `make` passes a SIGTERM on to this script although the
+# whole process group got one already, and a second signal would end the clean-up halfway
+# (this left services running after .ci/run).
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT
+  trap '' INT TERM
   if [ -n "$platform" ] && kill -0 "$platform" 2>/dev/null; then
     kill -TERM "$platform" 2>/dev/null || true
     wait "$platform" 2>/dev/null || true
@@ -19,8 +23,9 @@ cleanup() {
   rm -f "$started"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_signal() { trap '' INT TERM; exit "$1"; }
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 deploy/local/services.sh start --record "$started"
 # The supervisor watches and restarts the services this script started (not ones that already
