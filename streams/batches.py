@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from urbanpulse.model import DeadLetter, Reading
 from urbanpulse.wire import decode_record
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,3 +52,24 @@ def streams_dead_letter(value: bytes, topic: str, reason: str, detail: str) -> D
         payload_b64=base64.b64encode(value).decode(),
         received_at=datetime.now(UTC),
     )
+
+
+def split_by_size(items: Sequence[T], size: Callable[[T], int], limit: int) -> Iterator[list[T]]:
+    """``items`` in order, as consecutive runs whose sizes add up to at most ``limit`` (an item
+    bigger than that alone).
+
+    A worker batch is a number of Kafka records, and a record of the ingestor holds up to
+    1,000 readings: 100 records can be 100,000 readings, and the memory a batch needs while
+    it is processed grows with its readings, not its records.
+    """
+    run: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if run and total + n > limit:
+            yield run
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        yield run

@@ -194,7 +194,10 @@ class WorkerSettings(BaseModel):
 
     app_id: str = Field("urbanpulse-worker", description="Faust app id = Kafka consumer group")
     batch_size: int = Field(
-        100, ge=1, description="most Kafka records (each a batch of readings) per worker batch"
+        100,
+        ge=1,
+        description="most Kafka records (each a batch of readings) per worker batch; "
+        "it is processed in runs of at most 1.5 MB of records",
     )
     batch_seconds: float = Field(
         0.1, gt=0, description="longest wait to fill a batch (readings wait at most this long)"
