@@ -53,7 +53,7 @@ from typing import Any
 
 from benchmarks.figures import Timing, over_budget
 from ingest.routing import decode_message
-from streams.app import StreamWorker, TableState
+from streams.app import StreamWorker, TableState, tune_gc
 from streams.batches import parse_records
 from streams.pipeline import Outcome, StreamsConfig, process_sensor
 from streams.points import aggregate_line, reading_lines
@@ -252,6 +252,7 @@ def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
         "district": TableState(_Table({})),
     }
     worker = StreamWorker(settings, _LineProtocolWriter(), RegistryFile("", 10), topics, tables)  # type: ignore[arg-type]
+    tune_gc()  # as `urbanpulse worker` does once it has built its app
     warm_up, *work = batches(traffic, 1 + repeats * per_repeat)
 
     async def run() -> list[float]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.micro import TENANT, make_reading
-from streams.app import StreamWorker
+from streams.app import StreamWorker, tune_gc
 from streams.points import reading_lines
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
@@ -179,6 +179,7 @@ def main() -> None:
         args.sensors = 10_000
     loop = asyncio.new_event_loop()
     w = worker(write_registry(Path(args.registry), args.sensors, args.districts))
+    tune_gc()  # as `urbanpulse worker` does once it has built its app
     before = rss_mb()
     history(w, args, loop)
     loop.run_until_complete(w.snapshot())

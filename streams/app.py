@@ -730,7 +730,7 @@ def run(settings: Settings) -> int:
     ensure_topics(kafka, [kafka.deadletter_topic, kafka.alerts_topic, kafka.observations_topic])
     app = create_app(settings)
     app.urbanpulse_worker.metrics.serve(settings.metrics.host, settings.metrics.worker_port)
-    _tune_gc()
+    tune_gc()
     worker = _BoundedStopWorker(
         settings.worker.stop_timeout_s,
         app,
@@ -749,7 +749,7 @@ def run(settings: Settings) -> int:
 GC_YOUNG_THRESHOLD = 10_000
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Fewer garbage collections in the worker (measured: docs/performance.md).
 
     What start-up created (modules, the app) is frozen out of every collection; young
