@@ -1,4 +1,5 @@
-"""Parsing the Kafka records of a batch into readings and dead letters (pure)."""
+"""The Kafka records of a worker batch: split into runs of bounded size, parsed into readings
+and dead letters (pure)."""
 
 from __future__ import annotations
 
