@@ -46,6 +46,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import chain, islice
 from typing import Any
 
 import faust
@@ -63,10 +64,12 @@ from streams.pipeline import (
     StreamsConfig,
     check_stale,
     district_rows,
+    mark_written,
     new_district_state,
     process_district,
     process_sensor,
     silent_for_good,
+    unwritten_aggregates,
 )
 from streams.points import OPEN, SensorLabels, aggregate_line, alert_line
 from streams.quality import epoch_us
@@ -371,8 +374,9 @@ class StreamWorker:
         self._unconfirmed: set[Awaitable[Any]] = set()  # sends Kafka has not acknowledged yet
         self._last_snapshot = time.monotonic()
         self._label_cache: dict[int, tuple[SensorInfo, SensorLabels]] = {}
-        # The sensor windows' newest aggregates since the last snapshot (window → it, privacy).
-        self._aggregates: dict[tuple[object, ...], tuple[AggregateUpdate, str]] = {}
+        # Sensor windows closed since the last snapshot, their aggregates not written yet
+        # (the open ones are marked in the states: ``unwritten_aggregates``).
+        self._closed: list[AggregateUpdate] = []
 
     @contextmanager
     def in_batch(self) -> Iterator[None]:
@@ -421,9 +425,7 @@ class StreamWorker:
             labels[key] = self._labels_of(info)
             state = self._sensor_state(key, parsed.partitions[key], first)
             process_sensor(state, group, info, self._registry.enabled, self.config, outcome)
-        for update in outcome.aggregates():  # written by the next snapshot, latest value only
-            privacy = labels[f"{update.tenant}/{update.subject}".encode()].privacy
-            self._aggregates[update.key] = (update, privacy)
+        self._closed += outcome.closed  # written by the next snapshot, with the open ones
         lines = [alert_line(a, self._privacy(a, labels)) for a in outcome.alerts]
         (stored, refused), _ = await asyncio.gather(
             self._write_raw(outcome.stored, labels),
@@ -607,15 +609,20 @@ class StreamWorker:
         snapshot's lock before the acks go: a record is acked only once the aggregates it
         changed are in InfluxDB, and a crash before that replays it into the restored state.
         """
-        updates = list(self._aggregates.values())
+        changed = [state for _, state in self.sensors.changed()]
+        updates = chain(
+            self._closed,
+            (u for state in changed for u in unwritten_aggregates(state, self.config)),
+        )
         # A request's worth of lines at a time: after a quiet spell every sensor's windows
         # are due at once (120,000 lines for 10,000 sensors), and building all the lines
         # first took ~50 MB that the process then kept as resident memory.
-        for start in range(0, len(updates), LINES_PER_REQUEST):
-            chunk = updates[start : start + LINES_PER_REQUEST]
-            lines = [aggregate_line(update, privacy) for update, privacy in chunk]
+        while chunk := list(islice(updates, LINES_PER_REQUEST)):
+            lines = [aggregate_line(u, self._labels(u.tenant, u.subject).privacy) for u in chunk]
             await self._write_aggregates(lines, aggregates=len(lines))
-        self._aggregates.clear()
+        for state in changed:
+            mark_written(state)
+        self._closed = []
 
     async def save_districts(self) -> None:
         """Snapshot the changed district states; release the acks they cover."""
@@ -639,11 +646,7 @@ class StreamWorker:
         # Aggregates not yet written of sensors now elsewhere: their records were not acked,
         # and the new owner writes them (a late write of ours could undo a newer one).
         kept = self.sensors.states
-        self._aggregates = {
-            key: (update, privacy)
-            for key, (update, privacy) in self._aggregates.items()
-            if f"{update.tenant}/{update.subject}".encode() in kept
-        }
+        self._closed = [u for u in self._closed if f"{u.tenant}/{u.subject}".encode() in kept]
 
     # --- output ---------------------------------------------------------------------------
 

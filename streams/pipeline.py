@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import logging
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -119,6 +120,11 @@ class StreamsConfig:
         return by
 
     @cached_property
+    def window_names(self) -> dict[int, str]:
+        """The name of each configured window size (µs)."""
+        return {size: name for name, size in self.windows}
+
+    @cached_property
     def remember_us(self) -> int:
         """How far behind its watermark a series remembers event times: the dedupe horizon,
         and at least as far back as a window can still take a value."""
@@ -186,6 +192,9 @@ class Outcome:
     alerts: list[AlertEvent] = field(default_factory=list)
     district_late: int = 0  # sensor windows a district had closed already
     touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)  # window → it
+    # Sensor windows the batch made final whose last aggregate is not written yet: the state
+    # no longer holds them (the others are found in the state, ``unwritten_aggregates``).
+    closed: list[AggregateUpdate] = field(default_factory=list)
 
     def aggregates(self) -> list[AggregateUpdate]:
         """The current aggregate of every window the batch touched, computed once each."""
@@ -306,9 +315,10 @@ def _windows_of(series: Series, size: int) -> WindowSet:
     return windows
 
 
-def _tidy(series: Series, config: StreamsConfig) -> None:
+def _tidy(state: SensorState, series: Series, config: StreamsConfig, out: Outcome) -> None:
     """Drop what the series' watermark made final: closed windows, times past the horizon.
 
+    A closed window whose last aggregate is not written yet goes to ``out.closed``.
     (Windows of a size no longer configured are never added to again: they empty out here.)
     """
     mark = series.mark_us
@@ -318,7 +328,10 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
     for windows in series.windows:
         slots = windows.slots
         if slots and slots[0] + windows.size_us + lateness <= mark:  # the oldest is final
-            windows.prune(lateness, mark)
+            closed = windows.prune(lateness, mark)
+            name = config.window_names.get(windows.size_us)
+            if name is not None:
+                out.closed += [_sensor_update(state, series, name, w) for w in closed]
     times = series.times
     if times and times[0] < mark - config.remember_us:
         _forget_before_horizon(series, config)
@@ -404,11 +417,50 @@ def process_sensor(
         for (name, start), windows in opened.items():  # the batch's aggregates, as they end
             window = windows.window(start)
             if window is not None:
+                windows.changed(start)
                 out.touched[(*sensor, key, name, start)] = _Touched(
                     head, name, start, window, series
                 )
-        _tidy(series, config)
+        _tidy(state, series, config, out)
     return state, out
+
+
+def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[AggregateUpdate]:
+    """The aggregates of the sensor's open windows changed since they were last written.
+
+    With ``Outcome.closed`` of the batches since, what the worker writes once per snapshot
+    (then :func:`mark_written`).
+    """
+    for series in state.series.values():
+        for windows in series.windows:
+            name = config.window_names.get(windows.size_us)
+            if name is None:  # a size no longer configured: never changed again
+                continue
+            for window in windows.unwritten_windows():
+                yield _sensor_update(state, series, name, window)
+
+
+def mark_written(state: SensorState) -> None:
+    """Note that every window aggregate of the sensor was written."""
+    for series in state.series.values():
+        for windows in series.windows:
+            windows.unwritten = None
+
+
+def _sensor_update(
+    state: SensorState, series: Series, name: str, window: Window
+) -> AggregateUpdate:
+    return AggregateUpdate(
+        state.tenant,
+        "sensor",
+        state.sensor_id,
+        series.quantity,
+        name,
+        window.start,
+        series.unit,
+        window.aggregate(),
+        series.probe,
+    )
 
 
 def _process_reading(

@@ -106,6 +106,10 @@ class LiveStates(Generic[S]):
         self._held.extend(acks)
         self.held_bytes += size
 
+    def changed(self) -> list[tuple[bytes, S]]:
+        """The live states changed since the last snapshot (not those forgotten)."""
+        return self._of(list(self._dirty))
+
     @property
     def pending(self) -> tuple[int, int]:
         """(states changed, acks held) since the last snapshot."""

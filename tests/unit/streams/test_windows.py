@@ -94,3 +94,18 @@ def test_running_aggregates_in_any_order_equal_the_offline_computation(
     for start, aggregate in found.items():  # the mean: the correctly rounded sum / count
         mine = [v for t, v in raw if window_start(t, size) == start]
         assert aggregate.mean == math.fsum(mine) / len(mine)
+
+
+def test_a_window_changed_since_written_is_returned_when_pruned_and_listed_while_open() -> None:
+    windows = WindowSet(MIN)
+    windows.add(1, 1.0)
+    windows.changed(0)
+    windows.add(MIN + 1, 2.0)
+    assert [w.start for w in windows.unwritten_windows()] == [0, MIN]  # from the earliest on
+    [closed] = windows.prune(0, MIN + 2)  # window 0 final: its value leaves with it
+    assert closed.start == 0 and closed.aggregate().last == 1.0
+    assert [w.start for w in windows.unwritten_windows()] == [MIN]
+    assert [w.start for w in windows.prune(0, 3 * MIN)] == [MIN]
+    assert windows.unwritten is None and len(windows) == 0  # nothing left to write
+    windows.add(3 * MIN, 3.0)
+    assert windows.unwritten_windows() == [] and windows.prune(0, 5 * MIN) == []  # not changed
