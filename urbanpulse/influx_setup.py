@@ -6,17 +6,17 @@ there the "buckets" are database/retention-policy pairs that ``deploy/local/serv
 creates, and 1.8 has no ``/api/v2/buckets``.
 
 The decision is a pure function (:func:`plan`) over what exists; :func:`ensure_buckets` is the
-thin adapter around influxdb-client's ``OrganizationsApi`` and ``BucketsApi``.
+thin adapter around influxdb-client's ``OrganizationsApi`` and ``BucketsApi``. influxdb-client
+is imported only when there is a 2.x to set up: the stream worker calls this at start, and on
+1.8 it has no other use for the library (16 MB of resident memory, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from influxdb_client import Bucket, BucketRetentionRules, InfluxDBClient
-from influxdb_client.rest import ApiException
 from tenacity import (
     before_sleep_log,
     retry,
@@ -24,10 +24,11 @@ from tenacity import (
     stop_after_delay,
     wait_exponential,
 )
-from urllib3.exceptions import HTTPError
 
-from urbanpulse.influx import make_client
 from urbanpulse.settings import InfluxSettings
+
+if TYPE_CHECKING:
+    from influxdb_client import InfluxDBClient
 
 log = logging.getLogger(__name__)
 V1_ORG = "-"
@@ -97,6 +98,9 @@ def retention_of(rules: list[Any] | None) -> int:
 def _transient(err: BaseException) -> bool:
     # Connection errors and 5xx: InfluxDB is starting up; 4xx (bad token, no org) is final,
     # and so is anything else (an answer we cannot read).
+    from influxdb_client.rest import ApiException  # see the module docstring
+    from urllib3.exceptions import HTTPError
+
     if isinstance(err, ApiException):
         return err.status is None or err.status == 429 or err.status >= 500
     return isinstance(err, OSError | HTTPError)
@@ -133,6 +137,8 @@ class BucketSetup:
 
     def apply(self, org_id: str, action: Action) -> None:
         """Create the bucket or set its retention (shard group duration: InfluxDB's default)."""
+        from influxdb_client import Bucket, BucketRetentionRules
+
         api = self._client.buckets_api()
         rules = BucketRetentionRules(type="expire", every_seconds=action.spec.retention_s)
         if action.kind == "create":
@@ -159,6 +165,9 @@ def ensure_buckets(settings: InfluxSettings, wait_s: float = 60.0) -> list[Actio
     if is_v1(settings):
         log.debug("InfluxDB 1.8 (org '-'): buckets are made by the database's own set-up")
         return []
+    from influxdb_client.rest import ApiException  # see the module docstring
+
+    from urbanpulse.influx import make_client
 
     @retry(
         retry=retry_if_exception(_transient),
