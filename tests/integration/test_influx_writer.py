@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from streams.influx_writer import InfluxError, InfluxWriter
 from streams.quality import epoch_us
 from streams.redelivery import stored_ids_query
+from tests.integration.test_streams_redelivery import timeless
 from tests.support import unique
 from urbanpulse.model import Reading
 from urbanpulse.settings import Settings
@@ -17,17 +19,9 @@ T0 = datetime(2026, 11, 20, 8, 0, 0, 123_456, tzinfo=UTC)
 
 
 def reading(tenant: str, sensor: str, message_id: str, probe: str | None, at: datetime) -> Reading:
-    return Reading(
-        tenant=tenant,
-        sensor_id=sensor,
-        quantity="temperature",
-        value=21.5,
-        unit="Cel",
-        observed_at=at,
-        received_at=at,
-        source_format="json",
-        message_id=message_id,
-        probe=probe,
+    """A temperature reading of ``sensor`` (``probe``) observed when received, at ``at``."""
+    return msgspec.structs.replace(
+        timeless(tenant, message_id, at, redelivered=False), sensor_id=sensor, probe=probe
     )
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from streams.alerts import AlertRule
 from streams.pipeline import (
     PROCESSING_FAILED,
+    AggregateUpdate,
     Outcome,
     StreamsConfig,
     check_stale,
@@ -247,18 +248,25 @@ def at(t_us: int, value: float) -> Reading:
     )
 
 
+def disordered_batches(
+    raw: list[tuple[int, float]], rng: random.Random, cuts: int
+) -> list[list[tuple[int, float]]]:
+    """The points shuffled within the allowed lateness, then cut into batches at random."""
+    ordered = raw[:]
+    rng.shuffle(ordered)
+    block = LATENESS_MIN * MIN_US  # disorder only within the allowed lateness
+    ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
+    at = sorted(rng.sample(range(len(ordered) + 1), k=min(cuts, len(ordered) + 1)))
+    return [ordered[a:b] for a, b in zip([0, *at], [*at, len(ordered)], strict=True)]
+
+
 @settings(max_examples=150, deadline=None)
 @given(points, st.integers(0, 2**32))
 def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computation(
     raw: list[tuple[int, float]], seed: int
 ) -> None:
     rng = random.Random(seed)
-    ordered = raw[:]
-    rng.shuffle(ordered)
-    block = LATENESS_MIN * MIN_US  # disorder only within the allowed lateness
-    ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
-    cuts = sorted(rng.sample(range(len(ordered) + 1), k=min(3, len(ordered) + 1)))
-    batches = [ordered[a:b] for a, b in zip([0, *cuts], [*cuts, len(ordered)], strict=True)]
+    batches = disordered_batches(raw, rng, cuts=3)
     state = SensorState()
     written: dict[tuple[str, int], Aggregate] = {}
     for batch in batches:
@@ -281,14 +289,11 @@ def test_aggregates_written_once_per_snapshot_equal_the_offline_computation_acro
     # and the open windows changed since the last one, then saves the state; a crash loses
     # what was not saved, and the batches since the last snapshot are read again.
     rng = random.Random(seed)
-    ordered = raw[:]
-    rng.shuffle(ordered)
-    block = LATENESS_MIN * MIN_US
-    ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
-    cuts = sorted(rng.sample(range(len(ordered) + 1), k=min(8, len(ordered) + 1)))
-    batches = [ordered[a:b] for a, b in zip([0, *cuts], [*cuts, len(ordered)], strict=True)]
+    batches = disordered_batches(raw, rng, cuts=8)
     written: dict[tuple[str, int], Aggregate] = {}
-    saved, closed, since_snapshot = encode_sensor(SensorState()), [], []
+    saved = encode_sensor(SensorState())
+    closed: list[AggregateUpdate] = []
+    since_snapshot: list[list[tuple[int, float]]] = []
     state = decode_sensor(saved)
 
     def snapshot() -> bytes:
