@@ -55,7 +55,13 @@ from benchmarks.figures import Timing, over_budget
 from ingest.routing import decode_message
 from streams.app import StreamWorker, TableState, tune_gc
 from streams.batches import parse_records
-from streams.pipeline import Outcome, StreamsConfig, process_sensor
+from streams.pipeline import (
+    Outcome,
+    StreamsConfig,
+    mark_written,
+    process_sensor,
+    unwritten_aggregates,
+)
 from streams.points import aggregate_line, reading_lines
 from streams.state import SensorState, decode_sensor, encode_sensor
 from urbanpulse.model import Reading
@@ -323,7 +329,7 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
                 with stages.timed("state save"):
                     encode_sensor(table[key])
             with stages.timed("points"):
-                _lines(outcome)
+                _lines(outcome, [table[key] for key in groups], config)
             with stages.timed("encode"):
                 encode_batch(outcome.stored)
         for name in STAGES:
@@ -332,10 +338,13 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
     return {name: Timing(tuple(values)) for name, values in samples.items()}
 
 
-def _lines(outcome: Outcome) -> list[str]:
+def _lines(outcome: Outcome, states: list[SensorState], config: StreamsConfig) -> list[str]:
     # The raw lines of every batch and the aggregate lines of its windows; the worker writes
     # aggregates once per snapshot (newest per window), so this stage is an upper bound.
-    return reading_lines(outcome.stored, {}) + [aggregate_line(u) for u in outcome.aggregates()]
+    updates = [*outcome.closed, *(u for s in states for u in unwritten_aggregates(s, config))]
+    for state in states:
+        mark_written(state)
+    return reading_lines(outcome.stored, {}) + [aggregate_line(u) for u in updates]
 
 
 # -- the run ------------------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 :func:`process_sensor` applies a sensor's readings, in topic order, to its state — changed in
 place — and adds to an :class:`Outcome` everything to emit: readings to store (enriched, with
-quality flags), dead letters, duplicates dropped, the windows touched (their aggregates are
-computed once per batch: :meth:`Outcome.aggregates`), alert events, and the sensor windows to
-forward to district aggregation (:meth:`Outcome.district_records`). :func:`process_district`
-applies forwarded sensor windows to a district's state. The adapter (``streams.app``) holds
-the states and does the I/O.
+quality flags), dead letters, duplicates dropped, alert events, and the sensor windows to
+forward to district aggregation (:meth:`Outcome.district_records`). A sensor's window
+aggregates are not part of a batch's outcome: the state marks the windows changed, and the
+snapshot computes and writes them once (:func:`unwritten_aggregates`, with the windows that
+became final meanwhile, ``Outcome.closed``). :func:`process_district` applies forwarded sensor
+windows to a district's state; its aggregates are the outcome's (:meth:`Outcome.aggregates`).
+The adapter (``streams.app``) holds the states and does the I/O.
 
 Order of a reading's checks: duplicate (series + event time) → registry policy → physical
 range (dead letter) → flags → windows → alert rules.
@@ -157,19 +159,6 @@ class AggregateUpdate(msgspec.Struct, frozen=True, gc=False):
     value: Aggregate
     probe: str | None = None
 
-    @property
-    def key(self) -> tuple[object, ...]:
-        """The window's identity (its InfluxDB series and time): a newer update replaces it."""
-        return (
-            self.tenant,
-            self.scope,
-            self.subject,
-            self.quantity,
-            self.probe,
-            self.window,
-            self.start_us,
-        )
-
 
 Opened = dict[tuple[str, int], WindowSet]  # (size name, start) → the windows of its size
 
@@ -191,13 +180,15 @@ class Outcome:
     duplicates: int = 0
     alerts: list[AlertEvent] = field(default_factory=list)
     district_late: int = 0  # sensor windows a district had closed already
-    touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)  # window → it
+    # Windows touched: of a district batch, and those of sensors that feed a district (what
+    # is forwarded); window → it.
+    touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)
     # Sensor windows the batch made final whose last aggregate is not written yet: the state
     # no longer holds them (the others are found in the state, ``unwritten_aggregates``).
     closed: list[AggregateUpdate] = field(default_factory=list)
 
     def aggregates(self) -> list[AggregateUpdate]:
-        """The current aggregate of every window the batch touched, computed once each."""
+        """The current aggregate of every window in ``touched``, computed once each."""
         out = []
         for t in self.touched.values():
             head = t.head
@@ -414,15 +405,30 @@ def process_sensor(
             out.dead_letters.append((reading, PROCESSING_FAILED, f"{type(err).__name__}: {err}"))
     sensor = (state.tenant, state.sensor_id)
     for key, (series, head, opened) in batch.touched.items():
-        for (name, start), windows in opened.items():  # the batch's aggregates, as they end
-            window = windows.window(start)
+        for (name, start), windows in opened.items():
+            windows.changed(start)
+            if head.district is None:
+                continue
+            window = windows.window(start)  # forwarded as it ends the batch
             if window is not None:
-                windows.changed(start)
                 out.touched[(*sensor, key, name, start)] = _Touched(
                     head, name, start, window, series
                 )
         _tidy(state, series, config, out)
     return state, out
+
+
+def snapshot_aggregates(
+    state: SensorState, out: Outcome, config: StreamsConfig
+) -> list[AggregateUpdate]:
+    """What a snapshot right after this batch would write for the sensor, marked written.
+
+    The windows that became final (``out.closed``) and the open ones changed since the last
+    write, as the worker writes them (``StreamWorker._flush_aggregates``).
+    """
+    updates = [*out.closed, *unwritten_aggregates(state, config)]
+    mark_written(state)
+    return updates
 
 
 def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[AggregateUpdate]:

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from streams.alerts import rules_from_settings
 from streams.influx_writer import InfluxWriter
-from streams.pipeline import SensorState, StreamsConfig, process_sensor
+from streams.pipeline import SensorState, StreamsConfig, process_sensor, snapshot_aggregates
 from streams.points import SensorLabels, aggregate_line, alert_line
 from tests.support import REPO, Child, free_port, http_get, unique, wait_for
 from urbanpulse.model import Reading
@@ -157,11 +157,12 @@ def store(influx: InfluxSettings, registry_text: str, tenant: str) -> None:
         for sensor in ("air-1", "noise-1"):
             info = registry.get((tenant, sensor))
             batch = [r for r in readings(tenant) if r.sensor_id == sensor]
-            _, outcome = process_sensor(SensorState(), batch, info, True, config)
+            state, outcome = process_sensor(SensorState(), batch, info, True, config)
             labels = SensorLabels.of(info)
             writer.write(outcome.stored, {r.key: labels for r in outcome.stored})
+            aggregates = snapshot_aggregates(state, outcome, config)
             writer.write_lines(
-                [aggregate_line(u, labels.privacy) for u in outcome.aggregates()]
+                [aggregate_line(u, labels.privacy) for u in aggregates]
                 + [alert_line(e, labels.privacy) for e in outcome.alerts]
             )
     finally:

@@ -18,6 +18,7 @@ from streams.pipeline import (
     new_district_state,
     process_district,
     process_sensor,
+    snapshot_aggregates,
     unwritten_aggregates,
 )
 from streams.quality import epoch_us
@@ -49,8 +50,8 @@ def test_duplicates_by_time_are_dropped_a_repeated_message_id_is_not() -> None:
 
 
 def test_out_of_range_is_a_dead_letter() -> None:
-    _, out = process_sensor(SensorState(), [reading(value=-5)], None, False, CONFIG)
-    assert out.stored == [] and out.aggregates() == []
+    state, out = process_sensor(SensorState(), [reading(value=-5)], None, False, CONFIG)
+    assert out.stored == [] and snapshot_aggregates(state, out, CONFIG) == []
     [(_, reason, detail)] = out.dead_letters
     assert reason == "out_of_range" and "physical range" in detail
 
@@ -79,35 +80,38 @@ def test_enrichment_location_and_district_forwarding() -> None:
 def test_a_restricted_sensor_is_stored_and_aggregated_but_feeds_no_district() -> None:
     for privacy in ("restricted", "personal"):
         info = INFO.model_copy(update={"privacy": privacy})
-        _, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
-        assert len(out.stored) == 1 and out.aggregates()
+        state, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
+        assert len(out.stored) == 1 and snapshot_aggregates(state, out, CONFIG)
         assert out.district_records() == []
 
 
 def test_running_aggregates_per_window() -> None:
-    _, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
-    by_window = {(u.window, u.start_us): u.value for u in out.aggregates()}
+    state, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
+    by_window = {(u.window, u.start_us): u.value for u in snapshot_aggregates(state, out, CONFIG)}
     assert by_window[("1m", epoch_us(T0) + 120_000_000)] == Aggregate(1, 30, 30, 30, 30)
     assert by_window[("15m", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
     assert by_window[("1h", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
 
 
 def test_late_reading_is_stored_flagged_and_not_aggregated() -> None:
-    state, _ = process_sensor(
+    state, first = process_sensor(
         SensorState(),
         [reading(observed_at=T0 + timedelta(hours=2), received_at=T0 + timedelta(hours=2))],
         None,
         False,
         CONFIG,
     )
+    assert snapshot_aggregates(state, first, CONFIG)
     _, out = process_sensor(state, [reading(message_id="late")], None, False, CONFIG)
-    assert flags.LATE in out.stored[0].quality_flags and out.aggregates() == []
+    assert flags.LATE in out.stored[0].quality_flags
+    assert snapshot_aggregates(state, out, CONFIG) == []
 
 
 def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
-    _, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
-    assert out.stored[0].quality_flags == (flags.FUTURE,) and out.aggregates() == []
+    state, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
+    assert out.stored[0].quality_flags == (flags.FUTURE,)
+    assert snapshot_aggregates(state, out, CONFIG) == []
 
 
 def test_a_future_reading_does_not_become_the_series_newest() -> None:
@@ -116,11 +120,12 @@ def test_a_future_reading_does_not_become_the_series_newest() -> None:
     config = StreamsConfig(rules=(AlertRule("high", "pm2_5", ">", 50, timedelta(0)),))
     ahead = reading(observed_at=T0 + timedelta(days=1), message_id="ahead")
     later = series([10, 600], step=timedelta(minutes=1))
-    _, out = process_sensor(SensorState(), [later[0], ahead, later[1]], None, False, config)
+    state, out = process_sensor(SensorState(), [later[0], ahead, later[1]], None, False, config)
     assert [a.state for a in out.alerts] == ["open"]
     assert out.stored[1].quality_flags == (flags.FUTURE,)
     assert out.stored[2].quality_flags == (flags.SPIKE,)  # against 10, not the future one
-    assert [u.value.count for u in out.aggregates() if u.window == "1h"] == [2]
+    hour = [u.value.count for u in snapshot_aggregates(state, out, config) if u.window == "1h"]
+    assert hour == [2]
 
 
 def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on() -> None:
@@ -132,12 +137,12 @@ def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on(
         Reading(**{**msgspec.structs.asdict(r), "value": v, "quantity": "strange"})
         for r, v in zip(seconds, [1.7e308, 1.7e308, 5.0], strict=True)
     ]
-    _, out = process_sensor(SensorState(), huge, None, False, CONFIG)
+    state, out = process_sensor(SensorState(), huge, None, False, CONFIG)
     assert [r.value for r in out.stored] == [1.7e308, 5.0]
     [(refused, reason, detail)] = out.dead_letters
     assert refused.value == 1.7e308 and reason == PROCESSING_FAILED
     assert detail.startswith("OverflowError: the sum of the window")
-    for update in out.aggregates():
+    for update in snapshot_aggregates(state, out, CONFIG):
         assert math.isfinite(update.value.mean) and update.value.count == 2
 
 
@@ -195,7 +200,8 @@ def test_probes_of_one_quantity_are_separate_series() -> None:
     both = [reading(probe="1", value=10), reading(probe="2", value=20)]  # same time
     state, out = process_sensor(SensorState(), both, INFO, True, CONFIG)
     assert len(out.stored) == 2 and out.duplicates == 0
-    hour = sorted((u.probe, u.value.mean) for u in out.aggregates() if u.window == "1h")
+    written = snapshot_aggregates(state, out, CONFIG)
+    hour = sorted((u.probe, u.value.mean) for u in written if u.window == "1h")
     assert hour == [("1", 10.0), ("2", 20.0)]
     assert sorted(state.series) == ["pm2_5#1", "pm2_5#2"]
     [record] = out.district_records()  # the district counts each probe as a member
@@ -204,7 +210,8 @@ def test_probes_of_one_quantity_are_separate_series() -> None:
 
 def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> None:
     few = StreamsConfig.from_settings(StreamsSettings(dedupe_max_times=3))
-    state, _ = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
+    state, first = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
+    snapshot_aggregates(state, first, few)
     assert len(state.series["pm2_5"].times) == 3  # readings 2, 3, 4 remembered
     again = series([1, 2, 3, 4, 5])
     _, out = process_sensor(state, [again[1], again[4], again[0]], None, False, few)
@@ -212,7 +219,7 @@ def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> N
     # remembered: maybe repeats, so stored (the same point) but not counted again.
     assert out.duplicates == 1
     assert [r.quality_flags for r in out.stored] == [(flags.LATE,), (flags.LATE,)]
-    assert out.aggregates() == []
+    assert snapshot_aggregates(state, out, few) == []
 
 
 # Sensors of a district up to 3 h apart (partitions at different paces): within the horizon.
@@ -273,7 +280,8 @@ def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computa
         # at least once: a batch may come twice, and the state may be restored from a snapshot
         for _ in range(rng.choice([1, 1, 2])):
             _, out = process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
-            written |= {(u.window, u.start_us): u.value for u in out.aggregates()}
+            updates = snapshot_aggregates(state, out, SMALL)
+            written |= {(u.window, u.start_us): u.value for u in updates}
             state = decode_sensor(encode_sensor(state))
     for name, size in SMALL.windows:
         expected = offline([(str(t), t + epoch_us(T0), v) for t, v in raw], size)
