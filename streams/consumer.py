@@ -43,9 +43,16 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 log = logging.getLogger(__name__)
+
+# How long Kafka may hold a fetch that found nothing new (Faust hard-codes 1,500 ms). The
+# fetcher has one fetch in flight per broker, for the partitions with nothing buffered: one
+# that got records meanwhile waited for the others' long poll, and a reading sat up to 1.5 s
+# in Kafka (publish -> queryable p99 1,660 ms at 1,000/s, docs/performance.md).
+FETCH_MAX_WAIT_MS = 100
 
 
 def committable_run(acked: Sequence[int], start: int) -> list[int]:
@@ -81,8 +88,20 @@ class ReadOffsets(defaultdict[Any, int | None]):
         return super().__getitem__(tp)
 
 
+class _ConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]  # faust is untyped
+    """Faust's consumer thread, whose aiokafka consumer long-polls :data:`FETCH_MAX_WAIT_MS`."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by its start(), not before
+        return consumer
+
+
 class SafeCommitConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # faust is untyped
     """Faust's aiokafka consumer with the commit rules of the module docstring."""
+
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
