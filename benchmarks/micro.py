@@ -45,7 +45,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -55,6 +55,7 @@ from benchmarks.figures import Timing, over_budget
 from ingest.routing import decode_message
 from streams.app import StreamWorker, TableState, tune_gc
 from streams.batches import parse_records
+from streams.changelog import Row
 from streams.pipeline import (
     Outcome,
     StreamsConfig,
@@ -208,13 +209,18 @@ def batches(traffic: Traffic, count: int) -> list[list[bytes]]:
 
 
 class _Table:
-    """The part of a Faust table ``TableState`` uses, without the changelog."""
+    """The part of a Faust table ``TableState`` uses: the rows recovered."""
 
     def __init__(self, data: dict[bytes, bytes]) -> None:
         self.data = data
 
-    def send_changelog(self, *_args: Any, **_kwargs: Any) -> None:
-        """Nothing to log here."""
+
+class _NoChangelog:
+    """A changelog that keeps nothing and has nothing to wait for."""
+
+    async def send(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
+        """Drop the rows."""
+        return []
 
 
 class _Topic:
@@ -254,8 +260,8 @@ def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
         n: _Topic() for n in ("deadletter", "alerts", "observations", "district")
     }
     tables = {
-        "sensor": TableState(_Table(initial_states(traffic, config))),
-        "district": TableState(_Table({})),
+        "sensor": TableState(_Table(initial_states(traffic, config)), _NoChangelog()),
+        "district": TableState(_Table({}), _NoChangelog()),
     }
     worker = StreamWorker(settings, _LineProtocolWriter(), RegistryFile("", 10), topics, tables)  # type: ignore[arg-type]
     tune_gc()  # as `urbanpulse worker` does once it has built its app

@@ -54,6 +54,7 @@ import msgspec
 
 from streams.alerts import AlertEvent
 from streams.batches import parse_records, split_by_size, streams_dead_letter
+from streams.changelog import ChangelogWriter, Row, RowWriter
 from streams.consumer import SafeCommitConsumer
 from streams.deliveries import confirmed
 from streams.influx_writer import LINES_PER_REQUEST, InfluxWriter
@@ -159,6 +160,15 @@ def create_app(settings: Settings) -> faust.App:
     sensor_table = app.Table("sensor-state", key_type=bytes, value_type=bytes)
     # Not "district-state": the worker before snapshots kept whole districts there, in JSON.
     district_table = app.Table("district-windows", key_type=bytes, value_type=bytes)
+
+    def table_state(table: Any) -> TableState:
+        # Faust's own producer, which Faust starts before the agents and timers run.
+        # ``_ensure_producer`` is private (faust-streaming 0.15.3); Faust has no batch send.
+        changelog = ChangelogWriter(
+            lambda: app.producer._ensure_producer(), table.changelog_topic.get_topic_name()
+        )
+        return TableState(table, changelog)
+
     worker = StreamWorker(
         settings,
         InfluxWriter(settings.influx),
@@ -169,7 +179,7 @@ def create_app(settings: Settings) -> faust.App:
             "observations": raw_topic(settings.kafka.observations_topic),
             "district": district_topic,
         },
-        tables={"sensor": TableState(sensor_table), "district": TableState(district_table)},
+        tables={"sensor": table_state(sensor_table), "district": table_state(district_table)},
     )
     app.urbanpulse_worker = worker  # for tests and timers
     _add_agents(app, worker, settings, readings_topic, district_topic)
@@ -330,18 +340,17 @@ class _App(faust.App):  # type: ignore[misc]  # faust is untyped
 
 
 class TableState:
-    """A Faust table of encoded states: rows recovered from its changelog, snapshots sent."""
+    """A Faust table of encoded states: rows recovered from its changelog, snapshots sent
+    to that changelog in record batches (``streams.changelog``)."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, changelog: RowWriter) -> None:
         self._table = table
+        self._changelog = changelog
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
-        """Send a state (None: a tombstone) to the changelog partition of its source
-        partition; its delivery."""
-        delivery: Awaitable[object] | None = self._table.send_changelog(
-            partition, key, value, key_serializer="raw", value_serializer="raw"
-        )
-        return delivery
+    async def put_rows(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
+        """Send states (None: a tombstone) to the changelog partitions of their source
+        partitions; the deliveries."""
+        return await self._changelog.send(rows)
 
     def items(self) -> list[tuple[bytes, bytes]]:
         """The rows the table holds (read from the changelog by Faust's recovery)."""
@@ -607,7 +616,8 @@ class StreamWorker:
     async def save_sensors(self) -> None:
         """Write the batches' window aggregates, snapshot the changed sensor states, and
         release the acks they cover."""
-        await self.sensors.snapshot(self.tables["sensor"], before=self._flush_aggregates)
+        if await self.sensors.snapshot(self.tables["sensor"], before=self._flush_aggregates):
+            self.metrics.snapshot_seconds.labels("sensor").observe(self.sensors.last_snapshot_s)
 
     async def _flush_aggregates(self) -> None:
         """Write the newest aggregate of every sensor window changed since the last snapshot.
@@ -635,7 +645,8 @@ class StreamWorker:
 
     async def save_districts(self) -> None:
         """Snapshot the changed district states; release the acks they cover."""
-        await self.districts.snapshot(self.tables["district"])
+        if await self.districts.snapshot(self.tables["district"]):
+            self.metrics.snapshot_seconds.labels("district").observe(self.districts.last_snapshot_s)
 
     async def snapshot(self) -> None:
         """Snapshot both tables now."""

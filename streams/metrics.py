@@ -5,6 +5,9 @@ What is exported (docs/production.md lists them with their meaning):
 - ``urbanpulse_worker_influx_write_seconds{kind}``: duration of each InfluxDB write request,
   retries included (``kind`` raw, aggregate or alert; one request holding aggregates and
   alerts counts as ``aggregate``);
+- ``urbanpulse_worker_snapshot_seconds{table}``: duration of each snapshot that saved states
+  (``sensor``: aggregates written, states sent, Kafka's confirmations, acks; ``district``);
+  batches of that table wait for it;
 - ``urbanpulse_worker_points_written_total{kind}``: points InfluxDB accepted;
 - ``urbanpulse_worker_readings_total{outcome}``: readings taken from Kafka, by what became of
   them: ``stored``, ``deadletter``, ``duplicate``; ``flagged`` counts the stored readings that
@@ -117,6 +120,13 @@ class WorkerMetrics:
             "urbanpulse_worker_influx_write_seconds",
             "duration of each InfluxDB write request of the worker, retries included",
             ["kind"],
+            buckets=WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "urbanpulse_worker_snapshot_seconds",
+            "duration of each snapshot that saved states (batches wait for it)",
+            ["table"],
             buckets=WRITE_BUCKETS,
             registry=self.registry,
         )

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from streams.changelog import Row
 from streams.deliveries import confirmed
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,9 @@ Ack = Callable[[], Awaitable[object]]
 class StateTable(Protocol):
     """Where snapshots go: a Faust table and its changelog (``streams.app.TableState``)."""
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> Awaitable[object] | None:
-        """Send a state (None: delete it) to the changelog partition; the delivery to wait for."""
+    async def put_rows(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
+        """Send states (a value of None deletes the key) to their changelog partitions; the
+        deliveries to wait for."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """The rows the table holds (recovered from the changelog)."""
@@ -72,6 +75,7 @@ class LiveStates(Generic[S]):
         self._loaded_all = False
         self._lock: asyncio.Lock | None = None
         self.snapshots = 0
+        self.last_snapshot_s = 0.0  # how long the last snapshot held the lock
         self.discarded = False
 
     @property
@@ -205,18 +209,21 @@ class LiveStates(Generic[S]):
         async with self.lock:
             if self.discarded or not (self._dirty or self._held or self._forgotten):
                 return 0
+            started = time.perf_counter()
             if before is not None:
                 await before()
             keys, acks, size = list(self._dirty), self._held, self.held_bytes
             forgotten = self._forgotten
             self._dirty, self._held, self.held_bytes, self._forgotten = {}, [], 0, {}
             try:
-                rows: list[tuple[int, bytes, bytes | None]] = [
+                rows: list[Row] = [
                     (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
                 ]
                 rows += [(partition, key, None) for key, partition in forgotten.items()]
-                deliveries = [d for row in rows if (d := table.put(*row)) is not None]
-                await confirmed(deliveries, self.confirm_timeout_s, f"{self.name} rows")
+                # One time limit for queueing the rows too: while Kafka is away, aiokafka can
+                # make the producer wait before it takes a batch.
+                saved = _saved(table, rows)
+                await confirmed([saved], self.confirm_timeout_s, f"{self.name} snapshots")
             except BaseException:
                 self._dirty = dict.fromkeys(keys) | self._dirty
                 self._forgotten = forgotten | self._forgotten
@@ -226,7 +233,19 @@ class LiveStates(Generic[S]):
             for ack in acks:  # only now: the states that cover these records are in Kafka
                 await ack()
             self.snapshots += 1
+            self.last_snapshot_s = time.perf_counter() - started
             return len(keys)
 
     def _of(self, keys: list[bytes]) -> list[tuple[bytes, S]]:
         return [(key, self.states[key]) for key in keys]
+
+
+async def _saved(table: StateTable, rows: list[Row]) -> None:
+    """Send the rows to the changelog and wait until Kafka confirmed every one (or one
+    failed: its error). Stopped waiting, it leaves the deliveries be, as ``confirmed`` does."""
+    deliveries = [asyncio.ensure_future(d) for d in await table.put_rows(rows)]
+    if deliveries:
+        await asyncio.wait(deliveries, return_when=asyncio.FIRST_EXCEPTION)
+    for delivery in deliveries:
+        if delivery.done():
+            delivery.result()

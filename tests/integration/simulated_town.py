@@ -24,10 +24,10 @@ from simulators.faults import FaultInjector, Outgoing
 from simulators.formats import Wire
 from simulators.interventions import plan_all
 from simulators.scenario import Device, Scenario
-from streams.app import StreamWorker, TableState
+from streams.app import StreamWorker
 from streams.influx_writer import InfluxWriter
 from streams.quality import epoch_us
-from tests.unit.streams.helpers import FakeTopic, MemoryTable
+from tests.unit.streams.helpers import FakeTopic, memory_table
 from urbanpulse.model import DeadLetter
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
@@ -70,7 +70,7 @@ async def deliver_town(
         run_start=start,
     )
     topics = {n: FakeTopic() for n in ("deadletter", "alerts", "district", "observations")}
-    tables = {"sensor": TableState(MemoryTable()), "district": TableState(MemoryTable())}
+    tables = {"sensor": memory_table(), "district": memory_table()}
     registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
     writer = InfluxWriter(settings.influx)
     worker = StreamWorker(settings, writer, registry, dict(topics), tables)

@@ -20,10 +20,10 @@ from influxdb_client import InfluxDBClient
 
 from api.app import create_app
 from api.flux import params_record
-from streams.app import StreamWorker, TableState
+from streams.app import StreamWorker
 from streams.influx_writer import InfluxWriter
 from tests.support import unique
-from tests.unit.streams.helpers import FakeTopic
+from tests.unit.streams.helpers import FakeTopic, memory_table
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import AlertRuleSettings, Settings, StreamsSettings
@@ -38,16 +38,6 @@ SENSORS = {  # sensor → (privacy, licence, sensor type)
 MINUTES = 10
 # Narrow: the 1 h window at T0 and the readings; less for a busy InfluxDB to scan.
 RANGE = {"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()}
-
-
-class MemoryTable:
-    """A Faust table's ``data`` and changelog, in memory."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-
-    def send_changelog(self, *args: Any, **kwargs: Any) -> None:
-        pass
 
 
 def readings(tenant: str) -> list[Reading]:
@@ -70,7 +60,7 @@ def readings(tenant: str) -> list[Reading]:
 
 async def run_worker(settings: Settings, values: list[bytes]) -> None:
     """Feed the readings through the worker, then its district topic through the district agent."""
-    tables = {"sensor": TableState(MemoryTable()), "district": TableState(MemoryTable())}
+    tables = {"sensor": memory_table(), "district": memory_table()}
     topics = {n: FakeTopic() for n in ("deadletter", "alerts", "district", "observations")}
     registry = RegistryFile(settings.streams.registry_path, settings.streams.registry_reload_s)
     writer = InfluxWriter(settings.influx)

@@ -123,9 +123,10 @@ def test_worker_metrics_count_writes_and_lag_falls_to_zero(worker: RunningWorker
     def aggregates_written() -> dict[str, float] | None:  # by the next snapshot (every 5 s)
         worker.alive()
         samples = scrape(worker.port)
-        return samples if samples.get(aggregate_writes, 0) > 0 else None
+        snapshots = samples.get("urbanpulse_worker_snapshot_seconds_count{table=sensor}", 0)
+        return samples if samples.get(aggregate_writes, 0) > 0 and snapshots > 0 else None
 
-    wait_for(aggregates_written, 60, "the window aggregates to be written")
+    wait_for(aggregates_written, 60, "the window aggregates to be written by a snapshot")
 
     lag_keys = {
         f"urbanpulse_worker_consumer_lag{{partition={p},topic={worker.topic}}}" for p in (0, 1)

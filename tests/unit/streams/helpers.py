@@ -1,9 +1,12 @@
 """Fakes and factories shared by the streams unit tests."""
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from streams.app import TableState
+from streams.changelog import Row
 from urbanpulse.model import Reading, validated
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -73,9 +76,10 @@ class FakeTable:
     def __init__(self) -> None:
         self.data: dict[bytes, tuple[int, bytes | None]] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
-        self.data[key] = (partition, value)
-        return done()
+    async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
+        for partition, key, value in rows:
+            self.data[key] = (partition, value)
+        return [done()]
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return [(k, v) for k, (_, v) in self.data.items() if v is not None]
@@ -97,10 +101,24 @@ class FakeTopic:
 
 
 class MemoryTable:
-    """Stands in for a Faust table under ``streams.app.TableState``: ``data``, no changelog."""
+    """Stands in for a Faust table under ``streams.app.TableState``: the rows it recovered."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing to log: the state lives only as long as the test."""
+
+class MemoryChangelog:
+    """Stands in for ``streams.changelog.ChangelogWriter``: keeps the rows sent, confirmed."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    async def send(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
+        self.rows += rows
+        return [done()]
+
+
+def memory_table() -> TableState:
+    """A state table in memory, its changelog confirming at once (the state lives only as
+    long as the test)."""
+    return TableState(MemoryTable(), MemoryChangelog())

@@ -6,10 +6,12 @@ tests fail with a TimeoutError instead of hanging.
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import pytest
 
 from streams.app import StreamWorker
+from streams.changelog import Row
 from streams.deliveries import SendsUnconfirmed, confirmed
 from streams.snapshots import LiveStates
 from streams.state import SensorState
@@ -139,9 +141,31 @@ def test_a_snapshot_kafka_never_confirms_raises_and_keeps_everything_pending() -
     async def scenario() -> None:
         live.put(b"t/a", SensorState(0, "t", "a"))
         live.hold([journal.ack("r1")], size=100)
-        with pytest.raises(SendsUnconfirmed, match="sensors rows"):
+        with pytest.raises(SendsUnconfirmed, match="sensors snapshots"):
             await asyncio.wait_for(live.snapshot(table), GUARD_S)
 
     asyncio.run(scenario())
     assert journal.events == ["send t/a"]  # nothing acked
+    assert live.pending == (1, 1) and live.held_bytes == 100
+
+
+def test_a_snapshot_kafka_never_takes_raises_within_the_limit_and_keeps_everything_pending() -> (
+    None
+):
+    class StuckProducer(SlowChangelog):
+        async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
+            await asyncio.Event().wait()  # aiokafka waiting for a broker that is away
+            raise AssertionError("never queued")
+
+    journal = Journal()
+    live: LiveStates[SensorState] = LiveStates(CODEC, "sensors", confirm_timeout_s=LIMIT_S)
+
+    async def scenario() -> None:
+        live.put(b"t/a", SensorState(0, "t", "a"))
+        live.hold([journal.ack("r1")], size=100)
+        with pytest.raises(SendsUnconfirmed, match="sensors snapshots"):
+            await asyncio.wait_for(live.snapshot(StuckProducer(journal)), GUARD_S)
+
+    asyncio.run(scenario())
+    assert journal.events == []  # nothing acked
     assert live.pending == (1, 1) and live.held_bytes == 100

@@ -2,24 +2,12 @@
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-from streams.app import StreamWorker, TableState
-from tests.unit.streams.helpers import FakeTopic, FakeWriter, reading
+from streams.app import StreamWorker
+from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings, StreamsSettings
 from urbanpulse.wire import decode_record
-
-
-class FakeTable:
-    """A Faust table: rows recovered (``data``), and the states sent to its changelog."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.changelog: list[tuple[bytes, bytes]] = []
-
-    def send_changelog(self, partition: int, key: bytes, value: bytes, **kwargs: Any) -> None:
-        self.changelog.append((key, value))
 
 
 def run(tmp_path: Path) -> tuple[FakeWriter, dict[str, FakeTopic]]:
@@ -37,7 +25,7 @@ def run(tmp_path: Path) -> tuple[FakeWriter, dict[str, FakeTopic]]:
         writer,  # type: ignore[arg-type]
         RegistryFile(str(registry), 10),
         dict(topics),
-        {"sensor": TableState(FakeTable()), "district": TableState(FakeTable())},
+        {"sensor": FakeTable(), "district": FakeTable()},
     )
     values = [reading(sensor_id=s).to_bytes() for s in ("air-1", "cam-1")]
 
@@ -85,7 +73,7 @@ def worker_for(tmp_path: Path, topics: dict[str, FakeTopic], sensors: FakeTable)
         FakeWriter(),  # type: ignore[arg-type]
         RegistryFile(str(registry), 10),
         {**{n: FakeTopic() for n in ("deadletter", "alerts", "observations")}, **topics},
-        {"sensor": TableState(sensors), "district": TableState(FakeTable())},
+        {"sensor": sensors, "district": FakeTable()},
     )
 
 
@@ -105,11 +93,11 @@ def test_a_sensor_state_is_saved_only_once_kafka_has_its_district_reading(
             await asyncio.sleep(0.01)
         snapshot = asyncio.create_task(worker.save_sensors())  # the snapshot timer fires
         await asyncio.sleep(0.05)  # room for a state save that would not wait
-        assert len(district.sent) == 1 and sensors.changelog == []
+        assert len(district.sent) == 1 and sensors.data == {}
         district.acks[0].set_result(None)
         await batch
         await snapshot
-        assert [key for key, _ in sensors.changelog] == [b"town/air-1"]
+        assert list(sensors.data) == [b"town/air-1"]
 
     asyncio.run(scenario())
 

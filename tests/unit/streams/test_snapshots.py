@@ -1,15 +1,17 @@
 """Snapshots: a record is acked only once the saved state covering it is confirmed by Kafka."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 
 from streams.app import StreamWorker
+from streams.changelog import Row
 from streams.snapshots import Codec, LiveStates
 from streams.state import SensorState, decode_sensor, encode_sensor
 from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
+from tests.unit.streams.test_metrics import samples
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
 from urbanpulse.wire import encode_batch
@@ -38,7 +40,10 @@ class SlowChangelog:
         self.deliveries: list[asyncio.Future[None]] = []
         self.rows: dict[bytes, bytes] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes | None) -> asyncio.Future[None]:
+    async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
+        return [self._put(key) for _, key, _ in rows]
+
+    def _put(self, key: bytes) -> asyncio.Future[None]:
         self.journal.events.append(f"send {key.decode()}")
         delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivery.add_done_callback(
@@ -211,3 +216,23 @@ def test_aggregates_are_written_before_the_acks_and_kept_when_influxdb_refuses()
     asyncio.run(scenario())
     assert len(writer.aggregates) == 3  # the reading's 1m, 15m and 1h windows
     assert list(sensors.data) == [b"town/air-1"] and journal.events == ["ack r1"]
+
+
+def test_a_snapshot_that_saved_states_is_timed_and_one_with_nothing_to_save_is_not() -> None:
+    worker = StreamWorker(
+        Settings(),
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": FakeTable(), "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        await worker.handle_readings([(0, encode_batch([reading()]))])
+        await worker.snapshot()
+        await worker.snapshot()  # nothing changed since
+
+    asyncio.run(scenario())
+    found = samples(worker.metrics)
+    assert found["urbanpulse_worker_snapshot_seconds_count{table=sensor}"] == 1
+    assert "urbanpulse_worker_snapshot_seconds_count{table=district}" not in found
