@@ -56,13 +56,7 @@ from ingest.routing import decode_message
 from streams.app import StreamWorker, TableState, tune_gc
 from streams.batches import parse_records
 from streams.changelog import Row
-from streams.pipeline import (
-    Outcome,
-    StreamsConfig,
-    mark_written,
-    process_sensor,
-    unwritten_aggregates,
-)
+from streams.pipeline import Outcome, StreamsConfig, process_sensor, snapshot_aggregates
 from streams.points import aggregate_line, reading_lines
 from streams.state import SensorState, decode_sensor, encode_sensor
 from urbanpulse.model import Reading
@@ -347,9 +341,7 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
 def _lines(outcome: Outcome, states: list[SensorState], config: StreamsConfig) -> list[str]:
     # The raw lines of every batch and the aggregate lines of its windows; the worker writes
     # aggregates once per snapshot (newest per window), so this stage is an upper bound.
-    updates = [*outcome.closed, *(u for s in states for u in unwritten_aggregates(s, config))]
-    for state in states:
-        mark_written(state)
+    updates = [u for state in states for u in snapshot_aggregates(state, config)]
     return reading_lines(outcome.stored, {}) + [aggregate_line(u) for u in updates]
 
 

@@ -46,7 +46,6 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from itertools import chain, islice
 from typing import Any
 
 import faust
@@ -60,7 +59,6 @@ from streams.deliveries import confirmed
 from streams.influx_writer import LINES_PER_REQUEST, InfluxWriter
 from streams.metrics import LAG_REFRESH_S, WorkerMetrics, refresh_lag
 from streams.pipeline import (
-    AggregateUpdate,
     Outcome,
     StreamsConfig,
     check_stale,
@@ -75,7 +73,7 @@ from streams.pipeline import (
 from streams.points import OPEN, SensorLabels, aggregate_line, alert_line
 from streams.quality import epoch_us
 from streams.redelivery import drop_repeats, screen, stored_ids_query
-from streams.snapshots import Ack, Codec, LiveStates, StateTable
+from streams.snapshots import Ack, Codec, Flush, LiveStates, StateTable
 from streams.state import (
     DistrictState,
     SensorState,
@@ -103,7 +101,8 @@ SNAPSHOT_TICK_S = 0.5
 # How often snapshots are taken while Faust waits for acks (a rebalance, a stop).
 WAIT_EMPTY_SNAPSHOT_S = 0.2
 # Snapshot early when the held records' payloads add up to this much: held records stay in
-# memory until their acks are released.
+# memory until their acks are released. The snapshot timer takes it, and batches go on
+# meanwhile; past twice as much, the agent waits for a snapshot before its next batch.
 MAX_HELD_BYTES = 8 * 1024 * 1024
 # A batch of records is processed in runs of at most this many bytes of record values (about
 # 5,000 readings at 300 bytes each): a batch's working memory grows with its readings, and a
@@ -230,7 +229,7 @@ def _add_agents(
                         await worker.handle_readings(
                             [(e.message.partition, e.value) for e in run], _acks(stream, run)
                         )
-                if worker.sensors.held_bytes > MAX_HELD_BYTES:
+                if worker.sensors.held_bytes > 2 * MAX_HELD_BYTES:
                     await worker.save_sensors()
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
@@ -243,7 +242,7 @@ def _add_agents(
                         [(e.message.partition, e.key, e.value) for e in events],
                         _acks(stream, events),
                     )
-            if worker.districts.held_bytes > MAX_HELD_BYTES:
+            if worker.districts.held_bytes > 2 * MAX_HELD_BYTES:
                 await worker.save_districts()
 
 
@@ -392,9 +391,9 @@ class StreamWorker:
         self._unconfirmed: set[Awaitable[Any]] = set()  # sends Kafka has not acknowledged yet
         self._last_snapshot = time.monotonic()
         self._label_cache: dict[int, tuple[SensorInfo, SensorLabels]] = {}
-        # Sensor windows closed since the last snapshot, their aggregates not written yet
-        # (the open ones are marked in the states: ``unwritten_aggregates``).
-        self._closed: list[AggregateUpdate] = []
+        self._aggregates = Flush(
+            self._write_window_aggregates, partial(mark_written, config=self.config)
+        )
 
     @contextmanager
     def in_batch(self) -> Iterator[None]:
@@ -443,7 +442,6 @@ class StreamWorker:
             labels[key] = self._labels_of(info)
             state = self._sensor_state(key, parsed.partitions[key], first)
             process_sensor(state, group, info, self._registry.enabled, self.config, outcome)
-        self._closed += outcome.closed  # written by the next snapshot, with the open ones
         lines = [alert_line(a, self._privacy(a, labels)) for a in outcome.alerts]
         (stored, refused), _ = await asyncio.gather(
             self._write_raw(outcome.stored, labels),
@@ -616,32 +614,46 @@ class StreamWorker:
     async def save_sensors(self) -> None:
         """Write the batches' window aggregates, snapshot the changed sensor states, and
         release the acks they cover."""
-        if await self.sensors.snapshot(self.tables["sensor"], before=self._flush_aggregates):
+        if await self.sensors.snapshot(self.tables["sensor"], self._aggregates):
             self.metrics.snapshot_seconds.labels("sensor").observe(self.sensors.last_snapshot_s)
 
-    async def _flush_aggregates(self) -> None:
-        """Write the newest aggregate of every sensor window changed since the last snapshot.
+    async def _write_window_aggregates(self, states: list[tuple[bytes, SensorState]]) -> None:
+        """Write the newest aggregate of every window the states changed since last written.
 
         Once per snapshot rather than per batch: a window a sensor adds to every second is
         written once every few seconds, not every batch (at one reading per batch and sensor,
-        three of the four points of each reading were window aggregates). It runs under the
-        snapshot's lock before the acks go: a record is acked only once the aggregates it
-        changed are in InfluxDB, and a crash before that replays it into the restored state.
+        three of the four points of each reading were window aggregates). The snapshot runs
+        it before it saves the states and acks their records: a record is acked only once the
+        aggregates it changed are in InfluxDB, and a crash before that replays it into the
+        restored state. Batches run between the parts: each part's lines are built under the
+        lock, and written without it.
         """
-        changed = [state for _, state in self.sensors.changed()]
-        updates = chain(
-            self._closed,
-            (u for state in changed for u in unwritten_aggregates(state, self.config)),
-        )
-        # A request's worth of lines at a time: after a quiet spell every sensor's windows
-        # are due at once (120,000 lines for 10,000 sensors), and building all the lines
-        # first took ~50 MB that the process then kept as resident memory.
-        while chunk := list(islice(updates, LINES_PER_REQUEST)):
-            lines = [aggregate_line(u, self._labels(u.tenant, u.subject).privacy) for u in chunk]
+        pending = iter(states)
+        while True:
+            async with self.sensors.lock:
+                if self.sensors.discarded:
+                    return  # a batch failed: the snapshot saves nothing
+                lines = self._aggregate_lines(pending)
+            if not lines:
+                return
             await self._write_aggregates(lines, aggregates=len(lines))
-        for state in changed:
-            mark_written(state)
-        self._closed = []
+
+    def _aggregate_lines(self, states: Iterator[tuple[bytes, SensorState]]) -> list[str]:
+        """The lines of the next states' unwritten windows, a request's worth (or the rest).
+
+        A request's worth at a time: after a quiet spell every sensor's windows are due at
+        once (120,000 lines for 10,000 sensors), and building all the lines first took ~50 MB
+        that the process then kept as resident memory.
+        """
+        lines: list[str] = []
+        for key, state in states:
+            if self.sensors.get(key) is not state:
+                continue  # forgotten, or its partition revoked, since the snapshot's cut
+            privacy = self._labels(state.tenant, state.sensor_id).privacy
+            lines += [aggregate_line(u, privacy) for u in unwritten_aggregates(state, self.config)]
+            if len(lines) >= LINES_PER_REQUEST:
+                break
+        return lines
 
     async def save_districts(self) -> None:
         """Snapshot the changed district states; release the acks they cover."""
@@ -655,18 +667,16 @@ class StreamWorker:
         await self.save_districts()
 
     async def maybe_snapshot(self, now: float) -> None:
-        """Snapshot when ``snapshot_s`` has passed since the last one."""
-        if now - self._last_snapshot >= self._settings.worker.snapshot_s:
+        """Snapshot when ``snapshot_s`` has passed since the last one, or when the records
+        held add up to :data:`MAX_HELD_BYTES`."""
+        held = max(self.sensors.held_bytes, self.districts.held_bytes)
+        if now - self._last_snapshot >= self._settings.worker.snapshot_s or held > MAX_HELD_BYTES:
             await self.snapshot()
 
     def keep_partitions(self, sensors: set[int], districts: set[int]) -> None:
         """After a rebalance: forget the live states of partitions no longer assigned."""
         self.sensors.keep_only(sensors)
         self.districts.keep_only(districts)
-        # Aggregates not yet written of sensors now elsewhere: their records were not acked,
-        # and the new owner writes them (a late write of ours could undo a newer one).
-        kept = self.sensors.states
-        self._closed = [u for u in self._closed if f"{u.tenant}/{u.subject}".encode() in kept]
 
     # --- output ---------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ place — and adds to an :class:`Outcome` everything to emit: readings to store 
 quality flags), dead letters, duplicates dropped, alert events, and the sensor windows to
 forward to district aggregation (:meth:`Outcome.district_records`). A sensor's window
 aggregates are not part of a batch's outcome: the state marks the windows changed, and the
-snapshot computes and writes them once (:func:`unwritten_aggregates`, with the windows that
-became final meanwhile, ``Outcome.closed``). :func:`process_district` applies forwarded sensor
+snapshot computes and writes them once (:func:`unwritten_aggregates`, then
+:func:`mark_written`); a window that becomes final stays in the state until then.
+:func:`process_district` applies forwarded sensor
 windows to a district's state; its aggregates are the outcome's (:meth:`Outcome.aggregates`).
 The adapter (``streams.app``) holds the states and does the I/O.
 
@@ -183,9 +184,6 @@ class Outcome:
     # Windows touched: of a district batch, and those of sensors that feed a district (what
     # is forwarded); window → it.
     touched: dict[tuple[object, ...], _Touched] = field(default_factory=dict)
-    # Sensor windows the batch made final whose last aggregate is not written yet: the state
-    # no longer holds them (the others are found in the state, ``unwritten_aggregates``).
-    closed: list[AggregateUpdate] = field(default_factory=list)
 
     def aggregates(self) -> list[AggregateUpdate]:
         """The current aggregate of every window in ``touched``, computed once each."""
@@ -306,23 +304,14 @@ def _windows_of(series: Series, size: int) -> WindowSet:
     return windows
 
 
-def _tidy(state: SensorState, series: Series, config: StreamsConfig, out: Outcome) -> None:
-    """Drop what the series' watermark made final: closed windows, times past the horizon.
-
-    A closed window whose last aggregate is not written yet goes to ``out.closed``.
-    (Windows of a size no longer configured are never added to again: they empty out here.)
-    """
+def _tidy(series: Series, config: StreamsConfig) -> None:
+    """Drop what the series' watermark made final: written closed windows, times past the
+    horizon. (Windows of a size no longer configured are never added to again: they empty out
+    here once written.)"""
     mark = series.mark_us
     if mark is None:
         return
-    lateness = config.lateness_us
-    for windows in series.windows:
-        slots = windows.slots
-        if slots and slots[0] + windows.size_us + lateness <= mark:  # the oldest is final
-            closed = windows.prune(lateness, mark)
-            name = config.window_names.get(windows.size_us)
-            if name is not None:
-                out.closed += [_sensor_update(state, series, name, w) for w in closed]
+    _prune(series, mark, config.lateness_us)
     times = series.times
     if times and times[0] < mark - config.remember_us:
         _forget_before_horizon(series, config)
@@ -414,29 +403,28 @@ def process_sensor(
                 out.touched[(*sensor, key, name, start)] = _Touched(
                     head, name, start, window, series
                 )
-        _tidy(state, series, config, out)
+        _tidy(series, config)
     return state, out
 
 
-def snapshot_aggregates(
-    state: SensorState, out: Outcome, config: StreamsConfig
-) -> list[AggregateUpdate]:
-    """What a snapshot right after this batch would write for the sensor, marked written.
+def _prune(series: Series, mark: int, lateness: int) -> None:
+    for windows in series.windows:
+        slots = windows.slots
+        if slots and slots[0] + windows.size_us + lateness <= mark:  # the oldest is final
+            windows.prune(lateness, mark)
 
-    The windows that became final (``out.closed``) and the open ones changed since the last
-    write, as the worker writes them (``StreamWorker._flush_aggregates``).
-    """
-    updates = [*out.closed, *unwritten_aggregates(state, config)]
-    mark_written(state)
+
+def snapshot_aggregates(state: SensorState, config: StreamsConfig) -> list[AggregateUpdate]:
+    """What a snapshot now would write for the sensor (:func:`unwritten_aggregates`), marked
+    written as the worker marks it once InfluxDB took them (:func:`mark_written`)."""
+    updates = list(unwritten_aggregates(state, config))
+    mark_written(state, config)
     return updates
 
 
 def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[AggregateUpdate]:
-    """The aggregates of the sensor's open windows changed since they were last written.
-
-    With ``Outcome.closed`` of the batches since, what the worker writes once per snapshot
-    (then :func:`mark_written`).
-    """
+    """The aggregates of the sensor's windows changed since they were last written (final
+    ones included): what the worker writes once per snapshot (then :func:`mark_written`)."""
     for series in state.series.values():
         for windows in series.windows:
             name = config.window_names.get(windows.size_us)
@@ -446,11 +434,13 @@ def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[
                 yield _sensor_update(state, series, name, window)
 
 
-def mark_written(state: SensorState) -> None:
-    """Note that every window aggregate of the sensor was written."""
+def mark_written(state: SensorState, config: StreamsConfig) -> None:
+    """Note that every window aggregate of the sensor was written; drop the final windows."""
     for series in state.series.values():
         for windows in series.windows:
             windows.unwritten = None
+        if series.mark_us is not None:
+            _prune(series, series.mark_us, config.lateness_us)
 
 
 def _sensor_update(

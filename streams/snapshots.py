@@ -10,8 +10,12 @@ a record whose effect on the state is not saved: after a crash the states restor
 changelog cover at least everything before the committed offsets (docs/streams.md, "State
 and offsets").
 
-A batch and a snapshot never overlap (:attr:`LiveStates.lock`): a snapshot holds only states
+A batch never overlaps a snapshot's two short steps (:attr:`LiveStates.lock`): the cut, and
+the save that encodes the states and takes the held acks. So a snapshot holds only states
 whose batches finished, that is whose points InfluxDB took and whose sends Kafka confirmed.
+Between the two steps the snapshot writes what the states of the cut left to write (the
+window aggregates, :class:`Flush`), and after the save it waits for Kafka: batches run
+meanwhile (with 10,000 sensors at 1,000 readings/s, a snapshot held the lock 0.5 s).
 
 The changelog is also where a worker finds its states at start-up and after a rebalance:
 Faust's table recovery reads it into the table, and :meth:`LiveStates.load` decodes the rows of
@@ -51,6 +55,16 @@ class StateTable(Protocol):
 
 
 @dataclass(frozen=True)
+class Flush(Generic[S]):
+    """What a snapshot writes before it saves the states: the sensors' window aggregates."""
+
+    # Write what the given states left to write; takes ``LiveStates.lock`` for what it reads.
+    write: Callable[[list[tuple[bytes, S]]], Awaitable[None]]
+    # Mark a state's writes done (called under the lock, for states no batch changed since).
+    written: Callable[[S], None]
+
+
+@dataclass(frozen=True)
 class Codec(Generic[S]):
     """How a kind of state is encoded, decoded, and which partition it belongs to."""
 
@@ -74,16 +88,24 @@ class LiveStates(Generic[S]):
         self._loaded: set[int] = set()  # partitions whose rows were decoded
         self._loaded_all = False
         self._lock: asyncio.Lock | None = None
+        self._saving_lock: asyncio.Lock | None = None
         self.snapshots = 0
-        self.last_snapshot_s = 0.0  # how long the last snapshot held the lock
+        self.last_snapshot_s = 0.0  # how long the last snapshot took
         self.discarded = False
 
     @property
     def lock(self) -> asyncio.Lock:
-        """Held by a batch, a stale check and a snapshot: they never interleave."""
+        """Held by a batch, a stale check and a snapshot's short steps: they never interleave."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         return self._lock
+
+    @property
+    def _saving(self) -> asyncio.Lock:
+        """Held by a snapshot from its cut to its acks: one snapshot at a time."""
+        if self._saving_lock is None:
+            self._saving_lock = asyncio.Lock()
+        return self._saving_lock
 
     def get(self, key: bytes) -> S | None:
         """The live state of ``key``, or None."""
@@ -93,6 +115,7 @@ class LiveStates(Generic[S]):
         """Keep a (new) state and mark it changed."""
         self.states[key] = state
         self._dirty[key] = None
+        self._forgotten.pop(key, None)  # forgotten, then heard from again: no deletion
 
     def forget(self, key: bytes) -> None:
         """Drop a live state; the next snapshot deletes it from the changelog too."""
@@ -196,48 +219,97 @@ class LiveStates(Generic[S]):
         self._held.clear()
         self.held_bytes = 0
 
-    async def snapshot(
-        self, table: StateTable, before: Callable[[], Awaitable[None]] | None = None
-    ) -> int:
+    async def snapshot(self, table: StateTable, flush: Flush[S] | None = None) -> int:
         """Save the changed states, wait for Kafka, then ack what they cover; how many saved.
 
-        ``before`` runs first, under the same lock (no batch in between): what the batches
-        left to write before their records may be acked. If it or the changelog fails,
-        nothing is acked and everything stays pending for the next snapshot (the error is
-        raised).
+        One snapshot at a time. Batches run meanwhile, except during its two short steps
+        under :attr:`lock`: the cut (which states changed) and the save (encode the states,
+        take the held acks). Between them ``flush`` writes what the states of the cut left to
+        write before their records may be acked (the window aggregates), taking the lock for
+        each part it reads; once written, a state that no batch changed since is marked so
+        (``flush.written``). A state that changed since keeps its marks, and its writes are
+        repeated by the next snapshot. If the flush or the changelog fails, nothing is acked
+        and everything stays pending for the next snapshot (the error is raised).
         """
-        async with self.lock:
-            if self.discarded or not (self._dirty or self._held or self._forgotten):
-                return 0
-            started = time.perf_counter()
-            if before is not None:
-                await before()
-            keys, acks, size = list(self._dirty), self._held, self.held_bytes
-            forgotten = self._forgotten
-            self._dirty, self._held, self.held_bytes, self._forgotten = {}, [], 0, {}
+        async with self._saving:
+            async with self.lock:
+                if self.discarded or not (self._dirty or self._held or self._forgotten):
+                    return 0
+                started = time.perf_counter()
+                cut, self._dirty = self._dirty, {}
             try:
-                rows: list[Row] = [
-                    (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
-                ]
-                rows += [(partition, key, None) for key, partition in forgotten.items()]
-                # One time limit for queueing the rows too: while Kafka is away, aiokafka can
-                # make the producer wait before it takes a batch.
-                saved = _saved(table, rows)
-                await confirmed([saved], self.confirm_timeout_s, f"{self.name} snapshots")
+                if flush is not None:
+                    await flush.write(self._of(list(cut)))
+                async with self.lock:
+                    if self.discarded:  # a batch failed meanwhile: its states are not saved
+                        return 0
+                    if flush is not None:
+                        for key, state in self._of(list(cut)):
+                            if key not in self._dirty:
+                                flush.written(state)
+                    keys, acks, size, forgotten, rows = self._take(cut)
             except BaseException:
-                self._dirty = dict.fromkeys(keys) | self._dirty
-                self._forgotten = forgotten | self._forgotten
-                self._held = acks + self._held
-                self.held_bytes += size
+                self._dirty = cut | self._dirty
                 raise
-            for ack in acks:  # only now: the states that cover these records are in Kafka
-                await ack()
+            await self._send(table, rows, keys, acks, size, forgotten)
             self.snapshots += 1
             self.last_snapshot_s = time.perf_counter() - started
             return len(keys)
 
+    def _take(
+        self, cut: dict[bytes, None]
+    ) -> tuple[list[bytes], list[Ack], int, dict[bytes, int], list[Row]]:
+        """Encode the states of ``cut`` and those changed after it, and take the held acks and
+        deletions: what the snapshot saves (under the lock).
+
+        The states changed after the cut stay marked changed: their aggregates were written
+        before those changes, so the next snapshot writes them again (and saves them again).
+        """
+        keys = [key for key in cut | self._dirty if key in self.states]
+        acks, size, forgotten = self._held, self.held_bytes, self._forgotten
+        self._held, self.held_bytes, self._forgotten = [], 0, {}
+        try:
+            rows: list[Row] = [
+                (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
+            ]
+        except BaseException:
+            self._pending_again(keys, acks, size, forgotten)
+            raise
+        rows += [(partition, key, None) for key, partition in forgotten.items()]
+        return keys, acks, size, forgotten, rows
+
+    async def _send(
+        self,
+        table: StateTable,
+        rows: list[Row],
+        keys: list[bytes],
+        acks: list[Ack],
+        size: int,
+        forgotten: dict[bytes, int],
+    ) -> None:
+        """Send the rows, wait for Kafka (one time limit for queueing them too: while Kafka
+        is away, aiokafka can make the producer wait before it takes a batch), then ack."""
+        try:
+            saved = _saved(table, rows)
+            await confirmed([saved], self.confirm_timeout_s, f"{self.name} snapshots")
+        except BaseException:
+            self._pending_again(keys, acks, size, forgotten)
+            raise
+        for ack in acks:  # only now: the states that cover these records are in Kafka
+            await ack()
+
+    def _pending_again(
+        self, keys: list[bytes], acks: list[Ack], size: int, forgotten: dict[bytes, int]
+    ) -> None:
+        """A snapshot failed: what it took is pending again, before what came since."""
+        self._dirty = dict.fromkeys(keys) | self._dirty
+        self._forgotten = forgotten | self._forgotten
+        self._held = acks + self._held
+        self.held_bytes += size
+
     def _of(self, keys: list[bytes]) -> list[tuple[bytes, S]]:
-        return [(key, self.states[key]) for key in keys]
+        """The live states of ``keys`` (those forgotten or revoked since are left out)."""
+        return [(key, state) for key in keys if (state := self.states.get(key)) is not None]
 
 
 async def _saved(table: StateTable, rows: list[Row]) -> None:

@@ -12,7 +12,7 @@ before they reach a window (``streams.pipeline``).
 Lateness: a series has a watermark, the newest event time of it that was aggregated. A window
 ``[start, start + size)`` accepts values while ``start + size + lateness > watermark``; a
 value after that is *late* for it (stored raw, flagged, not aggregated). A window is dropped
-from the state once it is final (:meth:`WindowSet.prune`); its last aggregate was written.
+from the state once it is final and its last aggregate was written (:meth:`WindowSet.prune`).
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
     written (None: all written). The worker writes a sensor's window aggregates once per
     snapshot, not per batch; this one number is all it keeps until then (keeping each
     changed window's aggregate instead made ``benchmarks.worker_micro --rss`` 193 MB, not 137).
+    A window that became final stays until it is written (:meth:`prune`).
     """
 
     size_us: int
@@ -215,18 +216,21 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         slots = self.slots
         return [self._window_at(at) for at in range(0, len(slots), SLOT) if slots[at] >= first]
 
-    def prune(self, lateness_us: int, mark_us: int) -> list[Window]:
-        """Drop the windows that are final at watermark ``mark_us``, in place.
+    def prune(self, lateness_us: int, mark_us: int) -> None:
+        """Drop the windows that are final at watermark ``mark_us`` and written, in place.
 
-        Returns those of them whose aggregate is still to be written (at or after
-        ``unwritten``): their final values, which the set no longer holds.
+        A final window changed since it was last written (at or after ``unwritten``) stays
+        until its aggregate is written: it no longer takes values (the caller checks
+        :func:`is_late` before :meth:`add`), and a saved state still holds it, so the write
+        survives a crash.
         """
         slots = self.slots
         final = 0
-        closed = []
-        while final < len(slots) and is_late(int(slots[final]), self.size_us, lateness_us, mark_us):
-            if self.unwritten is not None and slots[final] >= self.unwritten:
-                closed.append(self._window_at(final))
+        while (
+            final < len(slots)
+            and (self.unwritten is None or slots[final] < self.unwritten)
+            and is_late(int(slots[final]), self.size_us, lateness_us, mark_us)
+        ):
             if self.extra is not None:
                 self.extra.pop(int(slots[final]), None)
             final += SLOT
@@ -234,9 +238,6 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
             del slots[:final]
         if not self.extra:
             self.extra = None
-        if not slots:
-            self.unwritten = None
-        return closed
 
 
 def is_late(start: int, size_us: int, lateness_us: int, mark_us: int | None) -> bool:

@@ -160,7 +160,7 @@ def store(influx: InfluxSettings, registry_text: str, tenant: str) -> None:
             state, outcome = process_sensor(SensorState(), batch, info, True, config)
             labels = SensorLabels.of(info)
             writer.write(outcome.stored, {r.key: labels for r in outcome.stored})
-            aggregates = snapshot_aggregates(state, outcome, config)
+            aggregates = snapshot_aggregates(state, config)
             writer.write_lines(
                 [aggregate_line(u, labels.privacy) for u in aggregates]
                 + [alert_line(e, labels.privacy) for e in outcome.alerts]

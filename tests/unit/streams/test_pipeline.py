@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from streams.alerts import AlertRule
 from streams.pipeline import (
     PROCESSING_FAILED,
-    AggregateUpdate,
     Outcome,
     StreamsConfig,
     check_stale,
@@ -51,7 +50,7 @@ def test_duplicates_by_time_are_dropped_a_repeated_message_id_is_not() -> None:
 
 def test_out_of_range_is_a_dead_letter() -> None:
     state, out = process_sensor(SensorState(), [reading(value=-5)], None, False, CONFIG)
-    assert out.stored == [] and snapshot_aggregates(state, out, CONFIG) == []
+    assert out.stored == [] and snapshot_aggregates(state, CONFIG) == []
     [(_, reason, detail)] = out.dead_letters
     assert reason == "out_of_range" and "physical range" in detail
 
@@ -81,37 +80,37 @@ def test_a_restricted_sensor_is_stored_and_aggregated_but_feeds_no_district() ->
     for privacy in ("restricted", "personal"):
         info = INFO.model_copy(update={"privacy": privacy})
         state, out = process_sensor(SensorState(), [reading()], info, True, CONFIG)
-        assert len(out.stored) == 1 and snapshot_aggregates(state, out, CONFIG)
+        assert len(out.stored) == 1 and snapshot_aggregates(state, CONFIG)
         assert out.district_records() == []
 
 
 def test_running_aggregates_per_window() -> None:
-    state, out = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
-    by_window = {(u.window, u.start_us): u.value for u in snapshot_aggregates(state, out, CONFIG)}
+    state, _ = process_sensor(SensorState(), series([10, 20, 30]), None, False, CONFIG)
+    by_window = {(u.window, u.start_us): u.value for u in snapshot_aggregates(state, CONFIG)}
     assert by_window[("1m", epoch_us(T0) + 120_000_000)] == Aggregate(1, 30, 30, 30, 30)
     assert by_window[("15m", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
     assert by_window[("1h", epoch_us(T0))] == Aggregate(3, 20, 10, 30, 30)
 
 
 def test_late_reading_is_stored_flagged_and_not_aggregated() -> None:
-    state, first = process_sensor(
+    state, _ = process_sensor(
         SensorState(),
         [reading(observed_at=T0 + timedelta(hours=2), received_at=T0 + timedelta(hours=2))],
         None,
         False,
         CONFIG,
     )
-    assert snapshot_aggregates(state, first, CONFIG)
+    assert snapshot_aggregates(state, CONFIG)
     _, out = process_sensor(state, [reading(message_id="late")], None, False, CONFIG)
     assert flags.LATE in out.stored[0].quality_flags
-    assert snapshot_aggregates(state, out, CONFIG) == []
+    assert snapshot_aggregates(state, CONFIG) == []
 
 
 def test_future_reading_is_flagged_and_kept_out_of_aggregates() -> None:
     ahead = reading(observed_at=T0 + timedelta(hours=1), received_at=T0)
     state, out = process_sensor(SensorState(), [ahead], None, False, CONFIG)
     assert out.stored[0].quality_flags == (flags.FUTURE,)
-    assert snapshot_aggregates(state, out, CONFIG) == []
+    assert snapshot_aggregates(state, CONFIG) == []
 
 
 def test_a_future_reading_does_not_become_the_series_newest() -> None:
@@ -124,7 +123,7 @@ def test_a_future_reading_does_not_become_the_series_newest() -> None:
     assert [a.state for a in out.alerts] == ["open"]
     assert out.stored[1].quality_flags == (flags.FUTURE,)
     assert out.stored[2].quality_flags == (flags.SPIKE,)  # against 10, not the future one
-    hour = [u.value.count for u in snapshot_aggregates(state, out, config) if u.window == "1h"]
+    hour = [u.value.count for u in snapshot_aggregates(state, config) if u.window == "1h"]
     assert hour == [2]
 
 
@@ -142,7 +141,7 @@ def test_a_reading_that_breaks_processing_is_a_dead_letter_and_the_rest_flow_on(
     [(refused, reason, detail)] = out.dead_letters
     assert refused.value == 1.7e308 and reason == PROCESSING_FAILED
     assert detail.startswith("OverflowError: the sum of the window")
-    for update in snapshot_aggregates(state, out, CONFIG):
+    for update in snapshot_aggregates(state, CONFIG):
         assert math.isfinite(update.value.mean) and update.value.count == 2
 
 
@@ -200,7 +199,7 @@ def test_probes_of_one_quantity_are_separate_series() -> None:
     both = [reading(probe="1", value=10), reading(probe="2", value=20)]  # same time
     state, out = process_sensor(SensorState(), both, INFO, True, CONFIG)
     assert len(out.stored) == 2 and out.duplicates == 0
-    written = snapshot_aggregates(state, out, CONFIG)
+    written = snapshot_aggregates(state, CONFIG)
     hour = sorted((u.probe, u.value.mean) for u in written if u.window == "1h")
     assert hour == [("1", 10.0), ("2", 20.0)]
     assert sorted(state.series) == ["pm2_5#1", "pm2_5#2"]
@@ -210,8 +209,8 @@ def test_probes_of_one_quantity_are_separate_series() -> None:
 
 def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> None:
     few = StreamsConfig.from_settings(StreamsSettings(dedupe_max_times=3))
-    state, first = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
-    snapshot_aggregates(state, first, few)
+    state, _ = process_sensor(SensorState(), series([1, 2, 3, 4, 5]), None, False, few)
+    snapshot_aggregates(state, few)
     assert len(state.series["pm2_5"].times) == 3  # readings 2, 3, 4 remembered
     again = series([1, 2, 3, 4, 5])
     _, out = process_sensor(state, [again[1], again[4], again[0]], None, False, few)
@@ -219,7 +218,7 @@ def test_a_reading_older_than_what_a_series_remembers_is_late_not_counted() -> N
     # remembered: maybe repeats, so stored (the same point) but not counted again.
     assert out.duplicates == 1
     assert [r.quality_flags for r in out.stored] == [(flags.LATE,), (flags.LATE,)]
-    assert snapshot_aggregates(state, out, few) == []
+    assert snapshot_aggregates(state, few) == []
 
 
 # Sensors of a district up to 3 h apart (partitions at different paces): within the horizon.
@@ -279,8 +278,8 @@ def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computa
     for batch in batches:
         # at least once: a batch may come twice, and the state may be restored from a snapshot
         for _ in range(rng.choice([1, 1, 2])):
-            _, out = process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
-            updates = snapshot_aggregates(state, out, SMALL)
+            process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
+            updates = snapshot_aggregates(state, SMALL)
             written |= {(u.window, u.start_us): u.value for u in updates}
             state = decode_sensor(encode_sensor(state))
     for name, size in SMALL.windows:
@@ -293,37 +292,32 @@ def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computa
 def test_aggregates_written_once_per_snapshot_equal_the_offline_computation_across_crashes(
     raw: list[tuple[int, float]], seed: int
 ) -> None:
-    # The worker's protocol: a batch's closed windows are kept aside; a snapshot writes them
-    # and the open windows changed since the last one, then saves the state; a crash loses
-    # what was not saved, and the batches since the last snapshot are read again.
+    # The worker's protocol: a snapshot writes the windows changed since the last one (final
+    # ones included: they stay in the state until written), then saves the state; a crash
+    # loses what was not saved, and the batches since the last snapshot are read again.
     rng = random.Random(seed)
     batches = disordered_batches(raw, rng, cuts=8)
     written: dict[tuple[str, int], Aggregate] = {}
     saved = encode_sensor(SensorState())
-    closed: list[AggregateUpdate] = []
     since_snapshot: list[list[tuple[int, float]]] = []
     state = decode_sensor(saved)
 
     def snapshot() -> bytes:
-        updates = [*closed, *unwritten_aggregates(state, SMALL)]
+        updates = list(unwritten_aggregates(state, SMALL))
         written.update({(u.window, u.start_us): u.value for u in updates})
-        mark_written(state)
-        closed.clear()
+        mark_written(state, SMALL)
         since_snapshot.clear()
         return encode_sensor(state)
 
     for batch in batches:
-        _, out = process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
-        closed.extend(out.closed)
+        process_sensor(state, [at(t, v) for t, v in batch], None, False, SMALL)
         since_snapshot.append(batch)
         if rng.random() < 0.3:
             saved = snapshot()
         elif rng.random() < 0.2:  # a crash: restore the snapshot, replay what it did not cover
             state, replay = decode_sensor(saved), list(since_snapshot)
-            closed.clear()
             for again in replay:
-                _, out = process_sensor(state, [at(t, v) for t, v in again], None, False, SMALL)
-                closed.extend(out.closed)
+                process_sensor(state, [at(t, v) for t, v in again], None, False, SMALL)
     snapshot()
     for name, size in SMALL.windows:
         expected = offline([(str(t), t + epoch_us(T0), v) for t, v in raw], size)
@@ -334,7 +328,7 @@ def test_a_snapshot_writes_only_the_windows_changed_since_the_last_one() -> None
     state, _ = process_sensor(SensorState(), series([1, 2]), None, False, CONFIG)
     windows = sorted(u.window for u in unwritten_aggregates(state, CONFIG))
     assert windows == ["15m", "1h", "1m", "1m"]  # two minutes: two 1m windows
-    mark_written(state)
+    mark_written(state, CONFIG)
     assert list(unwritten_aggregates(state, CONFIG)) == []
     later = reading(observed_at=T0 + timedelta(minutes=2, seconds=30), value=9)
     process_sensor(state, [later], None, False, CONFIG)

@@ -1,22 +1,27 @@
 """Snapshots: a record is acked only once the saved state covering it is confirmed by Kafka."""
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from streams.app import StreamWorker
 from streams.changelog import Row
+from streams.pipeline import StreamsConfig, unwritten_aggregates
 from streams.snapshots import Codec, LiveStates
 from streams.state import SensorState, decode_sensor, encode_sensor
-from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
+from tests.unit.streams.helpers import T0, FakeTable, FakeTopic, FakeWriter, reading
 from tests.unit.streams.test_metrics import samples
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
 from urbanpulse.wire import encode_batch
 
 CODEC = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
+CONFIG = StreamsConfig.from_settings(Settings().streams)
+GUARD_S = 10  # the test's own bound on every wait
 
 
 class Journal:
@@ -236,3 +241,58 @@ def test_a_snapshot_that_saved_states_is_timed_and_one_with_nothing_to_save_is_n
     found = samples(worker.metrics)
     assert found["urbanpulse_worker_snapshot_seconds_count{table=sensor}"] == 1
     assert "urbanpulse_worker_snapshot_seconds_count{table=district}" not in found
+
+
+class HeldAggregates(FakeWriter):
+    """A writer whose aggregate writes wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.go_on = threading.Event()
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.writing.set()
+        assert self.go_on.wait(GUARD_S), "the test never let the write through"
+        super().write_lines(lines)
+
+
+def test_batches_run_while_a_snapshot_writes_aggregates_and_their_windows_are_written_next() -> (
+    None
+):
+    journal, sensors, writer = Journal(), FakeTable(), HeldAggregates()
+    worker = StreamWorker(
+        Settings(),
+        writer,  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors, "district": FakeTable()},
+    )
+    first, second = reading(), reading(observed_at=T0 + timedelta(seconds=10), message_id="m2")
+
+    async def scenario() -> None:
+        await worker.handle_readings([(0, encode_batch([first]))], [journal.ack("r1")])
+        snapshot = asyncio.create_task(worker.snapshot())
+        while not writer.writing.is_set():  # the snapshot is writing the first aggregates
+            await asyncio.sleep(0.001)
+        # A batch of the same sensor, same windows, runs to its end meanwhile.
+        await asyncio.wait_for(
+            worker.handle_readings([(0, encode_batch([second]))], [journal.ack("r2")]), GUARD_S
+        )
+        assert journal.events == []
+        writer.go_on.set()
+        await asyncio.wait_for(snapshot, GUARD_S)
+        assert journal.events == ["ack r1", "ack r2"]  # the state saved covers both batches
+        assert counts(writer.aggregates) == [1, 1, 1]  # written before the second batch
+        # The saved state knows its windows changed since that write: a restart rewrites them.
+        _, saved = sensors.data[b"town/air-1"]
+        assert saved is not None and list(unwritten_aggregates(decode_sensor(saved), CONFIG))
+        await worker.snapshot()
+        assert counts(writer.aggregates[3:]) == [2, 2, 2]
+
+    asyncio.run(scenario())
+
+
+def counts(lines: list[str]) -> list[int]:
+    """The count field of each aggregate line."""
+    return [int(line.split("count=")[1].split("i,")[0]) for line in lines]

@@ -96,16 +96,17 @@ def test_running_aggregates_in_any_order_equal_the_offline_computation(
         assert aggregate.mean == math.fsum(mine) / len(mine)
 
 
-def test_a_window_changed_since_written_is_returned_when_pruned_and_listed_while_open() -> None:
+def test_a_final_window_stays_until_written_and_is_listed_from_the_earliest_changed_on() -> None:
     windows = WindowSet(MIN)
     windows.add(1, 1.0)
     windows.changed(0)
     windows.add(MIN + 1, 2.0)
     assert [w.start for w in windows.unwritten_windows()] == [0, MIN]  # from the earliest on
-    [closed] = windows.prune(0, MIN + 2)  # window 0 final: its value leaves with it
-    assert closed.start == 0 and closed.aggregate().last == 1.0
-    assert [w.start for w in windows.unwritten_windows()] == [MIN]
-    assert [w.start for w in windows.prune(0, 3 * MIN)] == [MIN]
-    assert windows.unwritten is None and len(windows) == 0  # nothing left to write
-    windows.add(3 * MIN, 3.0)
-    assert windows.unwritten_windows() == [] and windows.prune(0, 5 * MIN) == []  # not changed
+    windows.prune(0, MIN + 2)  # window 0 is final, but its last value is not written yet
+    assert windows.starts() == [0, MIN]
+    assert [w.aggregate().last for w in windows.unwritten_windows()] == [1.0, 2.0]
+    windows.unwritten = None  # written (``streams.pipeline.mark_written``)
+    windows.prune(0, MIN + 2)
+    assert windows.starts() == [MIN]  # written and final: dropped; open: kept
+    windows.prune(0, 3 * MIN)
+    assert len(windows) == 0 and windows.unwritten_windows() == []
