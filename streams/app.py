@@ -100,9 +100,9 @@ log = logging.getLogger(__name__)
 SNAPSHOT_TICK_S = 0.5
 # How often snapshots are taken while Faust waits for acks (a rebalance, a stop).
 WAIT_EMPTY_SNAPSHOT_S = 0.2
-# Snapshot early when the held records' payloads add up to this much: held records stay in
-# memory until their acks are released. The snapshot timer takes it, and batches go on
-# meanwhile; past twice as much, the agent waits for a snapshot before its next batch.
+# The held records' payloads stay in memory until their acks are released: past half this
+# much the snapshot timer takes a snapshot early (batches go on meanwhile), past all of it
+# the agent waits for a snapshot before its next batch.
 MAX_HELD_BYTES = 8 * 1024 * 1024
 # A batch of records is processed in runs of at most this many bytes of record values (about
 # 5,000 readings at 300 bytes each): a batch's working memory grows with its readings, and a
@@ -229,7 +229,7 @@ def _add_agents(
                         await worker.handle_readings(
                             [(e.message.partition, e.value) for e in run], _acks(stream, run)
                         )
-                if worker.sensors.held_bytes > 2 * MAX_HELD_BYTES:
+                if worker.sensors.held_bytes > MAX_HELD_BYTES:
                     await worker.save_sensors()
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
@@ -242,7 +242,7 @@ def _add_agents(
                         [(e.message.partition, e.key, e.value) for e in events],
                         _acks(stream, events),
                     )
-            if worker.districts.held_bytes > 2 * MAX_HELD_BYTES:
+            if worker.districts.held_bytes > MAX_HELD_BYTES:
                 await worker.save_districts()
 
 
@@ -668,9 +668,10 @@ class StreamWorker:
 
     async def maybe_snapshot(self, now: float) -> None:
         """Snapshot when ``snapshot_s`` has passed since the last one, or when the records
-        held add up to :data:`MAX_HELD_BYTES`."""
+        held add up to half :data:`MAX_HELD_BYTES`."""
         held = max(self.sensors.held_bytes, self.districts.held_bytes)
-        if now - self._last_snapshot >= self._settings.worker.snapshot_s or held > MAX_HELD_BYTES:
+        due = now - self._last_snapshot >= self._settings.worker.snapshot_s
+        if due or held > MAX_HELD_BYTES // 2:
             await self.snapshot()
 
     def keep_partitions(self, sensors: set[int], districts: set[int]) -> None:
