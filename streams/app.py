@@ -230,7 +230,7 @@ def _add_agents(
                             [(e.message.partition, e.value) for e in run], _acks(stream, run)
                         )
                 if worker.sensors.held_bytes > MAX_HELD_BYTES:
-                    await worker.save_sensors()
+                    await worker.save_sensors(aggregates=False)
 
     @app.agent(district_topic)  # type: ignore[untyped-decorator]
     async def aggregate_districts(stream: Any) -> None:
@@ -611,10 +611,18 @@ class StreamWorker:
 
     # --- snapshots ------------------------------------------------------------------------
 
-    async def save_sensors(self) -> None:
-        """Write the batches' window aggregates, snapshot the changed sensor states, and
-        release the acks they cover."""
-        if await self.sensors.snapshot(self.tables["sensor"], self._aggregates):
+    async def save_sensors(self, aggregates: bool = True) -> None:
+        """Write the window aggregates the batches changed (unless ``aggregates`` is False),
+        snapshot the changed sensor states, and release the acks they cover.
+
+        Without the aggregates (an early snapshot, for the held records' memory) the states
+        are saved with their windows still marked unwritten, and the next snapshot writes
+        them: a crash in between restores those marks. Aggregates are so written every
+        ``snapshot_s`` however often held records call for a snapshot (with 10,000 sensors,
+        snapshots every 1.5-3 s wrote 1.5-2 aggregate lines per reading).
+        """
+        snapshot = self.sensors.snapshot(self.tables["sensor"], self._aggregates, write=aggregates)
+        if await snapshot:
             self.metrics.snapshot_seconds.labels("sensor").observe(self.sensors.last_snapshot_s)
 
     async def _write_window_aggregates(self, states: list[tuple[bytes, SensorState]]) -> None:
@@ -667,12 +675,15 @@ class StreamWorker:
         await self.save_districts()
 
     async def maybe_snapshot(self, now: float) -> None:
-        """Snapshot when ``snapshot_s`` has passed since the last one, or when the records
-        held add up to half :data:`MAX_HELD_BYTES`."""
-        held = max(self.sensors.held_bytes, self.districts.held_bytes)
-        due = now - self._last_snapshot >= self._settings.worker.snapshot_s
-        if due or held > MAX_HELD_BYTES // 2:
+        """Snapshot when ``snapshot_s`` has passed since the last one; before that, without
+        the aggregates, a table whose held records add up to half :data:`MAX_HELD_BYTES`."""
+        if now - self._last_snapshot >= self._settings.worker.snapshot_s:
             await self.snapshot()
+            return
+        if self.sensors.held_bytes > MAX_HELD_BYTES // 2:
+            await self.save_sensors(aggregates=False)
+        if self.districts.held_bytes > MAX_HELD_BYTES // 2:
+            await self.save_districts()
 
     def keep_partitions(self, sensors: set[int], districts: set[int]) -> None:
         """After a rebalance: forget the live states of partitions no longer assigned."""

@@ -150,7 +150,12 @@ class LiveStates(Generic[S]):
                 yield key, state
 
     def load(self, table: StateTable, partitions: set[int] | None) -> int:
-        """Decode the table rows of ``partitions`` (None: all) not loaded yet; how many."""
+        """Decode the table rows of ``partitions`` (None: all) not loaded yet; how many.
+
+        A state loaded counts as changed: it may have been saved with writes still to do (a
+        snapshot that saved no aggregates, or a state a batch changed during one), and the
+        next snapshot does them (``Flush``), even if no reading of it comes again.
+        """
         if partitions is None:
             if self._loaded_all:
                 return 0
@@ -172,6 +177,7 @@ class LiveStates(Generic[S]):
                 continue
             if wanted is None or self.codec.partition(state) in wanted:
                 self.states[key] = state
+                self._dirty[key] = None
                 table.forget(key)
                 loaded += 1
         if wanted is not None:
@@ -219,7 +225,9 @@ class LiveStates(Generic[S]):
         self._held.clear()
         self.held_bytes = 0
 
-    async def snapshot(self, table: StateTable, flush: Flush[S] | None = None) -> int:
+    async def snapshot(
+        self, table: StateTable, flush: Flush[S] | None = None, *, write: bool = True
+    ) -> int:
         """Save the changed states, wait for Kafka, then ack what they cover; how many saved.
 
         One snapshot at a time. Batches run meanwhile, except during its two short steps
@@ -230,7 +238,14 @@ class LiveStates(Generic[S]):
         (``flush.written``). A state that changed since keeps its marks, and its writes are
         repeated by the next snapshot. If the flush or the changelog fails, nothing is acked
         and everything stays pending for the next snapshot (the error is raised).
+
+        ``write=False`` saves the states without the flush's writes (an early snapshot, to
+        release acks): they are saved with those writes marked still to do, and stay marked
+        changed for the next snapshot that writes.
         """
+        deferred = flush is not None and not write  # writes left for a later snapshot
+        if deferred:
+            flush = None
         async with self._saving:
             async with self.lock:
                 if self.discarded or not (self._dirty or self._held or self._forgotten):
@@ -252,6 +267,8 @@ class LiveStates(Generic[S]):
                 self._dirty = cut | self._dirty
                 raise
             await self._send(table, rows, keys, acks, size, forgotten)
+            if deferred:
+                self._dirty = dict.fromkeys(keys) | self._dirty
             self.snapshots += 1
             self.last_snapshot_s = time.perf_counter() - started
             return len(keys)

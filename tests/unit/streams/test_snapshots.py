@@ -2,13 +2,14 @@
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from streams.app import StreamWorker
+from streams.app import MAX_HELD_BYTES, StreamWorker
 from streams.changelog import Row
 from streams.pipeline import StreamsConfig, unwritten_aggregates
 from streams.snapshots import Codec, LiveStates
@@ -296,3 +297,59 @@ def test_batches_run_while_a_snapshot_writes_aggregates_and_their_windows_are_wr
 def counts(lines: list[str]) -> list[int]:
     """The count field of each aggregate line."""
     return [int(line.split("count=")[1].split("i,")[0]) for line in lines]
+
+
+def test_the_timer_snapshots_early_once_the_held_records_reach_half_the_limit() -> None:
+    journal = Journal()
+    worker = StreamWorker(
+        Settings(),
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": FakeTable(), "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        now = time.monotonic()  # a snapshot is not due for another snapshot_s (5 s)
+        worker.sensors.hold([journal.ack("r1")], size=MAX_HELD_BYTES // 2)
+        await worker.maybe_snapshot(now)
+        assert journal.events == []
+        worker.sensors.hold([journal.ack("r2")], size=1)
+        await worker.maybe_snapshot(now)
+        assert journal.events == ["ack r1", "ack r2"]
+
+    asyncio.run(scenario())
+
+
+def test_an_early_snapshot_acks_without_aggregates_and_a_restart_still_writes_them() -> None:
+    journal, sensors = Journal(), FakeTable()
+
+    def worker() -> StreamWorker:
+        return StreamWorker(
+            Settings(),
+            FakeWriter(),  # type: ignore[arg-type]
+            RegistryFile("", 10),
+            {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+            {"sensor": sensors, "district": FakeTable()},
+        )
+
+    first = worker()
+
+    async def before_the_crash() -> None:
+        await first.handle_readings([(0, encode_batch([reading()]))], [journal.ack("r1")])
+        await first.save_sensors(aggregates=False)  # the held records called for it
+
+    asyncio.run(before_the_crash())
+    assert journal.events == ["ack r1"] and list(sensors.data) == [b"town/air-1"]
+    assert first.writer.aggregates == []
+    assert first.sensors.pending == (1, 0)  # still to write: the next snapshot does it
+    # The worker dies before that; its successor restores the state, and no reading of the
+    # sensor comes again.
+    second = worker()
+
+    async def after_the_restart() -> None:
+        second.sensors.load(second.tables["sensor"], None)
+        await second.snapshot()
+
+    asyncio.run(after_the_restart())
+    assert counts(second.writer.aggregates) == [1, 1, 1]  # the 1 m, 15 m and 1 h windows
