@@ -82,6 +82,9 @@ class LiveStates(Generic[S]):
         self.confirm_timeout_s = confirm_timeout_s  # for Kafka to confirm a snapshot (None: none)
         self.states: dict[bytes, S] = {}
         self._dirty: dict[bytes, None] = {}  # an ordered set
+        # Saved, with the flush's writes still to do (an early snapshot): the next snapshot
+        # that writes takes them in its cut.
+        self._unwritten: dict[bytes, None] = {}
         self._forgotten: dict[bytes, int] = {}  # key → partition: deletions not yet saved
         self._held: list[Ack] = []
         self.held_bytes = 0  # the size of the held records (they stay in memory until acked)
@@ -121,6 +124,7 @@ class LiveStates(Generic[S]):
         """Drop a live state; the next snapshot deletes it from the changelog too."""
         state = self.states.pop(key)
         self._dirty.pop(key, None)
+        self._unwritten.pop(key, None)
         self._forgotten[key] = self.codec.partition(state)
 
     def touch(self, key: bytes) -> None:
@@ -133,14 +137,10 @@ class LiveStates(Generic[S]):
         self._held.extend(acks)
         self.held_bytes += size
 
-    def changed(self) -> list[tuple[bytes, S]]:
-        """The live states changed since the last snapshot (not those forgotten)."""
-        return self._of(list(self._dirty))
-
     @property
     def pending(self) -> tuple[int, int]:
-        """(states changed, acks held) since the last snapshot."""
-        return len(self._dirty), len(self._held)
+        """(states changed or with writes to do, acks held) since the last snapshot."""
+        return len(self._dirty | self._unwritten), len(self._held)
 
     def items(self, partitions: set[int] | None = None) -> Iterator[tuple[bytes, S]]:
         """The live states, of the given partitions only if given."""
@@ -205,6 +205,7 @@ class LiveStates(Generic[S]):
         for key in gone:
             del self.states[key]
             self._dirty.pop(key, None)
+            self._unwritten.pop(key, None)  # saved so: the next owner writes them
         if gone:
             log.info(
                 "%s: %d states of partitions no longer assigned forgotten", self.name, len(gone)
@@ -240,18 +241,18 @@ class LiveStates(Generic[S]):
         and everything stays pending for the next snapshot (the error is raised).
 
         ``write=False`` saves the states without the flush's writes (an early snapshot, to
-        release acks): they are saved with those writes marked still to do, and stay marked
-        changed for the next snapshot that writes.
+        release acks): they are saved with those writes marked still to do, and the next
+        snapshot that writes takes them in its cut.
         """
         deferred = flush is not None and not write  # writes left for a later snapshot
         if deferred:
             flush = None
         async with self._saving:
             async with self.lock:
-                if self.discarded or not (self._dirty or self._held or self._forgotten):
+                cut = self._cut(writes=flush is not None)
+                if cut is None:
                     return 0
                 started = time.perf_counter()
-                cut, self._dirty = self._dirty, {}
             try:
                 if flush is not None:
                     await flush.write(self._of(list(cut)))
@@ -259,19 +260,34 @@ class LiveStates(Generic[S]):
                     if self.discarded:  # a batch failed meanwhile: its states are not saved
                         return 0
                     if flush is not None:
-                        for key, state in self._of(list(cut)):
-                            if key not in self._dirty:
-                                flush.written(state)
+                        self._mark_written(flush, cut)
                     keys, acks, size, forgotten, rows = self._take(cut)
             except BaseException:
                 self._dirty = cut | self._dirty
                 raise
             await self._send(table, rows, keys, acks, size, forgotten)
             if deferred:
-                self._dirty = dict.fromkeys(keys) | self._dirty
+                self._unwritten |= dict.fromkeys(keys)
             self.snapshots += 1
             self.last_snapshot_s = time.perf_counter() - started
             return len(keys)
+
+    def _cut(self, writes: bool) -> dict[bytes, None] | None:
+        """The states the snapshot saves first (and writes for, if ``writes``), no longer
+        marked; None when there is nothing to do (under the lock)."""
+        to_write = self._unwritten if writes else {}
+        if self.discarded or not (self._dirty or self._held or self._forgotten or to_write):
+            return None
+        cut, self._dirty = self._dirty | to_write, {}
+        if to_write:
+            self._unwritten = {}
+        return cut
+
+    def _mark_written(self, flush: Flush[S], cut: dict[bytes, None]) -> None:
+        """Mark the flush's writes done for the states of the cut no batch changed since."""
+        for key, state in self._of(list(cut)):
+            if key not in self._dirty:
+                flush.written(state)
 
     def _take(
         self, cut: dict[bytes, None]

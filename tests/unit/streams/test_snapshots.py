@@ -353,3 +353,35 @@ def test_an_early_snapshot_acks_without_aggregates_and_a_restart_still_writes_th
 
     asyncio.run(after_the_restart())
     assert counts(second.writer.aggregates) == [1, 1, 1]  # the 1 m, 15 m and 1 h windows
+
+
+def test_states_saved_early_are_not_saved_again_until_a_snapshot_writes_their_aggregates() -> None:
+    class CountingTable(FakeTable):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows = 0
+
+        async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
+            self.rows += len(rows)
+            return await super().put_rows(rows)
+
+    journal, sensors = Journal(), CountingTable()
+    worker = StreamWorker(
+        Settings(),
+        FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors, "district": FakeTable()},
+    )
+
+    async def scenario() -> None:
+        await worker.handle_readings([(0, encode_batch([reading()]))], [journal.ack("r1")])
+        await worker.save_sensors(aggregates=False)
+        worker.sensors.hold([journal.ack("r2")])  # a batch of duplicates: no state changed
+        await worker.save_sensors(aggregates=False)
+        assert sensors.rows == 1 and journal.events == ["ack r1", "ack r2"]
+        await worker.save_sensors()
+        assert counts(worker.writer.aggregates) == [1, 1, 1] and sensors.rows == 2
+        assert worker.sensors.pending == (0, 0)
+
+    asyncio.run(scenario())
