@@ -202,13 +202,7 @@ def test_aggregates_are_written_before_the_acks_and_kept_when_influxdb_refuses()
     journal = Journal()
     sensors = FakeTable()
     writer = FlakyAggregates()
-    worker = StreamWorker(
-        Settings(),
-        writer,  # type: ignore[arg-type]
-        RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-        {"sensor": sensors, "district": FakeTable()},
-    )
+    worker = fake_worker(sensors, writer=writer)
 
     async def scenario() -> None:
         await worker.handle_readings([(0, encode_batch([reading()]))], [journal.ack("r1")])
@@ -225,13 +219,7 @@ def test_aggregates_are_written_before_the_acks_and_kept_when_influxdb_refuses()
 
 
 def test_a_snapshot_that_saved_states_is_timed_and_one_with_nothing_to_save_is_not() -> None:
-    worker = StreamWorker(
-        Settings(),
-        FakeWriter(),  # type: ignore[arg-type]
-        RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-        {"sensor": FakeTable(), "district": FakeTable()},
-    )
+    worker = fake_worker()
 
     async def scenario() -> None:
         await worker.handle_readings([(0, encode_batch([reading()]))])
@@ -262,13 +250,7 @@ def test_batches_run_while_a_snapshot_writes_aggregates_and_their_windows_are_wr
     None
 ):
     journal, sensors, writer = Journal(), FakeTable(), HeldAggregates()
-    worker = StreamWorker(
-        Settings(),
-        writer,  # type: ignore[arg-type]
-        RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-        {"sensor": sensors, "district": FakeTable()},
-    )
+    worker = fake_worker(sensors, writer=writer)
     first, second = reading(), reading(observed_at=T0 + timedelta(seconds=10), message_id="m2")
 
     async def scenario() -> None:
@@ -301,13 +283,7 @@ def counts(lines: list[str]) -> list[int]:
 
 def test_the_timer_snapshots_early_once_the_held_records_reach_half_the_limit() -> None:
     journal = Journal()
-    worker = StreamWorker(
-        Settings(),
-        FakeWriter(),  # type: ignore[arg-type]
-        RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-        {"sensor": FakeTable(), "district": FakeTable()},
-    )
+    worker = fake_worker()
 
     async def scenario() -> None:
         now = time.monotonic()  # a snapshot is not due for another snapshot_s (5 s)
@@ -325,13 +301,7 @@ def test_an_early_snapshot_acks_without_aggregates_and_a_restart_still_writes_th
     journal, sensors = Journal(), FakeTable()
 
     def worker() -> StreamWorker:
-        return StreamWorker(
-            Settings(),
-            FakeWriter(),  # type: ignore[arg-type]
-            RegistryFile("", 10),
-            {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-            {"sensor": sensors, "district": FakeTable()},
-        )
+        return fake_worker(sensors)
 
     first = worker()
 
@@ -366,13 +336,7 @@ def test_states_saved_early_are_not_saved_again_until_a_snapshot_writes_their_ag
             return await super().put_rows(rows)
 
     journal, sensors = Journal(), CountingTable()
-    worker = StreamWorker(
-        Settings(),
-        FakeWriter(),  # type: ignore[arg-type]
-        RegistryFile("", 10),
-        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
-        {"sensor": sensors, "district": FakeTable()},
-    )
+    worker = fake_worker(sensors)
 
     async def scenario() -> None:
         await worker.handle_readings([(0, encode_batch([reading()]))], [journal.ack("r1")])
@@ -385,3 +349,14 @@ def test_states_saved_early_are_not_saved_again_until_a_snapshot_writes_their_ag
         assert worker.sensors.pending == (0, 0)
 
     asyncio.run(scenario())
+
+
+def fake_worker(sensors: FakeTable | None = None, writer: FakeWriter | None = None) -> StreamWorker:
+    """A worker on fakes: its sensor table ``sensors`` and its InfluxDB ``writer``."""
+    return StreamWorker(
+        Settings(),
+        writer or FakeWriter(),  # type: ignore[arg-type]
+        RegistryFile("", 10),
+        {n: FakeTopic() for n in ("deadletter", "alerts", "observations", "district")},
+        {"sensor": sensors or FakeTable(), "district": FakeTable()},
+    )
