@@ -177,6 +177,7 @@ def initial_states(traffic: Traffic, config: StreamsConfig) -> dict[bytes, bytes
     """Each sensor's state after its history, saved as the worker's table holds it."""
     history = [make_reading(0, k, traffic.interval_s) for k in range(traffic.history)]
     state, _ = process_sensor(SensorState(), history, None, False, config)
+    snapshot_aggregates(state, config)  # written by the snapshots during the history
     saved = encode_sensor(state)
     states = {}
     for n in range(traffic.sensors):
