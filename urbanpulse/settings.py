@@ -205,8 +205,10 @@ class WorkerSettings(BaseModel):
     snapshot_s: float = Field(
         5.0,
         gt=0,
-        description="how often changed sensor and district states are saved to their changelog; "
-        "offsets are committed only up to what a saved state covers",
+        description="how often the worker writes its sensors' window aggregates and saves the "
+        "changed sensor and district states to their changelog (also sooner, without the "
+        "aggregates, once the records it holds pass 4 MB); offsets are committed only up to what "
+        "a saved state covers",
     )
     datadir: str = Field(".local/worker", description="Faust's local state folder")
     stop_timeout_s: float = Field(
