@@ -61,12 +61,11 @@ class ChangelogWriter:
             batch = producer.create_batch()
             for key, value in items:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    deliveries.append(await self._send(producer, batch, partition))
+                    deliveries.append(
+                        await producer.send_batch(batch, self.topic, partition=partition)
+                    )
                     batch = producer.create_batch()
                     # The first record always fits, whatever its size (aiokafka's builder).
                     batch.append(key=key, value=value, timestamp=None)
-            deliveries.append(await self._send(producer, batch, partition))
+            deliveries.append(await producer.send_batch(batch, self.topic, partition=partition))
         return deliveries
-
-    async def _send(self, producer: BatchProducer, batch: Any, partition: int) -> Awaitable[object]:
-        return await producer.send_batch(batch, self.topic, partition=partition)

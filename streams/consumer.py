@@ -100,14 +100,14 @@ class _ConsumerThread(AIOKafkaConsumerThread):  # type: ignore[misc]  # faust is
 class SafeCommitConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # faust is untyped
     """Faust's aiokafka consumer with the commit rules of the module docstring."""
 
-    def _new_consumer_thread(self) -> Any:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_offset = ReadOffsets(self._acks_enabled)
         # Partitions seeked to their start since the last rebalance: only those are fetched.
         self._positioned: set[Any] = set()
+
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _acks_enabled(self, topic: str) -> bool:
         return bool(self.app.topics.acks_enabled_for(topic))
