@@ -45,7 +45,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -212,6 +212,10 @@ class _Table:
 
 class _NoChangelog:
     """A changelog that keeps nothing and has nothing to wait for."""
+
+    def pack(self, rows: Iterable[Row]) -> list[Row]:
+        """The rows as they come."""
+        return list(rows)
 
     async def send(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
         """Drop the rows."""

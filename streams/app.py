@@ -346,10 +346,14 @@ class TableState:
         self._table = table
         self._changelog = changelog
 
-    async def put_rows(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
-        """Send states (None: a tombstone) to the changelog partitions of their source
-        partitions; the deliveries."""
-        return await self._changelog.send(rows)
+    def pack_rows(self, rows: Iterable[Row]) -> Any:
+        """States (None: a tombstone) packed for the changelog partitions of their source
+        partitions (record batches), one at a time."""
+        return self._changelog.pack(rows)
+
+    async def put_rows(self, packed: Any) -> list[Awaitable[object]]:
+        """Send the packed states; the deliveries."""
+        return await self._changelog.send(packed)
 
     def items(self) -> list[tuple[bytes, bytes]]:
         """The rows the table holds (read from the changelog by Faust's recovery)."""

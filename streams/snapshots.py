@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from itertools import chain
+from typing import Any, Generic, Protocol, TypeVar
 
 from streams.changelog import Row
 from streams.deliveries import confirmed
@@ -43,9 +44,12 @@ Ack = Callable[[], Awaitable[object]]
 class StateTable(Protocol):
     """Where snapshots go: a Faust table and its changelog (``streams.app.TableState``)."""
 
-    async def put_rows(self, rows: Sequence[Row]) -> list[Awaitable[object]]:
-        """Send states (a value of None deletes the key) to their changelog partitions; the
-        deliveries to wait for."""
+    def pack_rows(self, rows: Iterable[Row]) -> Any:
+        """Take states (a value of None deletes the key), one at a time, ready to send to
+        their changelog partitions (record batches): each encoded state is held only there."""
+
+    async def put_rows(self, packed: Any) -> list[Awaitable[object]]:
+        """Send what :meth:`pack_rows` made; the deliveries to wait for."""
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         """The rows the table holds (recovered from the changelog)."""
@@ -261,11 +265,11 @@ class LiveStates(Generic[S]):
                         return 0
                     if flush is not None:
                         self._mark_written(flush, cut)
-                    keys, acks, size, forgotten, rows = self._take(cut)
+                    keys, acks, size, forgotten, packed = self._take(table, cut)
             except BaseException:
                 self._dirty = cut | self._dirty
                 raise
-            await self._send(table, rows, keys, acks, size, forgotten)
+            await self._send(table, packed, keys, acks, size, forgotten)
             if deferred:
                 self._unwritten |= dict.fromkeys(keys)
             self.snapshots += 1
@@ -290,10 +294,10 @@ class LiveStates(Generic[S]):
                 flush.written(state)
 
     def _take(
-        self, cut: dict[bytes, None]
-    ) -> tuple[list[bytes], list[Ack], int, dict[bytes, int], list[Row]]:
-        """Encode the states of ``cut`` and those changed after it, and take the held acks and
-        deletions: what the snapshot saves (under the lock).
+        self, table: StateTable, cut: dict[bytes, None]
+    ) -> tuple[list[bytes], list[Ack], int, dict[bytes, int], Any]:
+        """Encode the states of ``cut`` and those changed after it, packed for the table, and
+        take the held acks and deletions: what the snapshot saves (under the lock).
 
         The states changed after the cut stay marked changed: their aggregates were written
         before those changes, so the next snapshot writes them again (and saves them again).
@@ -301,20 +305,22 @@ class LiveStates(Generic[S]):
         keys = [key for key in cut | self._dirty if key in self.states]
         acks, size, forgotten = self._held, self.held_bytes, self._forgotten
         self._held, self.held_bytes, self._forgotten = [], 0, {}
+        encode, part = self.codec.encode, self.codec.partition
+        rows = chain(
+            ((part(s), k, encode(s)) for k, s in self._of(keys)),
+            ((partition, key, None) for key, partition in forgotten.items()),
+        )
         try:
-            rows: list[Row] = [
-                (self.codec.partition(s), k, self.codec.encode(s)) for k, s in self._of(keys)
-            ]
+            packed = table.pack_rows(rows)
         except BaseException:
             self._pending_again(keys, acks, size, forgotten)
             raise
-        rows += [(partition, key, None) for key, partition in forgotten.items()]
-        return keys, acks, size, forgotten, rows
+        return keys, acks, size, forgotten, packed
 
     async def _send(
         self,
         table: StateTable,
-        rows: list[Row],
+        packed: Any,
         keys: list[bytes],
         acks: list[Ack],
         size: int,
@@ -323,7 +329,7 @@ class LiveStates(Generic[S]):
         """Send the rows, wait for Kafka (one time limit for queueing them too: while Kafka
         is away, aiokafka can make the producer wait before it takes a batch), then ack."""
         try:
-            saved = _saved(table, rows)
+            saved = _saved(table, packed)
             await confirmed([saved], self.confirm_timeout_s, f"{self.name} snapshots")
         except BaseException:
             self._pending_again(keys, acks, size, forgotten)
@@ -345,10 +351,10 @@ class LiveStates(Generic[S]):
         return [(key, state) for key in keys if (state := self.states.get(key)) is not None]
 
 
-async def _saved(table: StateTable, rows: list[Row]) -> None:
-    """Send the rows to the changelog and wait until Kafka confirmed every one (or one
+async def _saved(table: StateTable, packed: Any) -> None:
+    """Send the packed rows to the changelog and wait until Kafka confirmed every one (or one
     failed: its error). Stopped waiting, it leaves the deliveries be, as ``confirmed`` does."""
-    deliveries = [asyncio.ensure_future(d) for d in await table.put_rows(rows)]
+    deliveries = [asyncio.ensure_future(d) for d in await table.put_rows(packed)]
     if deliveries:
         await asyncio.wait(deliveries, return_when=asyncio.FIRST_EXCEPTION)
     for delivery in deliveries:

@@ -27,7 +27,8 @@ def test_rows_of_many_batches_arrive_once_each_in_partition_order() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=4096, acks="all")
         await producer.start()
         try:
-            deliveries = await ChangelogWriter(lambda: producer, topic).send(rows)
+            writer = ChangelogWriter(lambda: producer, topic)
+            deliveries = await writer.send(writer.pack(rows))
             assert len(deliveries) > 50  # many batches, not one per row (400) nor one in all
             await asyncio.wait_for(asyncio.gather(*deliveries), 30)
         finally:

@@ -1,7 +1,7 @@
 """Fakes and factories shared by the streams unit tests."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +76,9 @@ class FakeTable:
     def __init__(self) -> None:
         self.data: dict[bytes, tuple[int, bytes | None]] = {}
 
+    def pack_rows(self, rows: Iterable[Row]) -> list[Row]:
+        return list(rows)
+
     async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
         for partition, key, value in rows:
             self.data[key] = (partition, value)
@@ -112,6 +115,9 @@ class MemoryChangelog:
 
     def __init__(self) -> None:
         self.rows: list[Row] = []
+
+    def pack(self, rows: Iterable[Row]) -> list[Row]:
+        return list(rows)
 
     async def send(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
         self.rows += rows

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from streams.changelog import ChangelogWriter, Row, by_partition
+from streams.changelog import ChangelogWriter, Row
 
 
 class SmallBatches:
@@ -29,15 +29,10 @@ class _Batch:
         self.records: list[tuple[bytes, bytes | None]] = []
 
     def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> object | None:
-        if len(self.records) == self.size:
-            return None  # full, as aiokafka's BatchBuilder says it
+        if self.records and len(self.records) >= self.size:
+            return None  # full, as aiokafka's BatchBuilder says it (the first always fits)
         self.records.append((key, value))
         return object()
-
-
-def test_rows_are_grouped_by_partition_in_their_order() -> None:
-    rows: list[Row] = [(1, b"a", b"1"), (0, b"b", b"2"), (1, b"c", None), (0, b"a", b"3")]
-    assert by_partition(rows) == {1: [(b"a", b"1"), (b"c", None)], 0: [(b"b", b"2"), (b"a", b"3")]}
 
 
 def test_each_partitions_rows_fill_batches_in_order_one_delivery_per_batch() -> None:
@@ -45,7 +40,9 @@ def test_each_partitions_rows_fill_batches_in_order_one_delivery_per_batch() -> 
     writer = ChangelogWriter(lambda: producer, "app-sensor-state-changelog")
     rows: list[Row] = [(n % 2, f"k{n}".encode(), None if n == 4 else b"v") for n in range(7)]
 
-    deliveries = asyncio.run(writer.send(rows))
+    packed = writer.pack(iter(rows))  # taken one by one, as a snapshot encodes them
+    assert producer.sent == []  # nothing is sent before ``send``
+    deliveries = asyncio.run(writer.send(packed))
 
     assert len(deliveries) == len(producer.sent) == 4  # partition 0: 4 rows, 1: 3 rows
     assert {topic for topic, _, _ in producer.sent} == {"app-sensor-state-changelog"}
@@ -54,3 +51,13 @@ def test_each_partitions_rows_fill_batches_in_order_one_delivery_per_batch() -> 
         assert all(0 < len(records) <= 2 for records in batches)
         sent = [record for records in batches for record in records]
         assert sent == [(key, value) for p, key, value in rows if p == partition]
+
+
+def test_a_row_bigger_than_a_batch_gets_a_batch_of_its_own() -> None:
+    producer = SmallBatches(size=0)  # as a row bigger than the batch size: one per batch
+    writer = ChangelogWriter(lambda: producer, "t")
+    rows: list[Row] = [(0, b"a", b"1"), (0, b"b", b"2")]
+
+    asyncio.run(writer.send(writer.pack(rows)))
+
+    assert [records for _, _, records in producer.sent] == [[(b"a", b"1")], [(b"b", b"2")]]

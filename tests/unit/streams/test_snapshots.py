@@ -3,7 +3,7 @@
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +45,9 @@ class SlowChangelog:
         self.journal = journal
         self.deliveries: list[asyncio.Future[None]] = []
         self.rows: dict[bytes, bytes] = {}
+
+    def pack_rows(self, rows: Iterable[Row]) -> list[Row]:
+        return list(rows)
 
     async def put_rows(self, rows: Sequence[Row]) -> list[asyncio.Future[None]]:
         return [self._put(key) for _, key, _ in rows]
@@ -118,6 +121,28 @@ def test_a_refused_snapshot_acks_nothing_and_keeps_everything_for_the_next() -> 
     asyncio.run(scenario())
     assert [e for e in journal.events if e.startswith("ack")] == ["ack r1", "ack r2"]
     assert journal.events.index("ack r1") > journal.events.index("confirmed t/a")
+
+
+def test_a_state_that_cannot_be_encoded_fails_the_snapshot_and_keeps_everything_pending() -> None:
+    def encode(state: SensorState) -> bytes:
+        if state.sensor_id == "b":
+            raise ValueError("not encodable")
+        return encode_sensor(state)
+
+    journal = Journal()
+    table = SlowChangelog(journal)
+    live = LiveStates(Codec(encode, decode_sensor, CODEC.partition), "sensors")
+
+    async def scenario() -> None:
+        live.put(b"t/a", SensorState(0, "t", "a"))
+        live.put(b"t/b", SensorState(1, "t", "b"))
+        live.hold([journal.ack("r1")], size=100)
+        with pytest.raises(ValueError, match="not encodable"):
+            await asyncio.wait_for(live.snapshot(table), GUARD_S)
+
+    asyncio.run(scenario())
+    assert journal.events == []  # nothing sent (the state before it was packed, not sent)
+    assert live.pending == (2, 1) and live.held_bytes == 100
 
 
 def test_a_snapshot_waits_for_the_batch_in_progress() -> None:
