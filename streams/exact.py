@@ -34,6 +34,23 @@ def add_exact(partials: list[float], value: float) -> None:
     partials[i:] = [x]
 
 
+def add_all_exact(partials: list[float], values: Iterable[float]) -> None:
+    """Add every value to the partials, in place (:func:`add_exact`, inlined: a window takes
+    a batch's values of it at once)."""
+    for x in values:
+        i = 0
+        for y in partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                partials[i] = low
+                i += 1
+            x = high
+        partials[i:] = [x]
+
+
 def merge_exact(partials: list[float], other: Iterable[float]) -> None:
     """Add another exact sum's partials to ``partials``, in place."""
     for value in other:

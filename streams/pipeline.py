@@ -164,6 +164,18 @@ class AggregateUpdate(msgspec.Struct, frozen=True, gc=False):
 Opened = dict[tuple[str, int], WindowSet]  # (size name, start) → the windows of its size
 
 
+class _Pending:
+    """A series' values that reached its windows in this batch, added at its end."""
+
+    __slots__ = ("late_for", "stored_at", "times", "values")
+
+    def __init__(self) -> None:  # by hand: a dataclass's default factories cost a µs
+        self.times: list[int] = []
+        self.values: list[float] = []
+        self.stored_at: list[int] = []  # each value's reading in Outcome.stored
+        self.late_for: dict[int, set[int]] | None = None  # position → sizes it was late for
+
+
 class _Touched(NamedTuple):
     head: SeriesHead
     window: str  # the size's name
@@ -277,22 +289,58 @@ def _forget_before_horizon(series: Series, config: StreamsConfig) -> None:
 
 
 def _aggregate(
-    series: Series, t_us: int, value: float, config: StreamsConfig, into: Opened
+    series: Series, t_us: int, value: float, config: StreamsConfig, into: _Pending, at: int
 ) -> bool:
-    """Add a value to its window of every size; True when it was late for any of them."""
-    late = False
+    """Note a value for its window of every size (added at the batch's end, by
+    :func:`_add_pending`); True when it was late for any of them. ``at``: where its reading
+    goes in ``Outcome.stored``."""
     mark = series.mark_us
+    if mark is None or t_us >= mark:
+        # The newest so far: its windows all end after the watermark, so none is final.
+        series.mark_us = t_us
+        late_for = None
+    else:
+        late_for = {
+            size
+            for _, size in config.windows
+            if is_late(t_us - t_us % size, size, config.lateness_us, mark)
+        }
+        if len(late_for) == len(config.windows):
+            return True
+    if late_for:
+        if into.late_for is None:
+            into.late_for = {}
+        into.late_for[len(into.times)] = late_for
+    into.times.append(t_us)
+    into.values.append(value)
+    into.stored_at.append(at)
+    return bool(late_for)
+
+
+def _add_pending(
+    series: Series, pending: _Pending, config: StreamsConfig
+) -> tuple[Opened, set[int]]:
+    """Add a batch's values of the series to its windows, a run of one window at once: the
+    windows reached, and where in ``Outcome.stored`` the readings are whose value a window
+    refused (its sum would overflow)."""
+    opened: Opened = {}
+    refused: set[int] = set()
+    late_for = pending.late_for
     for name, size in config.windows:
-        start = t_us - t_us % size
-        if is_late(start, size, config.lateness_us, mark):
-            late = True
+        times, values, kept = pending.times, pending.values, pending.stored_at
+        if late_for:
+            chosen = [k for k in range(len(times)) if size not in late_for.get(k, ())]
+            times, values = [times[k] for k in chosen], [values[k] for k in chosen]
+            kept = [kept[k] for k in chosen]
+        if not times:  # late for this size, every one: no window of it is made
             continue
         windows = _windows_of(series, size)
-        windows.add(t_us, value)
-        into[(name, start)] = windows
-    if mark is None or t_us > mark:
-        series.mark_us = t_us
-    return late
+        starts, overflowed = windows.add_all(times, values)
+        for start in starts:
+            opened[(name, start)] = windows
+        if overflowed:
+            refused.update(kept[k] for k in overflowed)
+    return opened, refused
 
 
 def _windows_of(series: Series, size: int) -> WindowSet:
@@ -345,7 +393,7 @@ class _SensorBatch:
     feeds: str | None  # the district an open sensor's windows go to
     refuse_unknown: bool  # unregistered sensors are dead letters
     unregistered: bool  # flag the readings 'unregistered'
-    touched: dict[str, tuple[Series, SeriesHead, Opened]] = field(default_factory=dict)
+    touched: dict[str, tuple[Series, SeriesHead, _Pending]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -393,7 +441,11 @@ def process_sensor(
             log.exception("processing a reading of %s failed", reading.key.decode())
             out.dead_letters.append((reading, PROCESSING_FAILED, f"{type(err).__name__}: {err}"))
     sensor = (state.tenant, state.sensor_id)
-    for key, (series, head, opened) in batch.touched.items():
+    refused: set[int] = set()
+    for key, (series, head, pending) in batch.touched.items():
+        opened, overflowed = _add_pending(series, pending, config)
+        if overflowed:
+            refused |= overflowed
         for (name, start), windows in opened.items():
             windows.changed(start)
             if head.district is None:
@@ -404,6 +456,10 @@ def process_sensor(
                     head, name, start, window, series
                 )
         _tidy(series, config)
+    for at in sorted(refused, reverse=True) if refused else ():  # from the end: positions hold
+        refusal = "OverflowError: the sum of the window it falls in would overflow"
+        log.error("a reading of %s refused: %s", state.sensor_id, refusal)
+        out.dead_letters.append((out.stored.pop(at), PROCESSING_FAILED, refusal))
     return state, out
 
 
@@ -492,7 +548,8 @@ def _process_reading(
     )
     flags += sequence
     if not NOT_AGGREGATED.intersection(clock):
-        if known is None or _into_windows(state, key, series, reading, t_us, batch, config):
+        at = len(out.stored)  # where the reading goes
+        if known is None or _into_windows(state, key, series, reading, t_us, batch, config, at):
             # Late for a window, or older than what the series remembers: it might be a
             # repeat, and a window could count it twice.
             flags.append(LATE)
@@ -549,8 +606,10 @@ def _into_windows(
     t_us: int,
     batch: _SensorBatch,
     config: StreamsConfig,
+    at: int,
 ) -> bool:
-    """Aggregate a reading into its series' windows; True when it was late for any."""
+    """Note a reading for its series' windows (its place in ``Outcome.stored``: ``at``); True
+    when it was late for any."""
     entry = batch.touched.get(key)
     if entry is None:
         head = SeriesHead(
@@ -562,8 +621,8 @@ def _into_windows(
             series.unit,
             batch.feeds,
         )
-        entry = batch.touched[key] = (series, head, {})
-    return _aggregate(series, t_us, reading.value, config, entry[2])
+        entry = batch.touched[key] = (series, head, _Pending())
+    return _aggregate(series, t_us, reading.value, config, entry[2], at)
 
 
 def _as_stored(reading: Reading, flags: list[str], info: SensorInfo | None) -> Reading:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import math
 import re
 from array import array
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from streams.exact import add_exact, exact_total
+from streams.exact import add_all_exact, add_exact, exact_total
 
 _SIZE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -83,18 +84,6 @@ class Window(msgspec.Struct, array_like=True, gc=False):
     def partials(self) -> list[float]:
         """The exact sum as a list of partials."""
         return [self.sum] if isinstance(self.sum, float) else list(self.sum)
-
-
-def add_to_sum(total: float | list[float], value: float) -> float | list[float]:
-    """An exact sum plus a value: one float while the sum is exactly one, else partials."""
-    if isinstance(total, float):
-        # One step of Shewchuk's algorithm: most sums of sensor values stay one float.
-        big, small = (total, value) if abs(total) >= abs(value) else (value, total)
-        high = big + small
-        low = small - (high - big)
-        return high if not low else [low, high]
-    add_exact(total, value)
-    return total
 
 
 # --- the open windows of a series, packed ---------------------------------------------------
@@ -161,24 +150,96 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
             slots[at + _LAST] = value
         return start
 
-    def _add_to_sum(self, at: int, start: int, value: float) -> None:
+    def add_all(self, times: Sequence[int], values: Sequence[float]) -> tuple[list[int], list[int]]:
+        """Add values observed at ``times`` (in topic order), each run of one window at once.
+
+        The same result as :meth:`add` of each in turn (the exact sum keeps the mean exact
+        in any order), at a fraction of the cost: a batch brings a sensor's values in runs of
+        one window. Returns the starts of the windows reached, and the positions of the values
+        left out because the window's sum would overflow (the window as it was without them).
+        """
+        if len(times) == 1:  # one reading of the sensor in the batch: the common case
+            return [times[0] - times[0] % self.size_us], self._add_one_by_one(times, values, (0,))
+        size, starts, refused = self.size_us, [], []
+        i, n = 0, len(times)
+        while i < n:
+            start = times[i] - times[i] % size
+            end = start + size
+            j = i + 1
+            while j < n and start <= times[j] < end:
+                j += 1
+            if j - i == 1 or not self._add_run(start, times[i:j], values[i:j]):
+                refused += self._add_one_by_one(times, values, range(i, j))
+            starts.append(start)
+            i = j
+        return starts, refused
+
+    def _add_run(self, start: int, times: Sequence[int], values: Sequence[float]) -> bool:
+        """Add values of the window at ``start``; False (nothing changed) if its sum would
+        overflow."""
+        slots = self.slots
+        at = len(slots) - SLOT
+        while at >= 0 and slots[at] > start:  # mostly in order: the last window is the one
+            at -= SLOT
+        found = at >= 0 and slots[at] == start
+        partials = self._partials(at, start) if found else []
+        add_all_exact(partials, values)
+        if not math.isfinite(partials[-1]):
+            return False
+        newest = max(times)
+        last = values[times.index(newest)]  # the first of the newest, as :meth:`add` keeps
+        low, high = min(values), max(values)
+        if not found:
+            at += SLOT
+            slots[at:at] = array("d", (start, len(values), 0.0, low, high, newest, last))
+        else:
+            slots[at + _COUNT] += len(values)
+            if low < slots[at + _MIN]:
+                slots[at + _MIN] = low
+            if high > slots[at + _MAX]:
+                slots[at + _MAX] = high
+            if newest > slots[at + _LAST_US]:
+                slots[at + _LAST_US] = newest
+                slots[at + _LAST] = last
+        self._store_sum(at, start, partials)
+        return True
+
+    def _add_one_by_one(
+        self, times: Sequence[int], values: Sequence[float], positions: Iterable[int]
+    ) -> list[int]:
+        """:meth:`add` each value; the positions of those refused (overflow)."""
+        refused = []
+        for k in positions:
+            try:
+                self.add(times[k], values[k])
+            except OverflowError:
+                refused.append(k)
+        return refused
+
+    def _partials(self, at: int, start: int) -> list[float]:
         high = self.slots[at + _SUM]
         lows = None if self.extra is None else self.extra.get(start)
-        total = add_to_sum(high if lows is None else [*lows, high], value)
-        if not math.isfinite(total if isinstance(total, float) else total[-1]):
+        return [high] if lows is None else [*lows, high]
+
+    def _add_to_sum(self, at: int, start: int, value: float) -> None:
+        partials = self._partials(at, start)
+        add_exact(partials, value)
+        if not math.isfinite(partials[-1]):
             # Values are at most 1e300 (urbanpulse.model), so only an absurd count gets here;
             # the reading is dead-lettered by the pipeline's guard, the window stays as it was.
             raise OverflowError(f"the sum of the window at {start} µs would overflow")
-        if isinstance(total, float) or len(total) == 1:
-            self.slots[at + _SUM] = total if isinstance(total, float) else total[0]
-            if lows is not None and self.extra is not None:
-                del self.extra[start]
-                self.extra = self.extra or None
-            return
-        self.slots[at + _SUM] = total[-1]
-        if self.extra is None:
-            self.extra = {}
-        self.extra[start] = total[:-1]
+        self._store_sum(at, start, partials)
+
+    def _store_sum(self, at: int, start: int, partials: list[float]) -> None:
+        """Keep an exact sum: the highest partial in the slot, the others in ``extra``."""
+        self.slots[at + _SUM] = partials[-1]
+        if len(partials) > 1:
+            if self.extra is None:
+                self.extra = {}
+            self.extra[start] = partials[:-1]
+        elif self.extra is not None and start in self.extra:
+            del self.extra[start]
+            self.extra = self.extra or None
 
     def window(self, start: int) -> Window | None:
         """The window at ``start`` as a :class:`Window`, or None if it is not open."""

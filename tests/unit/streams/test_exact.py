@@ -6,8 +6,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.exact import add_exact, exact_total, merge_exact
-from streams.windows import add_to_sum
+from streams.exact import add_all_exact, add_exact, exact_total, merge_exact
 
 # Finite floats of any magnitude that cannot overflow when a few hundred are added.
 finite = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
@@ -25,13 +24,21 @@ def test_the_classic_case_naive_summing_gets_wrong() -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.one_of(finite, sensor_like), min_size=1, max_size=200), st.integers(0, 2**32))
-def test_the_mean_equals_fsum_over_count_in_any_order(values: list[float], seed: int) -> None:
+def test_the_mean_equals_fsum_over_count_in_any_order_and_runs(
+    values: list[float], seed: int
+) -> None:
+    rng = random.Random(seed)
     order = values[:]
-    random.Random(seed).shuffle(order)
-    total: float | list[float] = order[0]
-    for value in order[1:]:
-        total = add_to_sum(total, value)
-    partials = [total] if isinstance(total, float) else total
+    rng.shuffle(order)
+    partials: list[float] = []
+    at = 0
+    while at < len(order):  # one value at a time, or a batch's run of a window at once
+        run = rng.randint(1, 5)
+        if run == 1:
+            add_exact(partials, order[at])
+        else:
+            add_all_exact(partials, order[at : at + run])
+        at += run
     assert exact_total(partials) / len(values) == math.fsum(values) / len(values)
 
 

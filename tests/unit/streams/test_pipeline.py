@@ -266,6 +266,18 @@ def disordered_batches(
     return [ordered[a:b] for a, b in zip([0, *at], [*at, len(ordered)], strict=True)]
 
 
+def test_a_reading_late_for_its_minute_still_counts_in_its_quarter_and_hour() -> None:
+    # Lateness 5 min; the watermark at 10 min: the minute [1, 2) is final, the quarter is not.
+    readings = [at(0, 1.0), at(10 * MIN_US, 2.0), at(MIN_US, 3.0), at(MIN_US + 1, 4.0)]
+    state, out = process_sensor(SensorState(), readings, None, False, SMALL)
+    assert [flags.LATE in r.quality_flags for r in out.stored] == [False, False, True, True]
+    counts = {
+        (u.window, u.start_us - epoch_us(T0)): u.value.count
+        for u in snapshot_aggregates(state, SMALL)
+    }
+    assert counts == {("1m", 0): 1, ("1m", 10 * MIN_US): 1, ("15m", 0): 4, ("1h", 0): 4}
+
+
 @settings(max_examples=150, deadline=None)
 @given(points, st.integers(0, 2**32))
 def test_any_split_replay_and_restart_within_lateness_equals_the_offline_computation(

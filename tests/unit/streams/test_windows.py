@@ -110,3 +110,46 @@ def test_a_final_window_stays_until_written_and_is_listed_from_the_earliest_chan
     assert windows.starts() == [MIN]  # written and final: dropped; open: kept
     windows.prune(0, 3 * MIN)
     assert len(windows) == 0 and windows.unwritten_windows() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5 * MIN),
+            st.one_of(st.floats(-1e300, 1e300), st.floats(-100, 100).map(lambda v: round(v, 1))),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(0, 2**32),
+)
+def test_adding_a_batch_at_once_equals_adding_each_value(
+    points: list[tuple[int, float]], seed: int
+) -> None:
+    one_by_one, at_once = WindowSet(MIN), WindowSet(MIN)
+    for t, value in points:
+        one_by_one.add(t, value)
+    rng = random.Random(seed)
+    reached: set[int] = set()
+    at = 0
+    while at < len(points):  # in batches of any length, times in any order
+        batch = points[at : at + rng.randint(1, 20)]
+        starts, refused = at_once.add_all([t for t, _ in batch], [v for _, v in batch])
+        assert refused == [] and set(starts) == {window_start(t, MIN) for t, _ in batch}
+        reached.update(starts)
+        at += len(batch)
+    assert at_once.starts() == one_by_one.starts() == sorted(reached)
+    for start in reached:
+        mine, theirs = at_once.window(start), one_by_one.window(start)
+        assert mine is not None and theirs is not None
+        assert mine.aggregate() == theirs.aggregate() and mine.last_us == theirs.last_us
+
+
+def test_a_value_whose_window_sum_would_overflow_is_refused_and_the_others_are_added() -> None:
+    windows = WindowSet(MIN)
+    starts, refused = windows.add_all([1, 2, 3, MIN], [1.7e308, 1.7e308, 5.0, 1.0])
+    assert starts == [0, MIN] and refused == [1]
+    first = windows.window(0)
+    assert first is not None and first.count == 2 and math.isfinite(first.aggregate().mean)
+    assert first.aggregate().max == 1.7e308 and first.last == 5.0
