@@ -53,6 +53,14 @@ def test_one_bad_reading_does_not_spoil_its_batch() -> None:
     assert b'"a b"' in decoded.refused[0].value
 
 
+def test_a_value_out_of_bounds_is_refused_with_its_own_bytes_and_the_rest_kept() -> None:
+    good, huge = reading("ok", 2.0), reading("big", 1e301)  # decodes; the model's check fails
+    decoded = decode_record(encode_batch([good, huge, good]))
+    assert decoded.readings == [good, good]
+    [refused] = decoded.refused
+    assert "1e300" in refused.reason and refused.value == huge.to_bytes()
+
+
 def test_garbage_is_refused_whole() -> None:
     decoded = decode_record(b"\x00not json")
     assert decoded.readings == [] and decoded.refused[0].value == b"\x00not json"
