@@ -5,6 +5,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+import streams.app
 from streams.app import StreamWorker, create_app
 from streams.state import decode_sensor
 from tests.unit.streams.helpers import T0, FakeTable, FakeTopic, FakeWriter, reading, series
@@ -128,6 +131,33 @@ def test_a_reading_influxdb_refuses_is_not_published_to_the_observations_topic()
     assert [r.sensor_id for r in sent] == ["air-1"] == [r.sensor_id for r in worker.writer.raw]
     reasons = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
     assert [letter.reason for letter in reasons] == ["influx_rejected"]
+
+
+def test_a_batchs_raw_points_are_written_in_parts_and_each_part_keeps_its_refusals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class PartsWriter(RefusingWriter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[int] = []
+
+        def write(self, readings: list[Any], labels: Any = None) -> None:
+            self.parts.append(len(readings))
+            super().write(readings, labels)
+
+    monkeypatch.setattr(streams.app, "RAW_PART", 2)
+    names = ["s0", "s1", "s2", "refused", "s4", "s5", "s6"]
+    batch = encode_batch([reading(sensor_id=name, message_id=name) for name in names])
+    worker = run_agent([batch], writer=PartsWriter())
+    # Parts of two sensors' readings as they were processed (2, 2, 2, 1); the part holding
+    # the refused point is then halved (1, 1). The parts run at once: their order varies.
+    assert sorted(worker.writer.parts) == [1, 1, 1, 2, 2, 2]
+    kept = [n for n in names if n != "refused"]
+    assert sorted(r.sensor_id for r in worker.writer.raw) == kept
+    sent = [r for _, v in worker.topics["observations"].sent for r in decode_record(v).readings]
+    assert [r.sensor_id for r in sent] == kept  # in the batch's order, whatever the writes'
+    letters = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
+    assert [letter.reason for letter in letters] == ["influx_rejected"]
 
 
 def test_agent_sends_alerts_to_kafka_and_influx() -> None:
