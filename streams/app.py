@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -52,7 +53,7 @@ import faust
 import msgspec
 
 from streams.alerts import AlertEvent
-from streams.batches import parse_records, split_by_size, streams_dead_letter
+from streams.batches import ParsedBatch, parse_records, split_by_size, streams_dead_letter
 from streams.changelog import ChangelogWriter, Row, RowWriter
 from streams.consumer import SafeCommitConsumer
 from streams.deliveries import confirmed
@@ -118,7 +119,7 @@ MAX_RUN_BYTES = 1536 * 1024
 FETCH_BYTES = 256 * 1024
 # A batch's raw points are written in parts of this many readings while the rest of it is
 # processed (``_RawWrites``).
-RAW_PART = 1000
+RAW_PART = 2500
 STREAM_BUFFER = 512
 
 SENSOR_CODEC: Codec[SensorState] = Codec(encode_sensor, decode_sensor, lambda s: s.partition)
@@ -219,6 +220,7 @@ def _add_agents(
 ) -> None:
     """The two agents: readings → sensors, sensor windows → districts."""
     take = settings.worker.batch_size
+    worker.on_failure = app.crash
 
     @app.agent(readings_topic)  # type: ignore[untyped-decorator]  # faust is untyped
     async def store_readings(stream: Any) -> None:
@@ -229,7 +231,7 @@ def _add_agents(
             for run in split_by_size(events, _value_size, MAX_RUN_BYTES):
                 async with _crash_on_failure(app):
                     with worker.in_batch():
-                        await worker.handle_readings(
+                        await worker.start_readings(
                             [(e.message.partition, e.value) for e in run], _acks(stream, run)
                         )
                 if worker.sensors.held_bytes > MAX_HELD_BYTES:
@@ -398,6 +400,12 @@ class StreamWorker:
         self._unconfirmed: set[Awaitable[Any]] = set()  # sends Kafka has not acknowledged yet
         self._last_snapshot = time.monotonic()
         self._label_cache: dict[int, tuple[SensorInfo, SensorLabels]] = {}
+        self._completing: asyncio.Future[int] | None = None  # the batch completing, if any
+        self.sensors.settle = self._completed
+        # Called with the error of a batch that failed while completing in the background
+        # (the agents set it to stop the worker, as a batch failing in the agent does).
+        self.on_failure: Callable[[BaseException], Awaitable[object]] | None = None
+        self._stopping: asyncio.Future[object] | None = None
         self._aggregates = Flush(
             self._write_window_aggregates, partial(mark_written, config=self.config)
         )
@@ -423,17 +431,75 @@ class StreamWorker:
     async def handle_readings(
         self, values: Sequence[tuple[int, bytes]], acks: Iterable[Ack] = ()
     ) -> int:
-        """Process one batch of (partition, value) records of the readings topic.
+        """Process one batch of (partition, value) records of the readings topic and wait
+        until it is complete (:meth:`start_readings`, then :meth:`settle`); how many stored."""
+        await self.start_readings(values, acks)
+        return await self.settle()
 
-        ``acks`` acknowledge the records; they are released by the snapshot that saves the
-        states this batch changed.
+    async def start_readings(
+        self, values: Sequence[tuple[int, bytes]], acks: Iterable[Ack] = ()
+    ) -> None:
+        """Process one batch of (partition, value) records of the readings topic; its
+        completion (the rest of its raw writes, its sends, holding its acks) goes on in the
+        background while the next batch is processed.
+
+        One batch completes at a time, in order: this one's completion starts once the
+        previous one's is done (its error, if any, is raised here). ``acks`` acknowledge the
+        records; they are held once the batch is complete, and released by the snapshot that
+        saves the states it changed. Whatever else takes the states' lock waits for the
+        completion in progress first (:meth:`settle`, ``LiveStates.settled``): a snapshot
+        never saves a state changed by a batch that is not complete.
         """
+        size = sum(len(value) for _, value in values)
         async with self.sensors.lock, _or_discard(self.sensors):
-            stored = await self._handle_readings(values)
-            self.sensors.hold(acks, sum(len(value) for _, value in values))
+            batch = await self._process_readings(values)
+            try:
+                await self.settle()
+            except BaseException:
+                batch.writes.cancel()
+                raise
+            self._completing = asyncio.ensure_future(self._complete(batch, list(acks), size))
+            self._completing.add_done_callback(self._report_failure)
+
+    async def settle(self) -> int:
+        """Wait until the batch completing (if any) is complete; how many it stored. Raises
+        its error (again at every call: the states were discarded, the worker must stop)."""
+        completing = self._completing
+        if completing is None:
+            return 0
+        await self._completed()
+        stored = completing.result()
+        if self._completing is completing:
+            self._completing = None
         return stored
 
-    async def _handle_readings(self, values: Sequence[tuple[int, bytes]]) -> int:
+    async def _completed(self) -> None:
+        """Wait until the batch completing (if any) is complete, without raising its error:
+        it discarded the states, which is what a snapshot or stale check waiting here needs
+        to know, and the worker is stopping (:meth:`_report_failure`)."""
+        completing = self._completing
+        if completing is not None and not completing.done():
+            await asyncio.wait([completing])  # unlike awaiting it, never cancels it
+
+    def _report_failure(self, completing: asyncio.Future[int]) -> None:
+        err = None if completing.cancelled() else completing.exception()
+        if err is None or self.on_failure is None:
+            return
+        log.error("a batch failed while completing; stopping the worker", exc_info=err)
+        self._stopping = asyncio.ensure_future(self.on_failure(err))
+
+    async def _complete(self, batch: _Processed, acks: list[Ack], size: int) -> int:
+        with self.in_batch():
+            async with _or_discard(self.sensors):
+                try:
+                    stored = await self._complete_readings(batch)
+                finally:
+                    batch.writes.cancel()
+                self.sensors.hold(acks, size)
+        return stored
+
+    async def _process_readings(self, values: Sequence[tuple[int, bytes]]) -> _Processed:
+        """Parse, screen and process a batch, starting its raw writes as it goes."""
         parsed = parse_records(list(values), self._source)
         readings, duplicates = await self._without_repeats(parsed.readings)
         groups: dict[bytes, list[Reading]] = {}
@@ -452,12 +518,20 @@ class StreamWorker:
                 state = self._sensor_state(key, parsed.partitions[key], first)
                 process_sensor(state, group, info, self._registry.enabled, self.config, outcome)
                 await writes.start_if_due(outcome.stored)
-            lines = [alert_line(a, self._privacy(a, labels)) for a in outcome.alerts]
-            (stored, refused), _ = await asyncio.gather(
-                writes.finish(outcome.stored), self._write_aggregates(lines, aggregates=0)
-            )
-        finally:
+            writes.start_rest(outcome.stored)
+        except BaseException:
             writes.cancel()
+            raise
+        return _Processed(len(values), parsed, outcome, labels, writes)
+
+    async def _complete_readings(self, batch: _Processed) -> int:
+        """The rest of a processed batch: raw writes, alerts, sends confirmed; how many
+        stored."""
+        parsed, outcome, labels = batch.parsed, batch.outcome, batch.labels
+        lines = [alert_line(a, self._privacy(a, labels)) for a in outcome.alerts]
+        (stored, refused), _ = await asyncio.gather(
+            batch.writes.finish(), self._write_aggregates(lines, aggregates=0)
+        )
         self.metrics.count_alerts(outcome.alerts)
         await self._send_results(stored, parsed.partitions, labels, outcome)
         letters = parsed.dead_letters + [
@@ -470,7 +544,7 @@ class StreamWorker:
         self.stored += len(stored)
         self.metrics.count_readings(stored, len(letters), outcome.duplicates)
         self.duplicates += outcome.duplicates
-        self.received += len(values)
+        self.received += batch.records
         if outcome.duplicates:
             log.info("dropped %d duplicate readings", outcome.duplicates)
         return len(stored)
@@ -490,6 +564,7 @@ class StreamWorker:
         screened = screen(readings)
         repeats = screened.repeats
         if screened.lookup:
+            await self.settle()  # the batch completing may be writing what this one asks for
             query = stored_ids_query(
                 [screened.readings[i] for i in screened.lookup],
                 self._settings.influx.raw_bucket,
@@ -575,7 +650,7 @@ class StreamWorker:
 
     async def check_stale(self, partitions: set[int], now_us: int) -> None:
         """Open stale alerts for sensors of the given partitions that went silent."""
-        async with self.sensors.lock, _or_discard(self.sensors):
+        async with self.sensors.settled(), _or_discard(self.sensors):
             self.sensors.load(self.tables["sensor"], partitions)
             events, changed = [], []
             registry = self._registry.current()
@@ -649,7 +724,7 @@ class StreamWorker:
         """
         pending = iter(states)
         while True:
-            async with self.sensors.lock:
+            async with self.sensors.settled():
                 if self.sensors.discarded:
                     return  # a batch failed: the snapshot saves nothing
                 lines = self._aggregate_lines(pending)
@@ -769,6 +844,18 @@ class StreamWorker:
         self._unconfirmed -= pending
 
 
+@dataclass
+class _Processed:
+    """A batch processed (its states changed), its raw points being written: what its
+    completion needs."""
+
+    records: int
+    parsed: ParsedBatch
+    outcome: Outcome
+    labels: dict[bytes, SensorLabels]
+    writes: _RawWrites
+
+
 RawWrite = Callable[
     [list[Reading], dict[bytes, SensorLabels]],
     Awaitable[tuple[list[Reading], list[tuple[Reading, str, str]]]],
@@ -796,11 +883,13 @@ class _RawWrites:
             self._start(stored)
             await asyncio.sleep(0)  # let the part's thread start before computing on
 
-    async def finish(
-        self, stored: list[Reading]
-    ) -> tuple[list[Reading], list[tuple[Reading, str, str]]]:
-        """Write the rest; (the readings InfluxDB accepted, the refused with the reason)."""
+    def start_rest(self, stored: list[Reading]) -> None:
+        """Start writing the stored readings not yet written (the batch is processed)."""
         self._start(stored)
+
+    async def finish(self) -> tuple[list[Reading], list[tuple[Reading, str, str]]]:
+        """Wait for every part: (the readings InfluxDB accepted, the refused with the
+        reason)."""
         results = await asyncio.gather(*self._parts)
         self._parts = []
         return [r for ok, _ in results for r in ok], [r for _, bad in results for r in bad]

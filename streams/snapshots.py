@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, Protocol, TypeVar
@@ -95,6 +96,9 @@ class LiveStates(Generic[S]):
         self._loaded: set[int] = set()  # partitions whose rows were decoded
         self._loaded_all = False
         self._lock: asyncio.Lock | None = None
+        # Waits until the batch completing in the background (if any) is complete: it
+        # changed states whose acks it has not handed over yet (``StreamWorker.settle``).
+        self.settle: Callable[[], Awaitable[object]] | None = None
         self._saving_lock: asyncio.Lock | None = None
         self.snapshots = 0
         self.last_snapshot_s = 0.0  # how long the last snapshot took
@@ -106,6 +110,15 @@ class LiveStates(Generic[S]):
         if self._lock is None:
             self._lock = asyncio.Lock()
         return self._lock
+
+    @asynccontextmanager
+    async def settled(self) -> AsyncIterator[None]:
+        """The lock, once no batch is still completing: what holds it then sees only states
+        of complete batches, their acks held."""
+        async with self.lock:
+            if self.settle is not None:
+                await self.settle()
+            yield
 
     @property
     def _saving(self) -> asyncio.Lock:
@@ -252,7 +265,7 @@ class LiveStates(Generic[S]):
         if deferred:
             flush = None
         async with self._saving:
-            async with self.lock:
+            async with self.settled():
                 cut = self._cut(writes=flush is not None)
                 if cut is None:
                     return 0
@@ -260,7 +273,7 @@ class LiveStates(Generic[S]):
             try:
                 if flush is not None:
                     await flush.write(self._of(list(cut)))
-                async with self.lock:
+                async with self.settled():
                     if self.discarded:  # a batch failed meanwhile: its states are not saved
                         return 0
                     if flush is not None:

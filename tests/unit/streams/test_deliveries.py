@@ -119,6 +119,32 @@ def test_a_batch_whose_sends_kafka_never_confirms_fails_and_acks_nothing() -> No
     assert worker.sensors.discarded  # the successor starts again from the last snapshot
 
 
+def test_a_batch_that_fails_while_completing_in_the_background_stops_the_worker() -> None:
+    journal, sensors = Journal(), FakeTable()
+    worker = worker_with(UnansweredTopic(delay_s=None), sensors)
+    failures: list[BaseException] = []
+
+    async def stop(err: BaseException) -> None:
+        failures.append(err)
+
+    worker.on_failure = stop
+
+    async def scenario() -> None:
+        batch = [(0, encode_batch([reading()]))]
+        # Processed; its sends are confirmed (or not) in the background.
+        await asyncio.wait_for(worker.start_readings(batch, [journal.ack("r1")]), GUARD_S)
+        while not failures:
+            await asyncio.sleep(0.01)
+        await worker.snapshot()  # waits for the completion, which discarded the states
+        later = [(0, encode_batch([reading(message_id="m2")]))]
+        with pytest.raises(SendsUnconfirmed):  # the agent's next batch fails too
+            await asyncio.wait_for(worker.start_readings(later), GUARD_S)
+
+    asyncio.run(asyncio.wait_for(scenario(), GUARD_S))
+    assert [type(err) for err in failures] == [SendsUnconfirmed]
+    assert worker.sensors.discarded and sensors.data == {} and journal.events == []
+
+
 def test_a_batch_whose_sends_kafka_confirms_within_the_limit_is_stored_and_acked() -> None:
     journal, sensors = Journal(), FakeTable()
     worker = worker_with(UnansweredTopic(delay_s=LIMIT_S / 4), sensors)

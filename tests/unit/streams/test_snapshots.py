@@ -301,6 +301,54 @@ def test_batches_run_while_a_snapshot_writes_aggregates_and_their_windows_are_wr
     asyncio.run(scenario())
 
 
+class HeldRaw(FakeWriter):
+    """InfluxDB taking the n-th raw write only once the test sets ``go_on[n]`` (writes run
+    in a thread, as the worker's do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = [threading.Event(), threading.Event()]
+        self.calls = 0
+
+    def write(self, readings: list[Any], labels: Any = None) -> None:
+        self.calls += 1
+        if self.calls <= len(self.go_on):
+            self.go_on[self.calls - 1].wait(GUARD_S)
+        super().write(readings, labels)
+
+
+def test_the_next_batch_is_processed_while_one_completes_and_a_snapshot_waits_for_both() -> None:
+    journal, sensors, writer = Journal(), FakeTable(), HeldRaw()
+    worker = fake_worker(sensors, writer=writer)
+    first = reading()
+    second = reading(sensor_id="air-2", message_id="m2")
+
+    async def scenario() -> None:
+        await worker.start_readings([(0, encode_batch([first]))], [journal.ack("r1")])
+        assert worker.sensors.pending == (1, 0)  # processed; its acks wait for its completion
+        following = asyncio.create_task(
+            worker.start_readings([(0, encode_batch([second]))], [journal.ack("r2")])
+        )
+        while worker.sensors.get(b"town/air-2") is None:  # processed, the first still writing
+            await asyncio.sleep(0.001)
+        snapshot = asyncio.create_task(worker.snapshot())
+        await asyncio.sleep(0.05)
+        assert not following.done() and not snapshot.done() and journal.events == []
+        writer.go_on[0].set()  # the first completes; the second's raw write is still held
+        await asyncio.wait_for(following, GUARD_S)
+        await asyncio.sleep(0.05)
+        # The second batch changed air-2 but is not complete: nothing may save that state.
+        assert not snapshot.done() and sensors.data == {}
+        writer.go_on[1].set()
+        await asyncio.wait_for(snapshot, GUARD_S)
+
+    asyncio.run(scenario())
+    # The snapshot saved both states only once both batches were complete, then acked both.
+    assert journal.events == ["ack r1", "ack r2"]
+    assert sorted(r.sensor_id for r in writer.raw) == ["air-1", "air-2"]
+    assert set(sensors.data) == {b"town/air-1", b"town/air-2"}
+
+
 def counts(lines: list[str]) -> list[int]:
     """The count field of each aggregate line."""
     return [int(line.split("count=")[1].split("i,")[0]) for line in lines]
