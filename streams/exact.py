@@ -20,23 +20,12 @@ from collections.abc import Iterable
 
 def add_exact(partials: list[float], value: float) -> None:
     """Add ``value`` to the partials, in place, keeping their sum exact."""
-    x = value
-    i = 0
-    for y in partials:
-        if abs(x) < abs(y):
-            x, y = y, x
-        high = x + y
-        low = y - (high - x)
-        if low:
-            partials[i] = low
-            i += 1
-        x = high
-    partials[i:] = [x]
+    add_all_exact(partials, (value,))
 
 
 def add_all_exact(partials: list[float], values: Iterable[float]) -> None:
-    """Add every value to the partials, in place (:func:`add_exact`, inlined: a window takes
-    a batch's values of it at once)."""
+    """Add every value to the partials, in place, keeping their sum exact (a window takes a
+    batch's values of it at once)."""
     for x in values:
         i = 0
         for y in partials:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from streams.exact import add_all_exact, add_exact, exact_total
+from streams.exact import add_all_exact, exact_total
 
 _SIZE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -131,23 +131,10 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
     def add(self, t_us: int, value: float) -> int:
         """Add a value observed at ``t_us`` to its window (new if absent); its start."""
         start = t_us - t_us % self.size_us
-        slots = self.slots
-        at = len(slots) - SLOT
-        while at >= 0 and slots[at] > start:  # mostly in order: the last window is the one
-            at -= SLOT
-        if at < 0 or slots[at] != start:
-            at += SLOT
-            slots[at:at] = array("d", (start, 1, value, value, value, t_us, value))
-            return start
-        self._add_to_sum(at, start, value)  # first: it raises before anything changed
-        slots[at + _COUNT] += 1
-        if value < slots[at + _MIN]:
-            slots[at + _MIN] = value
-        if value > slots[at + _MAX]:
-            slots[at + _MAX] = value
-        if t_us > slots[at + _LAST_US]:
-            slots[at + _LAST_US] = t_us
-            slots[at + _LAST] = value
+        if not self._add_run(start, (t_us,), (value,)):
+            # Values are at most 1e300 (urbanpulse.model), so only an absurd count gets here;
+            # the reading is dead-lettered by the pipeline, the window stays as it was.
+            raise OverflowError(f"the sum of the window at {start} µs would overflow")
         return start
 
     def add_all(self, times: Sequence[int], values: Sequence[float]) -> tuple[list[int], list[int]]:
@@ -220,15 +207,6 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         high = self.slots[at + _SUM]
         lows = None if self.extra is None else self.extra.get(start)
         return [high] if lows is None else [*lows, high]
-
-    def _add_to_sum(self, at: int, start: int, value: float) -> None:
-        partials = self._partials(at, start)
-        add_exact(partials, value)
-        if not math.isfinite(partials[-1]):
-            # Values are at most 1e300 (urbanpulse.model), so only an absurd count gets here;
-            # the reading is dead-lettered by the pipeline's guard, the window stays as it was.
-            raise OverflowError(f"the sum of the window at {start} µs would overflow")
-        self._store_sum(at, start, partials)
 
     def _store_sum(self, at: int, start: int, partials: list[float]) -> None:
         """Keep an exact sum: the highest partial in the slot, the others in ``extra``."""
