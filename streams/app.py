@@ -8,9 +8,11 @@ most ``MAX_RUN_BYTES`` of records. For each run of records the worker:
 1. decodes the records, drops redelivered readings that repeat a stored one
    (``streams.redelivery``), groups the readings by sensor;
 2. runs :func:`streams.pipeline.process_sensor` on each sensor's live state (in memory,
-   changed in place, marked dirty);
-3. writes raw points and, at the same time, aggregates and alerts to InfluxDB (line protocol,
-   two threads, retrying until InfluxDB takes them);
+   changed in place, marked dirty), starting the raw points' write every ``RAW_PART``
+   stored readings (threads, retrying until InfluxDB takes them);
+3. then completes in the background while the next run is processed (one run completes at
+   a time, in order; :meth:`StreamWorker.start_readings`): the rest of the raw points and,
+   at the same time, the alerts written;
 4. sends the stored readings (observations topic, the API's live feed), dead letters, alerts
    and the touched sensor windows of each district to Kafka, and waits until Kafka has them
    all (once per batch);
