@@ -11,8 +11,11 @@ changelog cover at least everything before the committed offsets (docs/streams.m
 and offsets").
 
 A batch never overlaps a snapshot's two short steps (:attr:`LiveStates.lock`): the cut, and
-the save that encodes the states and takes the held acks. So a snapshot holds only states
-whose batches finished, that is whose points InfluxDB took and whose sends Kafka confirmed.
+the save that encodes the states and takes the held acks. A batch of the sensors' agent
+completes after it releases the lock (its writes and sends, then its acks held), so both
+steps first wait for the batch completing (:meth:`LiveStates.settled`). So a snapshot holds
+only states whose batches finished, that is whose points InfluxDB took and whose sends
+Kafka confirmed.
 Between the two steps the snapshot writes what the states of the cut left to write (the
 window aggregates, :class:`Flush`), and after the save it waits for Kafka: batches run
 meanwhile (with 10,000 sensors at 1,000 readings/s, a snapshot held the lock 0.5 s).
