@@ -407,6 +407,8 @@ class StreamWorker:
         # Called with the error of a batch that failed while completing in the background
         # (the agents set it to stop the worker, as a batch failing in the agent does).
         self.on_failure: Callable[[BaseException], Awaitable[object]] | None = None
+        # Holds the stop task started by a failed completion: a task nobody refers to may be
+        # garbage-collected before it runs.
         self._stopping: asyncio.Future[object] | None = None
         self._aggregates = Flush(
             self._write_window_aggregates, partial(mark_written, config=self.config)
