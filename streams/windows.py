@@ -146,7 +146,8 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         left out because the window's sum would overflow (the window as it was without them).
         """
         if len(times) == 1:  # one reading of the sensor in the batch: the common case
-            return [times[0] - times[0] % self.size_us], self._add_one_by_one(times, values, (0,))
+            start = times[0] - times[0] % self.size_us
+            return [start], [] if self._add_run(start, times, values) else [0]
         size, starts, refused = self.size_us, [], []
         i, n = 0, len(times)
         while i < n:
@@ -173,9 +174,13 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         add_all_exact(partials, values)
         if not math.isfinite(partials[-1]):
             return False
-        newest = max(times)
-        last = values[times.index(newest)]  # the first of the newest, as :meth:`add` keeps
-        low, high = min(values), max(values)
+        if len(values) == 1:  # one value (:meth:`add`, most runs at one reading per message)
+            newest, last = times[0], values[0]
+            low = high = last
+        else:
+            newest = max(times)
+            last = values[times.index(newest)]  # the first of the newest, as add keeps it
+            low, high = min(values), max(values)
         if not found:
             at += SLOT
             slots[at:at] = array("d", (start, len(values), 0.0, low, high, newest, last))

@@ -153,3 +153,5 @@ def test_a_value_whose_window_sum_would_overflow_is_refused_and_the_others_are_a
     first = windows.window(0)
     assert first is not None and first.count == 2 and math.isfinite(first.aggregate().mean)
     assert first.aggregate().max == 1.7e308 and first.last == 5.0
+    assert windows.add_all([4], [1.7e308]) == ([0], [0])  # alone, it is refused too
+    assert windows.window(0) == first  # and the window is as it was
