@@ -85,35 +85,68 @@ def reading_series(reading: Reading, labels: SensorLabels = OPEN) -> str:
 
 def reading_line(reading: Reading, labels: SensorLabels = OPEN, series: str | None = None) -> str:
     """The line of one reading; ``series`` is its :func:`reading_series`, when known."""
-    # Fields written out in key order (alt, lat, lon, message_id, quality_flags, received_at,
-    # source_format, unit, value): this runs once per reading.
+    key = series if series is not None else reading_series(reading, labels)
+    return (
+        f"{key} {_fields_before_value(reading)}{float_field(reading.value)} "
+        f"{epoch_us(reading.observed_at) * 1000}"
+    )
+
+
+def _fields_before_value(reading: Reading) -> str:
+    """The fields in key order up to ``value=`` (alt, lat, lon, message_id, quality_flags,
+    received_at, source_format, unit): the readings of one message share all of them."""
     where = reading.location
     place = ""
     if where is not None:
         alt = "" if where.alt is None else f"alt={float_field(where.alt)},"
         place = f"{alt}lat={float_field(where.lat)},lon={float_field(where.lon)},"
-    key = series if series is not None else reading_series(reading, labels)
     return (
-        f"{key} {place}message_id={string_field(reading.message_id)},"
+        f"{place}message_id={string_field(reading.message_id)},"
         f"quality_flags={string_field(','.join(reading.quality_flags))},"
         f'received_at="{reading.received_at.isoformat()}",'
         f"source_format={string_field(reading.source_format)},"
-        f"unit={string_field(reading.unit)},value={float_field(reading.value)} "
-        f"{epoch_us(reading.observed_at) * 1000}"
+        f"unit={string_field(reading.unit)},value="
     )
 
 
 def reading_lines(readings: list[Reading], labels: dict[bytes, SensorLabels]) -> list[str]:
-    """The lines of a batch of readings (``labels`` by sensor key; missing: ``open``)."""
-    keys: dict[tuple[bytes, str, str | None], str] = {}
+    """The lines of a batch of readings (``labels`` by sensor key; missing: ``open``).
+
+    Each line is :func:`reading_line`'s. This runs for every reading stored, so the text a
+    line shares with others is built once: its series key once per series, the fields
+    before the value once per run of readings of one message (a message's readings of one
+    sensor come one after the other, and share one id, one receipt time and one source).
+    At 50 readings per message a line costs 0.9 µs instead of 2.2 (docs/performance.md).
+    """
+    series: dict[tuple[str, str, str, str | None], str] = {}
     out = []
+    before: Reading | None = None  # the reading before, whose fields may be this one's
+    fields = ""
     for reading in readings:
-        which = (reading.key, reading.quantity, reading.probe)
-        key = keys.get(which)
+        which = (reading.tenant, reading.sensor_id, reading.quantity, reading.probe)
+        key = series.get(which)
         if key is None:
-            key = keys[which] = reading_series(reading, labels.get(reading.key, OPEN))
-        out.append(reading_line(reading, series=key))
+            key = series[which] = reading_series(reading, labels.get(reading.key, OPEN))
+        if before is None or not _same_fields(reading, before):
+            fields = _fields_before_value(reading)
+        before = reading
+        out.append(
+            f"{key} {fields}{float_field(reading.value)} {epoch_us(reading.observed_at) * 1000}"
+        )
     return out
+
+
+def _same_fields(reading: Reading, other: Reading) -> bool:
+    """Whether two readings have the same fields but the value (message id first: the one
+    that differs between messages)."""
+    return (
+        reading.message_id == other.message_id
+        and reading.unit == other.unit
+        and reading.quality_flags == other.quality_flags
+        and reading.received_at == other.received_at
+        and reading.source_format == other.source_format
+        and reading.location == other.location
+    )
 
 
 def aggregate_line(update: AggregateUpdate, privacy: str = "open") -> str:

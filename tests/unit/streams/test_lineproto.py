@@ -8,6 +8,7 @@ against the reader, not against themselves.
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
@@ -15,7 +16,7 @@ from influxdb_client import Point, WritePrecision
 from streams.alerts import AlertEvent
 from streams.lineproto import escape_tag_value, series_key, string_field
 from streams.pipeline import AggregateUpdate
-from streams.points import SensorLabels, aggregate_line, alert_line, reading_line
+from streams.points import SensorLabels, aggregate_line, alert_line, reading_line, reading_lines
 from streams.windows import Aggregate
 from urbanpulse.model import ID_PATTERN, Location, Reading
 
@@ -168,6 +169,38 @@ def test_a_reading_line_is_the_one_the_client_wrote_before(
     reading: Reading, tags: SensorLabels
 ) -> None:
     assert reading_line(reading, tags) == point_before(reading, tags)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> list[Reading]:
+    """Readings as a batch holds them: runs of one message's readings, which share every
+    field but the value, the time and at times the quantity, unit, flags or place."""
+    out: list[Reading] = []
+    for first in draw(st.lists(readings(), min_size=1, max_size=6)):
+        out.append(first)
+        for _ in range(draw(st.integers(0, 4))):
+            changes = draw(
+                st.fixed_dictionaries(
+                    {"value": st.floats(allow_nan=False, allow_infinity=False)},
+                    optional={
+                        "unit": st.sampled_from(["Cel", "%"]),
+                        "quality_flags": st.just(("spike",)),
+                        "location": st.just(Location(lat=1.5, lon=2.5)),
+                        "quantity": st.just("humidity"),
+                    },
+                )
+            )
+            out.append(msgspec.structs.replace(first, **changes))
+    return out
+
+
+@settings(max_examples=200)
+@given(messages(), labels)
+def test_a_batch_s_lines_are_each_reading_s_line(batch: list[Reading], tags: SensorLabels) -> None:
+    lines = reading_lines(batch, {batch[0].key: tags})
+    assert lines == [
+        reading_line(r, tags if r.key == batch[0].key else SensorLabels()) for r in batch
+    ]
 
 
 def test_a_probe_is_a_tag_only_when_set() -> None:
