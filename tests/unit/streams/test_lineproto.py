@@ -173,8 +173,9 @@ def test_a_reading_line_is_the_one_the_client_wrote_before(
 
 @st.composite
 def messages(draw: st.DrawFn) -> list[Reading]:
-    """Readings as a batch holds them: runs of one message's readings, which share every
-    field but the value, the time and at times the quantity, unit, flags or place."""
+    """Readings as a batch holds them: runs of one message's readings, which share most
+    fields, each with its own value and at times its own id, quantity, unit, flags, place
+    or receipt time."""
     out: list[Reading] = []
     for first in draw(st.lists(readings(), min_size=1, max_size=6)):
         out.append(first)
@@ -187,6 +188,8 @@ def messages(draw: st.DrawFn) -> list[Reading]:
                         "quality_flags": st.just(("spike",)),
                         "location": st.just(Location(lat=1.5, lon=2.5)),
                         "quantity": st.just("humidity"),
+                        "message_id": st.text(min_size=1, max_size=8),
+                        "received_at": st.just(T0),
                     },
                 )
             )
