@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from urbanpulse.model import InvalidReading, Reading, check
+from urbanpulse.model import InvalidReading, Reading, check, check_names
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -88,9 +88,20 @@ class Decoded:
 def decode_record(value: bytes) -> Decoded:
     """The readings of a batch record (or of a single-reading record); never raises."""
     try:  # every reading valid, the usual case: decoded in one pass
-        return Decoded([check(reading) for reading in _TYPED.decode(value).readings])
+        return Decoded(_checked(_TYPED.decode(value).readings))
     except (msgspec.DecodeError, InvalidReading):
         return _decode_each(value)
+
+
+def _checked(readings: list[Reading]) -> list[Reading]:
+    """:func:`check` of each reading, its names matched only where they differ from the
+    reading's before (else InvalidReading)."""
+    out = []
+    before = None
+    for reading in readings:
+        out.append(check(check_names(reading, before)))
+        before = reading
+    return out
 
 
 def _decode_each(value: bytes) -> Decoded:
@@ -104,7 +115,7 @@ def _decode_each(value: bytes) -> Decoded:
     for item in items:
         raw = bytes(item)
         try:
-            out.readings.append(check(_READING.decode(raw)))
+            out.readings.append(check(check_names(_READING.decode(raw))))
         except (msgspec.DecodeError, InvalidReading) as err:
             out.refused.append(Refused(raw, str(err)))
     return out

@@ -89,8 +89,11 @@ def test_times_influxdb_cannot_store_are_refused(moment: datetime) -> None:
 
 def test_decoding_checks_every_constraint() -> None:
     bad = reading().to_bytes().replace(b'"air-1"', b'"a b"')
-    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+    with pytest.raises(InvalidReading, match="sensor_id"):
         Reading.from_bytes(bad)
+    wrong_type = reading().to_bytes().replace(b'"air-1"', b"7")
+    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+        Reading.from_bytes(wrong_type)
 
 
 @pytest.mark.parametrize("field", ["tenant", "sensor_id", "quantity", "unit", "probe"])
@@ -101,6 +104,6 @@ def test_a_trailing_newline_is_refused_in_every_pattern(field: str) -> None:
     with pytest.raises(InvalidReading, match=field):
         reading(**{field: good.get(field, "1") + "\n"})
     bad = reading().to_bytes().replace(b'"air-1"', b'"air-1\\n"')
-    with pytest.raises(msgspec.ValidationError, match="sensor_id"):
+    with pytest.raises(InvalidReading, match="sensor_id"):
         Reading.from_bytes(bad)
     assert not is_id("air-1\n")

@@ -8,7 +8,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from urbanpulse.model import Reading
+from urbanpulse.model import InvalidReading, Reading, validated
 from urbanpulse.wire import (
     MAX_RECORD_BYTES,
     MAX_RECORD_READINGS,
@@ -51,6 +51,47 @@ def test_one_bad_reading_does_not_spoil_its_batch() -> None:
     assert decoded.readings == [good, good]
     assert len(decoded.refused) == 1 and "sensor_id" in decoded.refused[0].reason
     assert b'"a b"' in decoded.refused[0].value
+
+
+# Each name a valid value or two, and values that break its pattern.
+NAMES = {
+    "tenant": (["town", "city"], ["a b", "x\n", ""]),
+    "sensor_id": (["air-1", "air-2"], ["a/b", "a b", "air-1\n"]),
+    "quantity": (["pm2_5", "pm10"], ["PM25", "pm2_5\n"]),
+    "unit": (["ug/m3", "%"], ["u g", ""]),
+    "probe": ([None, "1"], ["a b", "1\n"]),
+}
+# A row: each name valid, or at most one broken (a reading breaking several is refused
+# whichever name the decoder looks at first; one broken name is what tells runs apart).
+rows = st.lists(
+    st.builds(
+        lambda names, broken: {**names, **broken},
+        st.fixed_dictionaries({name: st.sampled_from(good) for name, (good, _) in NAMES.items()}),
+        st.just({}) | st.sampled_from([{name: b} for name, (_, bad) in NAMES.items() for b in bad]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(rows)
+def test_a_batch_refuses_exactly_the_readings_whose_names_break_a_pattern(
+    names: list[dict[str, str | None]],
+) -> None:
+    """Names are matched once per run of equal names: a bad name after a good run, or a good
+    one after a bad, is still told apart."""
+    readings = [msgspec.structs.replace(reading(), **row) for row in names]
+
+    def valid(r: Reading) -> bool:
+        try:
+            validated(**msgspec.structs.asdict(r))
+        except InvalidReading:
+            return False
+        return True
+
+    decoded = decode_record(encode_batch(readings))
+    assert decoded.readings == [r for r in readings if valid(r)]
+    assert [f.value for f in decoded.refused] == [r.to_bytes() for r in readings if not valid(r)]
 
 
 def test_a_value_out_of_bounds_is_refused_with_its_own_bytes_and_the_rest_kept() -> None:
