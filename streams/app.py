@@ -119,9 +119,10 @@ MAX_RUN_BYTES = 1536 * 1024
 # benchmarks.throughput --sensors 10000, two runs each); neither rate nor CPU moved, at 50
 # readings per message either. The stream buffer counts records, not bytes, and a record
 # holds up to 1,000 readings (about 300 kB): with 512 records the read-ahead held 24 MB at
-# the peak (memray, 10,000 sensors); 64 records (about 2 runs of MAX_RUN_BYTES at that load)
-# took the worker's RSS from 192.9 to 176.2-178.7 MB with the rate unchanged, and 48,614/s
-# at 50 readings per message (docs/performance.md, 2026-12-06 afternoon).
+# the peak (memray, 10,000 sensors); with 64 records (about 2 runs of MAX_RUN_BYTES at that
+# load) the worker's RSS was 176-180 MB against 183-193 in three and two runs, the rate
+# unchanged, and 48,614/s at 50 readings per message (docs/performance.md, 2026-12-06,
+# "Raw lines, names matched once, a smaller read-ahead").
 FETCH_BYTES = 256 * 1024
 STREAM_BUFFER = 64
 # A batch's raw points are written in parts of this many readings while the rest of it is
