@@ -47,14 +47,12 @@ MAX_MAGNITUDE = 1e300
 
 
 def _whole(pattern: str) -> str:
-    r"""The pattern for Python's ``re``, which msgspec uses: there ``$`` also matches before a
+    r"""The pattern for Python's ``re`` (:func:`check_names`): there ``$`` also matches before a
     final newline (``"Cel\n"`` would pass, and break InfluxDB's line protocol); ``\Z`` does not.
     The ``*_PATTERN`` strings stay as they are for pydantic, whose Rust regex has no ``\Z``."""
     return pattern.removesuffix("$") + r"\Z"
 
 
-QuantityName = Annotated[str, msgspec.Meta(pattern=_whole(QUANTITY_PATTERN))]
-Unit = Annotated[str, msgspec.Meta(pattern=_whole(UNIT_PATTERN))]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 

@@ -224,6 +224,17 @@ def test_fields_are_held_to_the_canonical_rules(field: str, value: object) -> No
     assert field in caught.value.detail
 
 
+@pytest.mark.parametrize(("field", "bad"), [("quantity", "Temperature"), ("unit", "Cel\n")])
+def test_a_bad_name_after_good_ones_is_refused(field: str, bad: str) -> None:
+    """Names are matched once per run of equal names: one that changes is matched again."""
+    good = {"quantity": "temperature", "value": 1, "unit": "Cel"}
+    items = [good, good, {**good, "unit": "K"}, {**good, field: bad}, good]
+    with pytest.raises(DecodeError) as caught:
+        decode(dumps({"readings": items}), CTX)
+    assert caught.value.reason == "invalid_reading"
+    assert caught.value.detail.startswith(f"readings[3]: {field}")
+
+
 def test_a_batch_over_the_limit_is_refused() -> None:
     items = [{"quantity": "pm10", "value": 1, "unit": "ug/m3"}] * 10_001
     with pytest.raises(DecodeError) as caught:
