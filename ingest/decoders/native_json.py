@@ -10,9 +10,10 @@ seconds; absent, it is the time of receipt. Optional ``lat``/``lon`` (and ``alt`
 sensor's position. See docs/payloads.md.
 
 This is the hot path of ingest (issue 14), so a message is parsed and checked in one pass by
-msgspec, in C, into :class:`NativeReading` structs whose constraints are those of the
-canonical reading; what msgspec cannot say (finite value, the epoch range, lat with lon) is
-checked per reading in plain Python, and the id of a message without ids is hashed once.
+msgspec, in C, into :class:`NativeReading` structs (types, ranges, lengths); what msgspec
+does not check (finite value, the epoch range, lat with lon) is checked per reading in plain
+Python, the names' patterns once per run of equal names (``check_names``), and the id of a
+message without ids is hashed once.
 """
 
 from __future__ import annotations
