@@ -83,14 +83,9 @@ def reading_series(reading: Reading, labels: SensorLabels = OPEN) -> str:
     )
 
 
-def reading_line(reading: Reading, labels: SensorLabels = OPEN, series: str | None = None) -> str:
-    """The line of one reading; ``series`` is its :func:`reading_series`, when known."""
-    key = series if series is not None else reading_series(reading, labels)
-    place, rest = _shared_fields(reading)
-    return (
-        f"{key} {place}message_id={string_field(reading.message_id)},{rest}"
-        f"{float_field(reading.value)} {epoch_us(reading.observed_at) * 1000}"
-    )
+def reading_line(reading: Reading, labels: SensorLabels = OPEN) -> str:
+    """The line of one reading (:func:`reading_lines` of it alone)."""
+    return reading_lines([reading], {reading.key: labels})[0]
 
 
 def _shared_fields(reading: Reading) -> tuple[str, str]:
@@ -114,7 +109,7 @@ def _shared_fields(reading: Reading) -> tuple[str, str]:
 def reading_lines(readings: list[Reading], labels: dict[bytes, SensorLabels]) -> list[str]:
     """The lines of a batch of readings (``labels`` by sensor key; missing: ``open``).
 
-    Each line is :func:`reading_line`'s. This runs for every reading stored, so the text a
+    Each line is the reading's line alone. This runs for every reading stored, so the text a
     line shares with others is built once: its series key once per series, the fields but
     the value and the message id once per run of readings of one message (a message's
     readings of one sensor come one after the other, and share one receipt time, source
