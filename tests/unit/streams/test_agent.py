@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,18 +27,27 @@ class RefusingWriter(FakeWriter):
         super().write(readings, labels)
 
 
-def run_agent(values: list[bytes], partition: int = 1, writer: Any = None) -> Any:
+def run_agent(
+    values: list[bytes],
+    partition: int = 1,
+    writer: Any = None,
+    before_snapshot: Callable[[StreamWorker], None] | None = None,
+) -> Any:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        return _run_agent(loop, values, partition, writer or FakeWriter())
+        return _run_agent(loop, values, partition, writer or FakeWriter(), before_snapshot)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
 def _run_agent(
-    loop: asyncio.AbstractEventLoop, values: list[bytes], partition: int, writer: Any
+    loop: asyncio.AbstractEventLoop,
+    values: list[bytes],
+    partition: int,
+    writer: Any,
+    before_snapshot: Callable[[StreamWorker], None] | None,
 ) -> Any:
     settings = Settings()
     app = create_app(settings)
@@ -55,6 +65,9 @@ def _run_agent(
                 await agent_test.put(value, key=b"k", partition=partition)
             while worker.received < len(values):
                 await asyncio.sleep(0.05)
+            await worker.settle()
+            if before_snapshot is not None:
+                before_snapshot(worker)
             await worker.snapshot()  # as the snapshot timer would (it does not run here)
 
     loop.run_until_complete(asyncio.wait_for(feed(), 30))
@@ -92,6 +105,20 @@ def test_agent_stores_flags_aggregates_and_dead_letters() -> None:
     assert "count=3i" in hour[-1] and "max=600" in hour[-1]
     partition, raw = worker.tables["sensor"].data[b"town/air-1"]
     assert partition == 1 and decode_sensor(raw).sensor_id == "air-1"
+
+
+def test_held_acks_do_not_keep_the_records_payloads() -> None:
+    held: list[Any] = []
+
+    def look(worker: StreamWorker) -> None:
+        held.extend(ack.args[0] for ack in worker.sensors._held)  # partial(stream.ack, event)
+
+    values = [r.to_bytes() for r in series([10, 20, 30])]
+    worker = run_agent(values, before_snapshot=look)
+    assert len(held) == len(values)  # every record's ack waited for the snapshot...
+    assert all(e.value is None and e.message.value is None for e in held)  # ...without its bytes
+    assert [r.value for r in worker.writer.raw] == [10, 20, 30]
+    assert worker.sensors.pending == (0, 0)  # the snapshot released them
 
 
 def test_a_sensor_silent_for_longer_than_the_setting_is_forgotten_memory_and_changelog() -> None:
