@@ -88,8 +88,9 @@ class Window(msgspec.Struct, array_like=True, gc=False):
 
 # --- the open windows of a series, packed ---------------------------------------------------
 
-SLOT = 7  # doubles per window: start, count, sum, min, max, last_us, last
-_START, _COUNT, _SUM, _MIN, _MAX, _LAST_US, _LAST = range(SLOT)
+SLOT = 8  # doubles per window: start, count, sum, min, max, last_us, last, low
+_START, _COUNT, _SUM, _MIN, _MAX, _LAST_US, _LAST, _LOW = range(SLOT)
+OLD_SLOT = 7  # without low: the snapshots of workers before 2026-12-06 (``wide`` False)
 
 if TYPE_CHECKING:
     Doubles = array[float]
@@ -106,8 +107,14 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
 
     Each window is :data:`SLOT` doubles in ``slots``, ordered by start: start, count, the
     highest partial of its exact sum, min, max, the time of its last value and that value
-    (times and counts are exact as doubles below 2**53 µs, the year 2255). A sum that needs
-    more than one partial keeps the others in ``extra``, by window start.
+    (times and counts are exact as doubles below 2**53 µs, the year 2255), and the second
+    highest partial of the sum (``low``; 0.0: none, as a partial is never 0.0 unless it is
+    the only one). A sum that needs more partials keeps the others in ``extra``, by window
+    start. Most sums of decimal values need two: ``extra`` held every lower partial, a dict
+    of lists of about 200 bytes per window, the largest part of the states of 10,000 sensors
+    at a reading a second (memray); ``low`` holds the second in 8 bytes. ``wide`` tells the
+    layout: a snapshot saved before ``low`` has no ``wide`` (False), and its windows are
+    widened when decoded (:meth:`__post_init__`).
 
     ``unwritten`` is the earliest start of a window changed since its aggregate was last
     written (None: all written). The worker writes a sensor's window aggregates once per
@@ -120,9 +127,26 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
     slots: Doubles = msgspec.field(default_factory=_doubles)
     extra: dict[int, list[float]] | None = None
     unwritten: int | None = None
+    wide: bool = False  # last: older snapshots lack it
+
+    def __post_init__(self) -> None:
+        if not self.wide:  # built here (empty), or saved by an older worker
+            self._widen()
 
     def __len__(self) -> int:
         return len(self.slots) // SLOT
+
+    def _widen(self) -> None:
+        """From :data:`OLD_SLOT` doubles per window, every lower partial in ``extra``."""
+        old, extra = self.slots, dict(self.extra or {})
+        slots = array("d")
+        for at in range(0, len(old), OLD_SLOT):
+            below = extra.pop(int(old[at]), None)
+            slots.extend(old[at : at + OLD_SLOT])
+            slots.append(below[-1] if below else 0.0)
+            if below and len(below) > 1:
+                extra[int(old[at])] = below[:-1]
+        self.slots, self.extra, self.wide = slots, extra or None, True
 
     def starts(self) -> list[int]:
         """The open windows' starts."""
@@ -183,7 +207,7 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
             low, high = min(values), max(values)
         if not found:
             at += SLOT
-            slots[at:at] = array("d", (start, len(values), 0.0, low, high, newest, last))
+            slots[at:at] = array("d", (start, len(values), 0.0, low, high, newest, last, 0.0))
         else:
             slots[at + _COUNT] += len(values)
             if low < slots[at + _MIN]:
@@ -209,17 +233,23 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         return refused
 
     def _partials(self, at: int, start: int) -> list[float]:
+        """The exact sum of the window at slot ``at`` as its partials, lowest first."""
         high = self.slots[at + _SUM]
-        lows = None if self.extra is None else self.extra.get(start)
-        return [high] if lows is None else [*lows, high]
+        low = self.slots[at + _LOW]
+        if not low:
+            return [high]
+        below = None if self.extra is None else self.extra.get(start)
+        return [low, high] if below is None else [*below, low, high]
 
     def _store_sum(self, at: int, start: int, partials: list[float]) -> None:
-        """Keep an exact sum: the highest partial in the slot, the others in ``extra``."""
+        """Keep an exact sum: the highest two partials in the slots, the others in
+        ``extra``."""
         self.slots[at + _SUM] = partials[-1]
-        if len(partials) > 1:
+        self.slots[at + _LOW] = partials[-2] if len(partials) > 1 else 0.0
+        if len(partials) > 2:
             if self.extra is None:
                 self.extra = {}
-            self.extra[start] = partials[:-1]
+            self.extra[start] = partials[:-2]
         elif self.extra is not None and start in self.extra:
             del self.extra[start]
             self.extra = self.extra or None
@@ -235,12 +265,11 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
     def _window_at(self, at: int) -> Window:
         slots = self.slots
         start = int(slots[at])
-        lows = None if self.extra is None else self.extra.get(start)
-        high = slots[at + _SUM]
+        partials = self._partials(at, start)
         return Window(
             start,
             int(slots[at + _COUNT]),
-            high if lows is None else [*lows, high],
+            partials[0] if len(partials) == 1 else partials,
             slots[at + _MIN],
             slots[at + _MAX],
             int(slots[at + _LAST_US]),

@@ -1,11 +1,14 @@
 import math
 import random
+from array import array
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.windows import Aggregate, WindowSet, is_late, offline, parse_window, window_start
+from streams.state import _dec_hook
+from streams.windows import SLOT, Aggregate, WindowSet, is_late, offline, parse_window, window_start
 
 MIN = 60_000_000
 
@@ -55,12 +58,50 @@ def test_a_sum_needing_several_partials_keeps_them_apart_until_its_window_closes
     for value in (1e16, 1.0):  # 1e16 + 1 is no float: two partials
         windows.add(5, value)
     window = windows.window(0)
-    assert window is not None and window.sum == [1.0, 1e16] and windows.extra == {0: [1.0]}
+    assert window is not None and window.sum == [1.0, 1e16]
+    assert windows.slots[-1] == 1.0 and windows.extra is None  # the second one: its low
     assert window.aggregate().mean == math.fsum([1e16, 1.0]) / 2
     windows.add(6, 1.0)  # 1e16 + 2 is a float again
-    assert windows.extra is None
+    assert windows.slots[-1] == 0.0 and windows.extra is None
     windows.prune(0, MIN)
     assert windows.extra is None and len(windows) == 0
+
+
+def test_partials_below_the_second_go_to_extra_by_window_start() -> None:
+    windows = WindowSet(MIN)
+    windows.add(MIN + 1, 5.0)  # a later window first: the next one goes in before it
+    for value in (1e32, 1.0, 1e-32):
+        windows.add(5, value)
+    window = windows.window(0)
+    assert window is not None and isinstance(window.sum, list) and len(window.sum) == 3
+    assert windows.slots[SLOT - 1 :: SLOT].tolist() == [window.sum[1], 0.0]
+    assert windows.extra == {0: window.sum[:1]}
+    assert window.aggregate().mean == math.fsum([1e32, 1.0, 1e-32]) / 3
+    windows.prune(0, MIN)  # window 0 is final and written: gone, its partials too
+    assert windows.starts() == [MIN] and windows.slots[-1] == 0.0 and windows.extra is None
+
+
+def test_a_window_set_saved_before_lows_keeps_its_sums() -> None:
+    windows = WindowSet(MIN)
+    for t, value in (
+        (5, 1e32),
+        (6, 1.0),
+        (7, 1e-32),
+        (MIN + 1, 1e16),
+        (MIN + 2, 1.0),
+        (2 * MIN, 3),
+    ):
+        windows.add(t, value)
+    expected = [windows.window(start) for start in windows.starts()]
+    below = {w.start: w.sum[:-1] for w in expected if w is not None and isinstance(w.sum, list)}
+    assert [len(v) for v in below.values()] == [2, 1]
+    # What an older worker saved: four fields, windows of 7 doubles, every lower partial
+    # in extra.
+    narrow = array("d", (d for i, d in enumerate(windows.slots) if i % SLOT != SLOT - 1))
+    saved = msgspec.msgpack.encode([MIN, ["d", narrow.tobytes()], below, None])
+    decoded = msgspec.msgpack.Decoder(WindowSet, dec_hook=_dec_hook).decode(saved)
+    assert [decoded.window(start) for start in decoded.starts()] == expected
+    assert decoded.slots == windows.slots and decoded.extra == windows.extra and decoded.wide
 
 
 values = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
