@@ -5,9 +5,9 @@ own, unmapped when freed. But it raises the threshold to the size of each such b
 up to 32 MB: once the worker freed a few fetch responses, request bodies and record batches
 of a few hundred kB, every later one came from the heap, and the heap keeps what it grew to.
 A fixed threshold of :data:`MMAP_THRESHOLD` keeps them mapped: the worker's RSS with 10,000
-sensors at saturation was 10-11 MB lower (docs/performance.md, 2026-12-06 "Payloads let go,
-big blocks mapped"). A lower threshold (32 kB) saved a little more but cost 11 % more worker
-CPU: every record of 50 to 300 kB became a mapping of its own.
+sensors at saturation was 10-11 MB lower (docs/performance.md, "Payloads let go, big blocks
+mapped, two partials per window"). A lower threshold (32 kB) saved a little more but cost
+11 % more worker CPU: every record of 50 to 300 kB became a mapping of its own.
 
 Set at start-up, before the worker allocates much; ``MALLOC_MMAP_THRESHOLD_`` in the
 environment (glibc's own knob) wins. Elsewhere than glibc (musl, macOS) nothing is changed.
