@@ -35,7 +35,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from streams import quality
+from streams import eventtimes, quality
 from streams.alerts import (
     AlertEvent,
     AlertRule,
@@ -258,34 +258,23 @@ def _remembered(series: Series, t_us: int, config: StreamsConfig) -> bool | None
         limit = horizon if limit is None else max(limit, horizon)
     if limit is not None and t_us < limit:
         return None
-    times = series.times
-    at = bisect.bisect_left(times, t_us)
-    return at < len(times) and times[at] == t_us
+    return eventtimes.contains(series, t_us)
 
 
 def _remember(series: Series, t_us: int, config: StreamsConfig) -> None:
     """Add an event time to the series' memory, forgetting the oldest beyond the cap."""
-    times = series.times
-    if not times or t_us > times[-1]:
-        times.append(t_us)
-    else:
-        times.insert(bisect.bisect_left(times, t_us), t_us)
-    if len(times) > config.dedupe_max_times:
+    eventtimes.add(series, t_us)
+    if len(series.times) > config.dedupe_max_times:
         _forget_before_horizon(series, config)
-        if len(times) > config.dedupe_max_times:
+        excess = len(series.times) - config.dedupe_max_times
+        if excess > 0:
             # Forget the oldest: from now on a reading that old cannot be told from a repeat.
-            excess = len(times) - config.dedupe_max_times
-            series.floor_us = times[excess - 1] + 1
-            del times[:excess]
+            series.floor_us = eventtimes.forget_oldest(series, excess) + 1
 
 
 def _forget_before_horizon(series: Series, config: StreamsConfig) -> None:
-    if series.mark_us is None:
-        return
-    horizon = series.mark_us - config.remember_us
-    old = bisect.bisect_left(series.times, horizon)
-    if old:
-        del series.times[:old]
+    if series.mark_us is not None:
+        eventtimes.forget_before(series, series.mark_us - config.remember_us)
 
 
 def _aggregate(
@@ -360,8 +349,7 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
     if mark is None:
         return
     _prune(series, mark, config.lateness_us)
-    times = series.times
-    if times and times[0] < mark - config.remember_us:
+    if series.times:
         _forget_before_horizon(series, config)
 
 

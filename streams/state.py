@@ -60,9 +60,12 @@ class Series(msgspec.Struct, array_like=True, gc=False):
     memory: SeriesMemory | None = None  # the previous reading, for spike/stuck/gap
     mark_us: int | None = None  # watermark: the newest event time aggregated
     floor_us: int | None = None  # event times below this were forgotten (the cap)
-    times: Times = msgspec.field(default_factory=_times)  # remembered, sorted
+    # The event times remembered, sorted (streams.eventtimes): offsets from base_us, or
+    # µs since the epoch when base_us is None.
+    times: Times = msgspec.field(default_factory=_times)
     windows: list[WindowSet] = msgspec.field(default_factory=list)  # one per window size
     episodes: dict[str, Episode] | None = None  # rule key → open episode
+    base_us: int | None = None  # last: older snapshots lack it
 
 
 class SensorState(msgspec.Struct, array_like=True, gc=False):
