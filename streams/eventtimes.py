@@ -70,6 +70,12 @@ def forget_oldest(series: Series, count: int) -> int:
     return newest
 
 
+def oldest(series: Series) -> int | None:
+    """The oldest remembered time (None: none remembered)."""
+    times = series.times
+    return times[0] + (series.base_us or 0) if times else None
+
+
 def absolute(series: Series) -> list[int]:
     """The remembered times, µs since the epoch, oldest first."""
     base = series.base_us or 0

@@ -349,7 +349,8 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
     if mark is None:
         return
     _prune(series, mark, config.lateness_us)
-    if series.times:
+    oldest = eventtimes.oldest(series)
+    if oldest is not None and oldest < mark - config.remember_us:
         _forget_before_horizon(series, config)
 
 

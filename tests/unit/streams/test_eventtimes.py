@@ -104,6 +104,7 @@ def test_the_same_answers_as_a_sorted_list(ops: list[tuple[str, int]], probes: l
             assert eventtimes.forget_oldest(series, count) == reference[count - 1]
             reference = reference[count:]
         assert eventtimes.absolute(series) == reference
+        assert eventtimes.oldest(series) == (reference[0] if reference else None)
         assert (series.times.typecode == "I") == (series.base_us is not None)
         for probe in [*reference, *(T0 + p for p in probes)]:
             assert eventtimes.contains(series, probe) == (probe in reference)
