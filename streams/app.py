@@ -55,13 +55,7 @@ import faust
 import msgspec
 
 from streams.alerts import AlertEvent
-from streams.batches import (
-    ParsedBatch,
-    parse_records,
-    sensor_keys,
-    split_by_size,
-    streams_dead_letter,
-)
+from streams.batches import ParsedBatch, parse_records, split_by_size, streams_dead_letter
 from streams.changelog import ChangelogWriter, Row, RowWriter
 from streams.consumer import SafeCommitConsumer
 from streams.deliveries import confirmed
@@ -535,8 +529,8 @@ class StreamWorker:
         parsed = parse_records(list(values), self._source)
         readings, duplicates = await self._without_repeats(parsed.readings)
         groups: dict[bytes, list[Reading]] = {}
-        for key, reading in zip(sensor_keys(readings), readings, strict=True):
-            groups.setdefault(key, []).append(reading)
+        for reading in readings:
+            groups.setdefault(reading.key, []).append(reading)
         self.sensors.load(self.tables["sensor"], set(parsed.partitions.values()))
         registry = self._registry.current()
         outcome = Outcome(duplicates=duplicates)
@@ -625,11 +619,10 @@ class StreamWorker:
     ) -> None:
         """Observations (one record per source partition), alerts, district windows."""
         feed: dict[int, list[Reading]] = {}
-        for key, reading in zip(sensor_keys(stored), stored, strict=True):
-            # The API's live feed: only what InfluxDB accepted. It cannot see the registry:
-            # readings of non-open sensors never enter it.
-            if labels[key].privacy == "open":
-                feed.setdefault(partitions[key], []).append(reading)
+        for reading in stored:  # the API's live feed: only what InfluxDB accepted
+            # The feed cannot see the registry: readings of non-open sensors never enter it.
+            if labels[reading.key].privacy == "open":
+                feed.setdefault(partitions[reading.key], []).append(reading)
         for partition, readings in feed.items():
             # Keyed by source partition: a sensor's readings stay in order on one partition.
             for value in encode_batches(readings):  # a 50-per-message batch can exceed 1 MB

@@ -34,28 +34,13 @@ def parse_records(values: list[tuple[int, bytes]], topic: str) -> ParsedBatch:
     for partition, value in values:
         record = decode_record(value)
         batch.readings += record.readings
-        for key in sensor_keys(record.readings):
-            batch.partitions[key] = partition
+        for reading in record.readings:
+            batch.partitions[reading.key] = partition
         for refused in record.refused:
             batch.dead_letters.append(
                 streams_dead_letter(refused.value, topic, "invalid_reading", refused.reason)
             )
     return batch
-
-
-def sensor_keys(readings: Sequence[Reading]) -> list[bytes]:
-    """Each reading's Kafka key (``Reading.key``), in order, built once per run of readings of
-    one sensor: a message's readings of a sensor come one after the other, and at 50 per
-    message building the key for each of them was 4 % of the worker's time (the key was
-    needed four times per reading)."""
-    keys: list[bytes] = []
-    tenant = sensor = ""
-    key = b""
-    for reading in readings:
-        if reading.sensor_id != sensor or reading.tenant != tenant:
-            tenant, sensor, key = reading.tenant, reading.sensor_id, reading.key
-        keys.append(key)
-    return keys
 
 
 def streams_dead_letter(value: bytes, topic: str, reason: str, detail: str) -> DeadLetter:

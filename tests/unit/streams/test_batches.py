@@ -1,8 +1,6 @@
-"""Splitting a worker batch into runs of bounded size (``streams.batches.split_by_size``), and
-the readings' Kafka keys built once per run of one sensor (``sensor_keys``)."""
+"""Splitting a worker batch into runs of bounded size (``streams.batches.split_by_size``)."""
 
-from streams.batches import sensor_keys, split_by_size
-from tests.unit.streams.helpers import reading
+from streams.batches import split_by_size
 
 
 def test_runs_keep_the_order_and_every_item() -> None:
@@ -25,16 +23,3 @@ def test_a_batch_within_the_limit_is_one_run() -> None:
 
 def test_no_items_no_runs() -> None:
     assert list(split_by_size([], len, 4)) == []
-
-
-def test_sensor_keys_are_each_readings_key_in_order() -> None:
-    # Runs of one sensor, a sensor coming back, and one id in two tenants.
-    readings = [
-        reading(sensor_id=sensor, tenant=tenant)
-        for sensor, tenant in [
-            ("a", "town"), ("a", "town"), ("b", "town"), ("a", "town"), ("a", "city"),
-            ("b", "city"), ("b", "town"),
-        ]
-    ]  # fmt: skip
-    assert sensor_keys(readings) == [r.key for r in readings]
-    assert sensor_keys([]) == []
