@@ -194,7 +194,7 @@ class WorkerSettings(BaseModel):
 
     app_id: str = Field("urbanpulse-worker", description="Faust app id = Kafka consumer group")
     batch_size: int = Field(
-        50,
+        100,
         ge=1,
         description="most Kafka records (each a batch of readings) per worker batch; "
         "it is processed in runs of at most 1.5 MB of records",
