@@ -3,11 +3,12 @@
 A series remembers the event times it stored (µs since the epoch), sorted, at most
 ``dedupe_max_times`` of them (256 by default). For a sensor that reports every few seconds they
 are the largest part of its state and of every snapshot of it: 2 kB at the cap as 64-bit
-integers. While they span less than 2**32 µs (71 minutes), which is the usual case, they are
-held here as unsigned 32-bit offsets from the series' ``base_us``: half that. A wider span (a
-sensor reporting once a minute keeps two hours of times) falls back to the 64-bit times,
-until forgetting the oldest narrows it again; a state saved before ``base_us`` existed holds
-64-bit times too (``base_us`` None), and reads as before.
+integers. While they span less than 2**32 µs (71 minutes) they are held here as unsigned
+32-bit offsets from the series' ``base_us``: half that. That is the case of a sensor reporting
+at least every 16 s (its 256 times fit in 71 minutes), the busy ones this is for. A slower
+sensor's times span the two-hour dedupe horizon (120 of them at a reading a minute) and stay
+64-bit, as before, until forgetting the oldest narrows them; a state saved before ``base_us``
+existed holds 64-bit times too (``base_us`` None), and reads as before.
 
 Everything here works on :class:`streams.state.Series`: ``len(series.times)`` is how many
 times it remembers, whichever form they are in.
