@@ -475,8 +475,18 @@ def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[
             name = config.window_names.get(windows.size_us)
             if name is None:  # a size no longer configured: never changed again
                 continue
-            for window in windows.unwritten_windows():
-                yield _sensor_update(state, series, name, window)
+            for start, count, mean, low, high, last in windows.unwritten_rows():
+                yield AggregateUpdate(
+                    state.tenant,
+                    "sensor",
+                    state.sensor_id,
+                    series.quantity,
+                    name,
+                    start,
+                    series.unit,
+                    Aggregate(count, mean, low, high, last),
+                    series.probe,
+                )
 
 
 def mark_written(state: SensorState, config: StreamsConfig) -> None:
@@ -486,22 +496,6 @@ def mark_written(state: SensorState, config: StreamsConfig) -> None:
             windows.unwritten = None
         if series.mark_us is not None:
             _prune(series, series.mark_us, config.lateness_us)
-
-
-def _sensor_update(
-    state: SensorState, series: Series, name: str, window: Window
-) -> AggregateUpdate:
-    return AggregateUpdate(
-        state.tenant,
-        "sensor",
-        state.sensor_id,
-        series.quantity,
-        name,
-        window.start,
-        series.unit,
-        window.aggregate(),
-        series.probe,
-    )
 
 
 def _process_reading(

@@ -65,6 +65,10 @@ class Aggregate(msgspec.Struct, frozen=True, gc=False):
     last: float
 
 
+# A window's aggregate as the snapshot writes it: start (µs), count, mean, min, max, last.
+AggregateRow = tuple[int, int, float, float, float, float]
+
+
 class Window(msgspec.Struct, array_like=True, gc=False):
     """The running aggregate of one window (what a sensor forwards to its district)."""
 
@@ -281,13 +285,36 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
         if self.unwritten is None or start < self.unwritten:
             self.unwritten = start
 
-    def unwritten_windows(self) -> list[Window]:
-        """The open windows from the earliest changed one on (see ``unwritten``)."""
+    def unwritten_rows(self) -> list[AggregateRow]:
+        """The aggregates of the open windows from the earliest changed one on (see
+        ``unwritten``), read straight from the slots: a snapshot writes three for every
+        sensor that reported since the one before, so no :class:`Window` is built for them."""
         first = self.unwritten
         if first is None:
             return []
         slots = self.slots
-        return [self._window_at(at) for at in range(0, len(slots), SLOT) if slots[at] >= first]
+        rows = []
+        for at in range(0, len(slots), SLOT):
+            start = slots[at]
+            if start < first:
+                continue
+            count = int(slots[at + _COUNT])
+            total = (  # Window.aggregate's mean: one partial is the sum itself
+                exact_total(self._partials(at, int(start)))
+                if slots[at + _LOW]
+                else slots[at + _SUM]
+            )
+            rows.append(
+                (
+                    int(start),
+                    count,
+                    total / count,
+                    slots[at + _MIN],
+                    slots[at + _MAX],
+                    slots[at + _LAST],
+                )
+            )
+        return rows
 
     def prune(self, lateness_us: int, mark_us: int) -> None:
         """Drop the windows that are final at watermark ``mark_us`` and written, in place.

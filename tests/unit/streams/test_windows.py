@@ -132,6 +132,9 @@ def test_running_aggregates_in_any_order_equal_the_offline_computation(
         assert window is not None
         found[start] = window.aggregate()
     assert found == offline([(str(t), t, v) for t, v in raw], size)
+    windows.changed(0)  # every window unwritten: the rows a snapshot writes are the same
+    rows = {start: Aggregate(count, *rest) for start, count, *rest in windows.unwritten_rows()}
+    assert rows == found
     for start, aggregate in found.items():  # the mean: the correctly rounded sum / count
         mine = [v for t, v in raw if window_start(t, size) == start]
         assert aggregate.mean == math.fsum(mine) / len(mine)
@@ -142,15 +145,15 @@ def test_a_final_window_stays_until_written_and_is_listed_from_the_earliest_chan
     windows.add(1, 1.0)
     windows.changed(0)
     windows.add(MIN + 1, 2.0)
-    assert [w.start for w in windows.unwritten_windows()] == [0, MIN]  # from the earliest on
+    assert [row[0] for row in windows.unwritten_rows()] == [0, MIN]  # from the earliest on
     windows.prune(0, MIN + 2)  # window 0 is final, but its last value is not written yet
     assert windows.starts() == [0, MIN]
-    assert [w.aggregate().last for w in windows.unwritten_windows()] == [1.0, 2.0]
+    assert [row[-1] for row in windows.unwritten_rows()] == [1.0, 2.0]  # last values
     windows.unwritten = None  # written (``streams.pipeline.mark_written``)
     windows.prune(0, MIN + 2)
     assert windows.starts() == [MIN]  # written and final: dropped; open: kept
     windows.prune(0, 3 * MIN)
-    assert len(windows) == 0 and windows.unwritten_windows() == []
+    assert len(windows) == 0 and windows.unwritten_rows() == []
 
 
 @settings(max_examples=300, deadline=None)
