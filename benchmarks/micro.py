@@ -16,14 +16,17 @@ Figures:
   ``encode`` rows: ``Reading.to_bytes`` of the decoded readings (the Kafka values), not
   budgeted.
 * ``worker 1/sensor``, ``worker 50/sensor``: ``StreamWorker.handle_readings`` on batches of
-  ``--batch`` readings (Kafka records of one reading each), with only the network replaced:
+  ``--batch`` readings in Kafka records of ``--per-record`` readings (records as the ingest
+  writes them: ``urbanpulse.wire.encode_batch``), with only the network replaced:
   the raw and aggregate line protocol is built as it is sent to InfluxDB, Kafka sends return
   already-confirmed futures, and the state table is a dict (snapshots: ``state save``).
   Every sensor (``--sensors``) starts with ``--history`` readings of history ``--interval``
   seconds apart (default 720 at 10 s: the 2 h dedupe horizon full). ``1/sensor``: each
   reading of a batch is of another sensor (the traffic of one reading per MQTT message from
-  many sensors); ``50/sensor``: a batch holds runs of 50 readings of one sensor (50 readings
-  per message).
+  many sensors), and each sensor reads once between two snapshots, so every reading also
+  costs its sensor three aggregate lines and a state encoding (the case of a city's sensors,
+  which report every few minutes); ``50/sensor``: a batch holds runs of 50 readings of one
+  sensor (50 readings per message).
 * ``worker stages``: the same batches (1/sensor) through the steps of ``handle_readings``
   one by one, to show where the time goes: parsing the Kafka records,
   ``streams.pipeline.process_sensor`` on the live states, encoding the states a snapshot
@@ -150,6 +153,7 @@ class Traffic:
     interval_s: float
     per_sensor: int  # consecutive readings of one sensor in the Kafka order
     batch: int
+    per_record: int = 50  # readings per Kafka record (the ingest writes a batch per record)
 
 
 def sensor_id(n: int) -> str:
@@ -187,20 +191,27 @@ def initial_states(traffic: Traffic, config: StreamsConfig) -> dict[bytes, bytes
     return states
 
 
-def kafka_values(traffic: Traffic) -> Iterator[bytes]:
+def topic_readings(traffic: Traffic) -> Iterator[Reading]:
     """The readings after the history, in topic order: runs of ``per_sensor`` per sensor."""
     step = traffic.history
     while True:
         for sensor in range(traffic.sensors):
             for k in range(traffic.per_sensor):
-                yield make_reading(sensor, step + k, traffic.interval_s).to_bytes()
+                yield make_reading(sensor, step + k, traffic.interval_s)
         step += traffic.per_sensor
 
 
 def batches(traffic: Traffic, count: int) -> list[list[bytes]]:
-    """The next ``count`` batches of ``traffic.batch`` Kafka values."""
-    values = kafka_values(traffic)
-    return [[next(values) for _ in range(traffic.batch)] for _ in range(count)]
+    """The next ``count`` batches of ``traffic.batch`` readings, as the Kafka values of records
+    of ``traffic.per_record`` readings each (``urbanpulse.wire.encode_batch``, as the ingest
+    writes them)."""
+    readings = topic_readings(traffic)
+    out = []
+    for _ in range(count):
+        batch = [next(readings) for _ in range(traffic.batch)]
+        step = traffic.per_record
+        out.append([encode_batch(batch[k : k + step]) for k in range(0, len(batch), step)])
+    return out
 
 
 class _Table:
@@ -275,9 +286,9 @@ def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
                 start = time.process_time()
                 stored = await worker.handle_readings([(0, v) for v in values])
                 elapsed += time.process_time() - start
-                readings += len(values)
-                if stored != len(values):
-                    raise RuntimeError(f"the worker stored {stored} of {len(values)} readings")
+                readings += traffic.batch
+                if stored != traffic.batch:
+                    raise RuntimeError(f"the worker stored {stored} of {traffic.batch} readings")
             start = time.process_time()
             await worker.snapshot()  # the states changed are saved once per repeat
             elapsed += time.process_time() - start
@@ -321,7 +332,7 @@ def time_stages(traffic: Traffic, repeats: int, per_repeat: int) -> dict[str, Ti
     for r in range(-1, repeats):  # -1: a warm-up batch, not counted
         stages, readings = Stages(), 0
         for values in work[1 + r * per_repeat : 1 + (r + 1) * per_repeat] if r >= 0 else work[:1]:
-            readings += len(values)
+            readings += traffic.batch
             with stages.timed("parse"):
                 parsed = parse_records([(0, v) for v in values], "readings")
             groups: dict[bytes, list[Reading]] = {}
@@ -374,6 +385,7 @@ def measure(args: argparse.Namespace) -> tuple[list[Figure], int]:
         "history": args.history,
         "interval_s": args.interval,
         "batch": args.batch,
+        "per_record": args.per_record,
     }
     one = Traffic(per_sensor=1, **base)
     fifty = Traffic(per_sensor=50, **base)
@@ -398,7 +410,7 @@ def print_table(
     print(
         f"worker traffic: {args.sensors} sensors, {args.history} readings of history "
         f"{args.interval:g} s apart ({state_bytes:,} bytes of saved state each), "
-        f"batches of {args.batch}; budget factor {factor:g}"
+        f"batches of {args.batch} in records of {args.per_record}; budget factor {factor:g}"
     )
     print(f"{'figure':<26} {'best µs':>9} {'median':>9} {'budget':>8}  verdict")
     for f in figures:
@@ -434,12 +446,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch", type=int, default=500, help="readings per worker batch")
     parser.add_argument(
+        "--per-record", type=int, default=50, help="readings per Kafka record (divides --batch)"
+    )
+    parser.add_argument(
         "--readings", type=int, default=1000, help="worker readings per repeat (whole batches)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
     args = parser.parse_args(argv)
     if args.budget_factor <= 0 or min(args.repeats, args.sensors, args.batch, args.history) < 1:
         parser.error("--budget-factor must be > 0; repeats, sensors, batch, history >= 1")
+    if args.per_record < 1 or args.batch % args.per_record:
+        parser.error("--per-record must be >= 1 and divide --batch")
     figures, state_bytes = measure(args)
     failed = [f.name for f in figures if over_budget(f.timing.best, f.budget, args.budget_factor)]
     if args.json:
