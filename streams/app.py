@@ -91,7 +91,7 @@ from streams.state import (
 )
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
 from urbanpulse.influx_setup import ensure_buckets
-from urbanpulse.kafka import ensure_topics, faust_credentials
+from urbanpulse.kafka import ensure_topics_apart, faust_credentials
 from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile, SensorInfo
@@ -947,7 +947,9 @@ def run(settings: Settings) -> int:
     set_mmap_threshold()
     ensure_buckets(settings.influx)  # InfluxDB 2.x: buckets and retention; 1.8: nothing
     kafka = settings.kafka
-    ensure_topics(kafka, [kafka.deadletter_topic, kafka.alerts_topic, kafka.observations_topic])
+    ensure_topics_apart(  # in a child: librdkafka stays out of the worker's memory
+        kafka, [kafka.deadletter_topic, kafka.alerts_topic, kafka.observations_topic]
+    )
     app = create_app(settings)
     app.urbanpulse_worker.metrics.serve(settings.metrics.host, settings.metrics.worker_port)
     tune_gc()

@@ -8,6 +8,11 @@ for a Kafka that is still starting, retrying with back-off, but not for one that
 platform's credentials or certificates: that is a setting to fix, said at once
 (:class:`KafkaRefused`; the process's supervisor restarts it with its own back-off).
 
+The stream worker does not otherwise use librdkafka (Faust talks to Kafka with aiokafka), so it
+creates its topics in a child process (:func:`ensure_topics_apart`) and never loads
+confluent-kafka: 3 MB of its resident memory, 7 MB once an admin client has run (measured
+without a broker; docs/performance.md). Hence confluent-kafka is imported where it is used.
+
 How a client connects (``URBANPULSE_KAFKA__SECURITY_PROTOCOL``, SASL, TLS) is decided here
 once for each client library: :func:`client_config` (confluent-kafka: ingest, admin, the API's
 dead-letter counts, ``urbanpulse status``), :func:`aiokafka_config` (the API's live feed) and
@@ -17,14 +22,14 @@ dead-letter counts, ``urbanpulse status``), :func:`aiokafka_config` (the API's l
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import ssl
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
 from tenacity import (
     RetryError,
     before_sleep_log,
@@ -37,6 +42,8 @@ from tenacity import (
 from urbanpulse.settings import KafkaSettings
 
 if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
     from faust.auth import Credentials
 
 log = logging.getLogger(__name__)
@@ -152,14 +159,21 @@ def ensure_topics(
 ) -> None:
     """Create the platform's topics that are missing (``names``: only those), waiting for Kafka.
 
-    Raises RuntimeError when Kafka did not answer within ``wait_s``.
+    Raises RuntimeError when Kafka did not answer within ``wait_s``, :class:`KafkaRefused`
+    when it refused the platform's credentials or certificates.
     """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient
+
     wanted = [t for t in platform_topics(settings) if names is None or t.name in set(names)]
     unknown = set(names or ()) - {t.name for t in wanted}
     if unknown:
         raise ValueError(f"not a platform topic: {', '.join(sorted(unknown))}")
     errors: list[KafkaError] = []
     admin = AdminClient(client_config(settings) | {"error_cb": errors.append})
+    # librdkafka's codes for a broker that answered but refused us: wrong SASL credentials or
+    # mechanism, a certificate that does not verify. Waiting does not fix either.
+    refusals = {KafkaError._AUTHENTICATION, KafkaError._SSL}
 
     @retry(
         retry=retry_if_exception_type(KafkaException),
@@ -172,9 +186,9 @@ def ensure_topics(
             _create_missing(admin, wanted, settings)
         except KafkaException:
             admin.poll(0)  # serves error_cb: librdkafka reports why it could not connect there
-            refused = [e for e in errors if e.code() in REFUSALS]
+            refused = [e for e in errors if e.code() in refusals]
             if refused:
-                raise KafkaRefused(settings, refused[-1]) from None
+                raise KafkaRefused.of(settings, refused[-1]) from None
             raise
 
     try:
@@ -188,16 +202,30 @@ def ensure_topics(
         ) from None
 
 
-# librdkafka's codes for a broker that answered but refused us: wrong SASL credentials or
-# mechanism, a certificate that does not verify. Waiting does not fix either.
-REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+def ensure_topics_apart(
+    settings: KafkaSettings, names: Iterable[str] | None = None, *, wait_s: float = 60.0
+) -> None:
+    """:func:`ensure_topics` in a child process forked for it, its error raised here.
+
+    For a process that does not otherwise use librdkafka (the stream worker): this one never
+    loads it. Forked, so the child needs no imports and starts in milliseconds; call it before
+    the process starts threads of its own.
+    """
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=fork) as child:
+        child.submit(
+            ensure_topics, settings, None if names is None else list(names), wait_s=wait_s
+        ).result()
 
 
 class KafkaRefused(RuntimeError):
     """Kafka refused the platform's credentials or TLS handshake: a setting to fix."""
 
-    def __init__(self, settings: KafkaSettings, error: KafkaError) -> None:
-        super().__init__(
+    @classmethod
+    def of(cls, settings: KafkaSettings, error: KafkaError) -> KafkaRefused:
+        """The refusal, said with the settings to check (the message is its only argument,
+        so it crosses from :func:`ensure_topics_apart`'s child intact)."""
+        return cls(
             f"Kafka at {settings.bootstrap} refused the connection "
             f"({settings.security_protocol}"
             + (
@@ -211,6 +239,9 @@ class KafkaRefused(RuntimeError):
 
 
 def _create_missing(admin: AdminClient, wanted: list[TopicSpec], settings: KafkaSettings) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
     existing = set(admin.list_topics(timeout=5).topics)
     new = [
         NewTopic(

@@ -30,7 +30,13 @@ from tests.integration.secured_kafka import SecuredKafka, secured_kafka
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
 from tests.support import REPO, unique, wait_for
 from urbanpulse.influx import make_client
-from urbanpulse.kafka import KafkaRefused, aiokafka_config, client_config, ensure_topics
+from urbanpulse.kafka import (
+    KafkaRefused,
+    aiokafka_config,
+    client_config,
+    ensure_topics,
+    ensure_topics_apart,
+)
 from urbanpulse.settings import KafkaSettings, Settings, WebSettings, WorkerSettings
 from urbanpulse.status_probe import KafkaFacts, kafka_facts
 
@@ -125,6 +131,23 @@ def test_wrong_credentials_are_refused_at_once_and_said_clearly(
     with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
         asyncio.run(start_consumer())
     assert "SaslAuthenticationFailed" in caplog.text
+
+
+def test_the_worker_s_topics_are_made_in_a_child_and_its_refusal_raised_here(
+    broker: SecuredKafka,
+) -> None:
+    """``urbanpulse worker`` creates its topics in a forked child (librdkafka stays out of its
+    memory): the topics, and a refusal with its whole message, are as if done in-process."""
+    kafka = broker.sasl_ssl(sasl_mechanism="SCRAM-SHA-512", **own_topics())
+    ensure_topics_apart(kafka, [kafka.alerts_topic, kafka.observations_topic], wait_s=60)
+    listed = AdminClient(client_config(kafka)).list_topics(timeout=10).topics
+    assert {kafka.alerts_topic, kafka.observations_topic} <= set(listed)
+
+    wrong = broker.sasl(password="not-the-password", **own_topics())
+    with pytest.raises(KafkaRefused) as refused:
+        ensure_topics_apart(wrong, [wrong.alerts_topic], wait_s=60)
+    assert "Invalid username or password" in str(refused.value)
+    assert "URBANPULSE_KAFKA__SECURITY_PROTOCOL" in str(refused.value)
 
 
 def test_ingest_with_wrong_credentials_waits_and_says_why(
@@ -246,6 +269,8 @@ def test_the_platform_runs_on_a_sasl_ssl_kafka(broker: SecuredKafka, tmp_path: P
                     await feed.close()
 
             event = asyncio.run(live())
+            # the worker made its topics in a child: librdkafka never loaded in it
+            assert "confluent_kafka" not in Path(f"/proc/{worker.pid}/maps").read_text()
             # urbanpulse status reads the group's lag and the dead letters over SASL_SSL too
             watched = Settings(kafka=kafka, worker=WorkerSettings(app_id=env[APP_ID]))
             status = wait_for(lambda: caught_up(watched), 60, "no lag in urbanpulse status")
