@@ -379,6 +379,7 @@ class _SensorBatch:
 
     info: SensorInfo | None
     interval: timedelta
+    interval_us: int  # the same, for the checks of every reading
     feeds: str | None  # the district an open sensor's windows go to
     refuse_unknown: bool  # unregistered sensors are dead letters
     unregistered: bool  # flag the readings 'unregistered'
@@ -402,6 +403,7 @@ class _SensorBatch:
         return cls(
             info=info,
             interval=interval,
+            interval_us=_us(interval),
             feeds=info.district if info is not None and info.privacy == "open" else None,
             refuse_unknown=unknown and config.unknown_sensors == "deadletter",
             unregistered=unknown,
@@ -527,7 +529,7 @@ def _process_reading(
         return
     in_order = series.memory is None or t_us > series.memory.last_us
     sequence, series.memory = quality.sequence_flags(
-        reading, series.memory, batch.interval, config.quality
+        reading, t_us, series.memory, batch.interval_us, config.quality
     )
     flags += sequence
     if not NOT_AGGREGATED.intersection(clock):

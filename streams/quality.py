@@ -87,12 +87,15 @@ def clock_flags(reading: Reading, rules: QualityRules) -> list[str]:
 
 def sequence_flags(
     reading: Reading,
+    now_us: int,
     memory: SeriesMemory | None,
-    interval: timedelta,
+    interval_us: int,
     rules: QualityRules,
 ) -> tuple[list[str], SeriesMemory | None]:
-    """Spike, stuck and gap flags against the previous reading, and the updated memory."""
-    now_us = epoch_us(reading.observed_at)
+    """Spike, stuck and gap flags against the previous reading, and the updated memory.
+
+    ``now_us`` is the reading's event time (:func:`epoch_us`), ``interval_us`` the sensor's
+    expected interval: the caller has both already (this runs for every reading)."""
     if memory is None:
         return [], SeriesMemory(last_us=now_us, last_value=reading.value)
     if now_us <= memory.last_us:
@@ -104,7 +107,6 @@ def sequence_flags(
     repeats = memory.repeats + 1 if reading.value == memory.last_value else 1
     if repeats >= rules.stuck_count:
         flags.append(STUCK)
-    interval_us = interval // timedelta(microseconds=1)
     if now_us - memory.last_us > rules.gap_factor * interval_us:
         flags.append(GAP)
     return flags, SeriesMemory(last_us=now_us, last_value=reading.value, repeats=repeats)

@@ -2,12 +2,13 @@ from datetime import timedelta
 
 import msgspec
 
-from streams.quality import QualityRules, clock_flags, out_of_range, sequence_flags
+from streams.quality import QualityRules, clock_flags, epoch_us, out_of_range, sequence_flags
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse.flags import FUTURE, GAP, SPIKE, STUCK, TOO_OLD, UNIT_MISMATCH
 
 RULES = QualityRules()
 MINUTE = timedelta(minutes=1)
+MINUTE_US = 60_000_000
 
 
 def test_out_of_range_has_a_reason() -> None:
@@ -38,7 +39,7 @@ def run(values: list[float], step: timedelta = MINUTE) -> list[list[str]]:
     memory = None
     out = []
     for r in series(values, step):
-        flags, memory = sequence_flags(r, memory, MINUTE, RULES)
+        flags, memory = sequence_flags(r, epoch_us(r.observed_at), memory, MINUTE_US, RULES)
         out.append(flags)
     return out
 
@@ -57,15 +58,19 @@ def test_gap_after_silence() -> None:
     readings = [*series([1, 2], step=MINUTE), reading(value=3, observed_at=T0 + 5 * MINUTE)]
     out = []
     for r in readings:
-        flags, memory = sequence_flags(r, memory, MINUTE, RULES)
+        flags, memory = sequence_flags(r, epoch_us(r.observed_at), memory, MINUTE_US, RULES)
         out.append(flags)
     assert out == [[], [], [GAP]]
 
 
 def test_out_of_order_reading_is_not_compared() -> None:
     first, second = series([10, 11])
-    _, memory = sequence_flags(second, None, MINUTE, RULES)
+    _, memory = sequence_flags(second, epoch_us(second.observed_at), None, MINUTE_US, RULES)
     flags, after = sequence_flags(
-        msgspec.structs.replace(first, value=900.0), memory, MINUTE, RULES
+        msgspec.structs.replace(first, value=900.0),
+        epoch_us(first.observed_at),
+        memory,
+        MINUTE_US,
+        RULES,
     )
     assert flags == [] and after == memory
