@@ -3,6 +3,8 @@
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from benchmarks.load import LoadShape, altered, epoch_text, reading_json, tally
 from ingest.routing import decode_message
 
@@ -84,3 +86,19 @@ def test_altered_counts_readings_stored_twice_or_with_another_value() -> None:
     }
     assert altered(expected, stored) == {"a": 2}
     assert altered(expected, {"a": [(1, 15.0), (2, 15.7), (3, 16.4)]}) == {}
+
+
+@pytest.mark.parametrize(("sensors", "per_message"), [(3, 1), (7, 50), (1000, 2)])
+def test_lines_are_each_reading_s_json_with_its_value(sensors: int, per_message: int) -> None:
+    shape = LoadShape("t", sensors, per_message, 1_000_000, 1_796_000_000_123_456)
+    expected = []
+    for m in range(2 * sensors + 5):  # across blocks
+        k, first = m % sensors, m // sensors * per_message
+        items = [
+            reading_json(shape.time_us(r), shape.value(k, r))
+            for r in range(first, first + per_message)
+        ]
+        body = items[0] if per_message == 1 else '{"readings":[' + ",".join(items) + "]}"
+        expected.append(f"urbanpulse/t/{shape.sensor_id(k)}/json\t{body}\n".encode())
+    assert shape.lines(0, len(expected)) == b"".join(expected)
+    assert shape.lines(sensors, sensors + 3) == b"".join(expected[sensors : sensors + 3])
