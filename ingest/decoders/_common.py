@@ -47,7 +47,7 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         if not 0 <= value < EPOCH_MAX:
             return None
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        return datetime.fromtimestamp(float(value), UTC)  # positional: faster than tz=UTC
     if isinstance(value, str) and 0 < len(value) <= 64:
         try:
             moment = datetime.fromisoformat(value.strip())
