@@ -621,8 +621,9 @@ class StreamWorker:
         feed: dict[int, list[Reading]] = {}
         for reading in stored:  # the API's live feed: only what InfluxDB accepted
             # The feed cannot see the registry: readings of non-open sensors never enter it.
-            if labels[reading.key].privacy == "open":
-                feed.setdefault(partitions[reading.key], []).append(reading)
+            key = reading.key  # built on each call
+            if labels[key].privacy == "open":
+                feed.setdefault(partitions[key], []).append(reading)
         for partition, readings in feed.items():
             # Keyed by source partition: a sensor's readings stay in order on one partition.
             for value in encode_batches(readings):  # a 50-per-message batch can exceed 1 MB
