@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import ssl
+import sys
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -207,11 +209,17 @@ def ensure_topics_apart(
 ) -> None:
     """:func:`ensure_topics` in a child process forked for it, its error raised here.
 
-    For a process that does not otherwise use librdkafka (the stream worker): this one never
-    loads it. Forked, so the child has this process's modules already: the round trip of a
-    name refused at once took 12 ms (with the worker's modules imported). Call it before the
-    process starts threads of its own (a fork copies only the calling thread).
+    For a process that does not otherwise use librdkafka (the stream worker, at its start):
+    this one never loads it. Forked, so the child has this process's modules already (a
+    round trip took 12-35 ms). A fork copies only the calling thread, so it is safe only while
+    this process has no other thread and no librdkafka client: a child that inherited a
+    client hung for good when its garbage collector destroyed it (``rd_kafka_destroy``
+    waits for the client's threads; seen in the test suite's process). Elsewhere this runs
+    :func:`ensure_topics` here.
     """
+    if threading.active_count() > 1 or "confluent_kafka" in sys.modules:
+        ensure_topics(settings, names, wait_s=wait_s)
+        return
     fork = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=1, mp_context=fork) as child:
         child.submit(

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -30,13 +31,7 @@ from tests.integration.secured_kafka import SecuredKafka, secured_kafka
 from tests.integration.test_ingest_kafka import publish_all, publisher, running_ingestor
 from tests.support import REPO, unique, wait_for
 from urbanpulse.influx import make_client
-from urbanpulse.kafka import (
-    KafkaRefused,
-    aiokafka_config,
-    client_config,
-    ensure_topics,
-    ensure_topics_apart,
-)
+from urbanpulse.kafka import KafkaRefused, aiokafka_config, client_config, ensure_topics
 from urbanpulse.settings import KafkaSettings, Settings, WebSettings, WorkerSettings
 from urbanpulse.status_probe import KafkaFacts, kafka_facts
 
@@ -133,21 +128,48 @@ def test_wrong_credentials_are_refused_at_once_and_said_clearly(
     assert "SaslAuthenticationFailed" in caplog.text
 
 
+# What `urbanpulse worker` does at its start, in a process of its own: this one has loaded
+# librdkafka and has threads, where ensure_topics_apart runs in-process instead of forking.
+APART = """
+import pickle, sys
+from urbanpulse.kafka import KafkaRefused, ensure_topics_apart
+kafka, names = pickle.load(sys.stdin.buffer)
+try:
+    ensure_topics_apart(kafka, names, wait_s=60)
+    outcome = "created"
+except KafkaRefused as refused:
+    outcome = f"refused: {refused}"
+assert "confluent_kafka" not in sys.modules, "librdkafka was loaded in this process"
+print(outcome)
+"""
+
+
+def topics_apart(kafka: KafkaSettings, names: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", APART],
+        input=pickle.dumps((kafka, names)),
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return done.stdout.decode().strip()
+
+
 def test_the_worker_s_topics_are_made_in_a_child_and_its_refusal_raised_here(
     broker: SecuredKafka,
 ) -> None:
     """``urbanpulse worker`` creates its topics in a forked child (librdkafka stays out of its
     memory): the topics, and a refusal with its whole message, are as if done in-process."""
     kafka = broker.sasl_ssl(sasl_mechanism="SCRAM-SHA-512", **own_topics())
-    ensure_topics_apart(kafka, [kafka.alerts_topic, kafka.observations_topic], wait_s=60)
+    assert topics_apart(kafka, [kafka.alerts_topic, kafka.observations_topic]) == "created"
     listed = AdminClient(client_config(kafka)).list_topics(timeout=10).topics
     assert {kafka.alerts_topic, kafka.observations_topic} <= set(listed)
 
     wrong = broker.sasl(password="not-the-password", **own_topics())
-    with pytest.raises(KafkaRefused) as refused:
-        ensure_topics_apart(wrong, [wrong.alerts_topic], wait_s=60)
-    assert "Invalid username or password" in str(refused.value)
-    assert "URBANPULSE_KAFKA__SECURITY_PROTOCOL" in str(refused.value)
+    refused = topics_apart(wrong, [wrong.alerts_topic])
+    assert refused.startswith("refused: ") and "Invalid username or password" in refused
+    assert "URBANPULSE_KAFKA__SECURITY_PROTOCOL" in refused
 
 
 def test_ingest_with_wrong_credentials_waits_and_says_why(
