@@ -477,7 +477,7 @@ def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[
             name = config.window_names.get(windows.size_us)
             if name is None:  # a size no longer configured: never changed again
                 continue
-            for start, count, mean, low, high, last in windows.unwritten_rows():
+            for start, count, mean, smallest, largest, last in windows.unwritten_rows():
                 yield AggregateUpdate(
                     state.tenant,
                     "sensor",
@@ -486,7 +486,7 @@ def unwritten_aggregates(state: SensorState, config: StreamsConfig) -> Iterator[
                     name,
                     start,
                     series.unit,
-                    Aggregate(count, mean, low, high, last),
+                    Aggregate(count, mean, smallest, largest, last),
                     series.probe,
                 )
 
