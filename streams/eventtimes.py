@@ -11,7 +11,8 @@ sensor's times span the two-hour dedupe horizon (120 of them at a reading a minu
 existed holds 64-bit times too (``base_us`` None), and reads as before.
 
 Everything here works on :class:`streams.state.Series`: ``len(series.times)`` is how many
-times it remembers, whichever form they are in.
+times it holds, whichever form they are in (up to an eighth more than the cap: times below
+the series' ``floor_us`` are forgotten but dropped in bulk, ``streams.pipeline._remember``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ def contains(series: Series, t_us: int) -> bool:
         t_us -= base
         if not 0 <= t_us < SPAN:
             return False
+    if not times or t_us > times[-1]:  # newer than any: the usual case, no search
+        return False
     at = bisect.bisect_left(times, t_us)
-    return at < len(times) and times[at] == t_us
+    return times[at] == t_us
 
 
 def add(series: Series, t_us: int) -> None:
@@ -69,6 +72,11 @@ def forget_oldest(series: Series, count: int) -> int:
     del series.times[:count]
     _narrow(series)
     return newest
+
+
+def nth_newest(series: Series, n: int) -> int:
+    """The ``n``-th newest remembered time (1: the newest; at least ``n`` remembered)."""
+    return series.times[-n] + (series.base_us or 0)
 
 
 def oldest(series: Series) -> int | None:

@@ -262,14 +262,27 @@ def _remembered(series: Series, t_us: int, config: StreamsConfig) -> bool | None
 
 
 def _remember(series: Series, t_us: int, config: StreamsConfig) -> None:
-    """Add an event time to the series' memory, forgetting the oldest beyond the cap."""
+    """Add an event time to the series' memory, forgetting the oldest beyond the cap.
+
+    Forgetting is at once, dropping is not: beyond the cap the floor rises above the newest
+    time no longer remembered, so every answer is that of a memory of exactly
+    ``dedupe_max_times``; the times below the floor are dropped only once an eighth more are
+    held (shifting the array for every reading cost about 0.5 µs, docs/performance.md).
+    """
     eventtimes.add(series, t_us)
-    if len(series.times) > config.dedupe_max_times:
+    cap = config.dedupe_max_times
+    held = len(series.times)
+    if held <= cap:
+        return
+    # From now on a reading that old cannot be told from a repeat.
+    forgotten = eventtimes.nth_newest(series, cap + 1)
+    if series.floor_us is None or forgotten >= series.floor_us:
+        series.floor_us = forgotten + 1
+    if held > cap + cap // 8:
         _forget_before_horizon(series, config)
-        excess = len(series.times) - config.dedupe_max_times
+        excess = len(series.times) - cap
         if excess > 0:
-            # Forget the oldest: from now on a reading that old cannot be told from a repeat.
-            series.floor_us = eventtimes.forget_oldest(series, excess) + 1
+            eventtimes.forget_oldest(series, excess)
 
 
 def _forget_before_horizon(series: Series, config: StreamsConfig) -> None:

@@ -61,7 +61,8 @@ class Series(msgspec.Struct, array_like=True, gc=False):
     mark_us: int | None = None  # watermark: the newest event time aggregated
     floor_us: int | None = None  # event times below this were forgotten (the cap)
     # The event times remembered, sorted (streams.eventtimes): offsets from base_us, or
-    # µs since the epoch when base_us is None.
+    # µs since the epoch when base_us is None. Those below floor_us are forgotten, and dropped
+    # from here an eighth of the cap at a time (streams.pipeline._remember).
     times: Times = msgspec.field(default_factory=_times)
     windows: list[WindowSet] = msgspec.field(default_factory=list)  # one per window size
     episodes: dict[str, Episode] | None = None  # rule key → open episode

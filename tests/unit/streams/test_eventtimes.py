@@ -25,6 +25,8 @@ def test_times_within_71_minutes_take_four_bytes_each() -> None:
     series = series_of([T0 + k * 1_000_000 for k in range(256)])
     assert series.times.typecode == "I" and series.times.itemsize == 4
     assert series.base_us == T0
+    assert eventtimes.nth_newest(series, 1) == T0 + 255 * 1_000_000
+    assert eventtimes.nth_newest(series, 256) == T0
     assert eventtimes.absolute(series) == [T0 + k * 1_000_000 for k in range(256)]
 
 

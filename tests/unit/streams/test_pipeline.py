@@ -1,11 +1,13 @@
 import math
 import random
 from datetime import timedelta
+from unittest.mock import patch
 
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams import eventtimes, pipeline
 from streams.alerts import AlertRule
 from streams.pipeline import (
     PROCESSING_FAILED,
@@ -21,7 +23,14 @@ from streams.pipeline import (
     unwritten_aggregates,
 )
 from streams.quality import epoch_us
-from streams.state import DistrictRecord, DistrictState, SensorState, decode_sensor, encode_sensor
+from streams.state import (
+    DistrictRecord,
+    DistrictState,
+    SensorState,
+    Series,
+    decode_sensor,
+    encode_sensor,
+)
 from streams.windows import Aggregate, offline
 from tests.unit.streams.helpers import T0, reading, series
 from urbanpulse import flags
@@ -264,6 +273,55 @@ def disordered_batches(
     ordered.sort(key=lambda p: (p[0] + epoch_us(T0)) // block)
     at = sorted(rng.sample(range(len(ordered) + 1), k=min(cuts, len(ordered) + 1)))
     return [ordered[a:b] for a, b in zip([0, *at], [*at, len(ordered)], strict=True)]
+
+
+def strict_remember(series: Series, t_us: int, config: StreamsConfig) -> None:
+    """The dedupe memory's reference: the oldest beyond the cap dropped with each reading
+    (``_remember`` drops them an eighth at a time, and must answer the same)."""
+    eventtimes.add(series, t_us)
+    if len(series.times) > config.dedupe_max_times:
+        if series.mark_us is not None:
+            eventtimes.forget_before(series, series.mark_us - config.remember_us)
+        excess = len(series.times) - config.dedupe_max_times
+        if excess > 0:
+            series.floor_us = eventtimes.forget_oldest(series, excess) + 1
+
+
+def outcomes(
+    batches: list[list[int]], config: StreamsConfig
+) -> list[tuple[int, list[tuple[int, tuple[str, ...]]]]]:
+    """Each batch's duplicates and stored (time, flags), through saved states."""
+    state, seen = SensorState(), []
+    for batch in batches:
+        _, out = process_sensor(state, [at(t, t % 7) for t in batch], None, False, config)
+        seen.append(
+            (out.duplicates, [(epoch_us(r.observed_at), r.quality_flags) for r in out.stored])
+        )
+        state = decode_sensor(encode_sensor(state))
+    return seen
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 400), max_size=40), max_size=8),
+    st.sampled_from([1, 8, 16, 24]),
+    st.sampled_from([1, 20, 7_200]),
+)
+def test_the_dedupe_memory_answers_as_if_it_dropped_the_oldest_at_once(
+    batches: list[list[int]], cap: int, horizon_s: int
+) -> None:
+    # Times in seconds, repeated and out of order, some past the horizon, the cap or both.
+    config = StreamsConfig(
+        windows=(("1s", 1_000_000),),
+        lateness_us=2_000_000,
+        dedupe_horizon_us=horizon_s * 1_000_000,
+        dedupe_max_times=cap,
+        quality=StreamsConfig().quality,
+    )
+    seconds = [[t * 1_000_000 for t in batch] for batch in batches]
+    lazy = outcomes(seconds, config)
+    with patch.object(pipeline, "_remember", strict_remember):
+        assert outcomes(seconds, config) == lazy
 
 
 def test_a_reading_late_for_its_minute_still_counts_in_its_quarter_and_hour() -> None:
