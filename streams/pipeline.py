@@ -12,7 +12,10 @@ windows to a district's state; its aggregates are the outcome's (:meth:`Outcome.
 The adapter (``streams.app``) holds the states and does the I/O.
 
 Order of a reading's checks: duplicate (series + event time) → registry policy → physical
-range (dead letter) → flags → windows → alert rules.
+range (dead letter) → flags → windows → alert rules. A run of readings of one series each newer
+than anything the series knows, in range and with a plausible clock (the usual case: a
+message's readings) gets the same, with the bookkeeping done once for the run
+(:func:`_take_run`).
 
 Duplicates: each series remembers the event times it stored within the dedupe horizon (and
 the open windows), at most ``dedupe_max_times`` of them, the newest. A reading at a remembered
@@ -28,7 +31,7 @@ import logging
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from sys import intern
 from typing import Literal, NamedTuple
@@ -270,6 +273,12 @@ def _remember(series: Series, t_us: int, config: StreamsConfig) -> None:
     held (shifting the array for every reading cost about 0.5 µs, docs/performance.md).
     """
     eventtimes.add(series, t_us)
+    _keep_to_cap(series, config)
+
+
+def _keep_to_cap(series: Series, config: StreamsConfig) -> None:
+    """Forget the times beyond the cap (raise the floor), drop them once an eighth more are
+    held (:func:`_remember`)."""
     cap = config.dedupe_max_times
     held = len(series.times)
     if held <= cap:
@@ -370,9 +379,7 @@ def _tidy(series: Series, config: StreamsConfig) -> None:
 def _alerts(
     series: Series, reading: Reading, t_us: int, config: StreamsConfig, out: Outcome
 ) -> None:
-    for rule in config.rules:
-        if rule.quantity != reading.quantity:
-            continue
+    for rule in config.rules_by_quantity.get(reading.quantity, ()):
         episodes = series.episodes or {}
         episode, event = evaluate(
             rule, episodes.get(rule.key), t_us, reading.value, (reading.tenant, reading.sensor_id)
@@ -438,7 +445,14 @@ def process_sensor(
     """
     out = outcome if outcome is not None else Outcome()
     batch = _SensorBatch.of(state, info, registry_enabled, config)
-    for reading in readings:
+    at, count = 0, len(readings)
+    while at < count:
+        taken = _take_run(state, readings, at, batch, config, out)
+        if taken:
+            at += taken
+            continue
+        reading = readings[at]
+        at += 1
         try:
             _process_reading(state, reading, batch, config, out)
         except Exception as err:  # one reading that breaks this stage must not stop the city
@@ -518,7 +532,7 @@ def _process_reading(
 ) -> None:
     """One reading: a repeat, a dead letter, or stored (and aggregated, alerted on)."""
     t_us = epoch_us(reading.observed_at)
-    key, series = _series_of(state, reading)
+    series = _series_of(state, reading)
     known = _remembered(series, t_us, config)
     if known:
         out.duplicates += 1
@@ -529,7 +543,7 @@ def _process_reading(
         return
     if known is False:
         _remember(series, t_us, config)
-    _note_receipt(state, reading, batch, config, out)
+    _note_receipt(state, epoch_us(reading.received_at), batch, config, out)
     flags = list(reading.quality_flags)
     if batch.unregistered:
         flags.append(UNREGISTERED)
@@ -547,7 +561,7 @@ def _process_reading(
     flags += sequence
     if not NOT_AGGREGATED.intersection(clock):
         at = len(out.stored)  # where the reading goes
-        if known is None or _into_windows(state, key, series, reading, t_us, batch, config, at):
+        if known is None or _into_windows(state, series, reading, t_us, batch, config, at):
             # Late for a window, or older than what the series remembers: it might be a
             # repeat, and a window could count it twice.
             flags.append(LATE)
@@ -556,8 +570,8 @@ def _process_reading(
     out.stored.append(_as_stored(reading, flags, batch.info))
 
 
-def _series_of(state: SensorState, reading: Reading) -> tuple[str, Series]:
-    """The reading's series in the sensor's state (new if none), and its key."""
+def _series_of(state: SensorState, reading: Reading) -> Series:
+    """The reading's series in the sensor's state (new if none)."""
     if not state.sensor_id:  # a new state: names shared by every state (memory)
         state.tenant, state.sensor_id = intern(reading.tenant), reading.sensor_id
     key = series_key(reading.quantity, reading.probe)
@@ -566,7 +580,7 @@ def _series_of(state: SensorState, reading: Reading) -> tuple[str, Series]:
         series = state.series[key] = Series(
             intern(reading.quantity), reading.probe, intern(reading.unit)
         )
-    return key, series
+    return series
 
 
 def _refusal(reading: Reading, batch: _SensorBatch) -> tuple[str, str] | None:
@@ -578,14 +592,14 @@ def _refusal(reading: Reading, batch: _SensorBatch) -> tuple[str, str] | None:
 
 
 def _note_receipt(
-    state: SensorState, reading: Reading, batch: _SensorBatch, config: StreamsConfig, out: Outcome
+    state: SensorState, received_us: int, batch: _SensorBatch, config: StreamsConfig, out: Outcome
 ) -> None:
-    """A sensor heard from: its stale episode closes; its last receipt time moves on."""
-    received_us = epoch_us(reading.received_at)
+    """A sensor heard from (at ``received_us``): its stale episode closes; its last receipt
+    time moves on."""
     if state.stale_since_us is not None:
         out.alerts.append(
             stale_event(
-                (reading.tenant, reading.sensor_id),
+                (state.tenant, state.sensor_id),
                 state.stale_since_us,
                 received_us,
                 batch.interval * config.stale_factor,
@@ -598,7 +612,6 @@ def _note_receipt(
 
 def _into_windows(
     state: SensorState,
-    key: str,
     series: Series,
     reading: Reading,
     t_us: int,
@@ -608,6 +621,12 @@ def _into_windows(
 ) -> bool:
     """Note a reading for its series' windows (its place in ``Outcome.stored``: ``at``); True
     when it was late for any."""
+    return _aggregate(series, t_us, reading.value, config, _pending_of(state, series, batch), at)
+
+
+def _pending_of(state: SensorState, series: Series, batch: _SensorBatch) -> _Pending:
+    """The values of the series that reach its windows in this batch (new at its first)."""
+    key = series_key(series.quantity, series.probe)
     entry = batch.touched.get(key)
     if entry is None:
         head = SeriesHead(
@@ -620,7 +639,158 @@ def _into_windows(
             batch.feeds,
         )
         entry = batch.touched[key] = (series, head, _Pending())
-    return _aggregate(series, t_us, reading.value, config, entry[2], at)
+    return entry[2]
+
+
+def _take_run(
+    state: SensorState,
+    readings: list[Reading],
+    start: int,
+    batch: _SensorBatch,
+    config: StreamsConfig,
+    out: Outcome,
+) -> int:
+    """Take the run of readings from ``start`` on that need none of the per-reading cases at
+    once; how many (0: ``readings[start]`` goes through :func:`_process_reading`).
+
+    The usual case, many readings of one series in one message: each newer than anything the
+    series knows (no duplicate, none late, in order), in range, its clock plausible. Each
+    gets the flags, windows and alerts :func:`_process_reading` would give it and leaves the
+    series as it would have (the dedupe memory's answers, not when it drops, are the same),
+    the bookkeeping done once for the run: a fifth of the worker's time at 50 readings a
+    message (docs/performance.md). The readings are looked at before the state changes; the
+    first that does not fit, or that raises, ends the run and goes the per-reading way.
+    """
+    first = readings[start]
+    if start + 1 == len(readings) or not _same_series(first, readings[start + 1]):
+        return 0  # a reading alone: the per-reading way costs less than setting up a run
+    series = state.series.get(series_key(first.quantity, first.probe))
+    if series is None or batch.refuse_unknown:
+        return 0
+    run = _Run(state, series, batch, config)
+    try:
+        for at in range(start, len(readings)):
+            if not run.take(readings[at]):
+                break
+    except Exception:  # the per-reading way dead-letters it, with the reason
+        log.debug("a run of %s ends at a reading that raised", state.sensor_id, exc_info=True)
+    if not run.stored:
+        return 0
+    run.commit(out)
+    return len(run.stored)
+
+
+def _same_series(reading: Reading, other: Reading) -> bool:
+    return reading.quantity == other.quantity and reading.probe == other.probe
+
+
+class _Run:
+    """A run of one series' readings taken at once (:func:`_take_run`): what each reading
+    changes is gathered by :meth:`take`, and applied to the state by :meth:`commit`."""
+
+    def __init__(
+        self, state: SensorState, series: Series, batch: _SensorBatch, config: StreamsConfig
+    ) -> None:
+        self.state, self.series, self.batch, self.config = state, series, batch, config
+        self.after = _newest_known(series)  # every reading of the run is newer
+        self.memory = series.memory
+        self.rules = config.rules_by_quantity.get(series.quantity, ())
+        self.episodes = series.episodes or {}
+        self.given = [UNREGISTERED] if batch.unregistered else []
+        self.times: list[int] = []
+        self.values: list[float] = []
+        self.stored: list[Reading] = []
+        self.events: list[AlertEvent] = []
+        self.received: tuple[datetime | None, int] = (None, 0)  # the last receipt time, in µs
+        self.receipts: list[int] = []  # the first receipt and the newest, µs
+
+    def take(self, reading: Reading) -> bool:
+        """Add the reading to the run, or False if it does not fit."""
+        series = self.series
+        if reading.quantity != series.quantity or reading.probe != series.probe:
+            return False
+        t_us = epoch_us(reading.observed_at)
+        if not self._fits(reading, t_us):
+            return False
+        config = self.config
+        sequence, self.memory = quality.sequence_flags(
+            reading, t_us, self.memory, self.batch.interval_us, config.quality
+        )
+        self._alerts(reading, t_us)
+        self._note_receipt(reading)
+        flags = [*reading.quality_flags, *self.given, *sequence]
+        self.stored.append(_as_stored(reading, flags, self.batch.info))
+        self.times.append(t_us)
+        self.values.append(reading.value)
+        self.after = t_us
+        return True
+
+    def _fits(self, reading: Reading, t_us: int) -> bool:
+        # Newer than all the series knows: not a duplicate, not below what it remembers (its
+        # floor is never above the newest time it remembers), in order, late for no window.
+        # Not a dead letter; no clock flag (those keep a reading out of windows and alerts).
+        return (
+            (self.after is None or t_us > self.after)
+            and quality.out_of_range(reading) is None
+            and not quality.clock_flags(reading, self.config.quality)
+        )
+
+    def _alerts(self, reading: Reading, t_us: int) -> None:
+        episodes, sensor = self.episodes, (self.state.tenant, self.state.sensor_id)
+        for rule in self.rules:
+            episode, event = evaluate(rule, episodes.get(rule.key), t_us, reading.value, sensor)
+            if episode is None:
+                episodes.pop(rule.key, None)
+            else:
+                episodes[rule.key] = episode
+            if event is not None:
+                self.events.append(event)
+
+    def _note_receipt(self, reading: Reading) -> None:
+        # A message's readings share their receipt time: converted once.
+        at, received_us = self.received
+        if reading.received_at != at:
+            received_us = epoch_us(reading.received_at)
+            self.received = (reading.received_at, received_us)
+        receipts = self.receipts
+        if not receipts:
+            receipts += (received_us, received_us)
+        elif received_us > receipts[1]:
+            receipts[1] = received_us
+
+    def commit(self, out: Outcome) -> None:
+        """The run's times remembered, its values noted for the windows, its readings stored,
+        its alerts raised (a stale episode closed by its first receipt)."""
+        series, batch, config = self.series, self.batch, self.config
+        for t_us in self.times:
+            eventtimes.add(series, t_us)
+        _keep_to_cap(series, config)
+        series.memory = self.memory
+        series.episodes = self.episodes or None
+        for received_us in self.receipts:
+            _note_receipt(self.state, received_us, batch, config, out)
+        out.alerts += self.events
+        pending = _pending_of(self.state, series, batch)
+        at = len(out.stored)
+        pending.times += self.times
+        pending.values += self.values
+        pending.stored_at += range(at, at + len(self.stored))
+        series.mark_us = self.times[-1]
+        out.stored += self.stored
+
+
+def _newest_known(series: Series) -> int | None:
+    """The newest event time the series knows of: remembered, aggregated or compared."""
+    known = [
+        t
+        for t in (
+            eventtimes.nth_newest(series, 1) if series.times else None,
+            series.mark_us,
+            None if series.memory is None else series.memory.last_us,
+        )
+        if t is not None
+    ]
+    return max(known) if known else None
 
 
 def _as_stored(reading: Reading, flags: list[str], info: SensorInfo | None) -> Reading:
@@ -628,6 +798,8 @@ def _as_stored(reading: Reading, flags: list[str], info: SensorInfo | None) -> R
     location = reading.location
     if location is None and info is not None and info.location is not None:
         location = info.location
+    if not flags and location is reading.location:  # the usual case: stored as it came
+        return reading
     unique_flags = tuple(dict.fromkeys(flags))
     if unique_flags == reading.quality_flags and location is reading.location:
         return reading

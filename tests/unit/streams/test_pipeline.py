@@ -1,6 +1,7 @@
 import math
 import random
 from datetime import timedelta
+from typing import Any
 from unittest.mock import patch
 
 import msgspec
@@ -474,3 +475,136 @@ def test_a_district_equals_the_offline_aggregate_of_its_sensors_however_they_int
     for name, size in WIDE.windows:
         members = [(f"{s}@{m}", epoch_us(T0 + timedelta(minutes=m)), float(v)) for s, m, v in raw]
         assert {s: a for (n, s), a in written.items() if n == name} == offline(members, size)
+
+
+# --- runs taken at once (pipeline._take_run) against the reading-by-reading way -------------
+
+RUN_RULES = (
+    AlertRule("high", "pm2_5", ">", 50, timedelta(0)),
+    AlertRule("long", "pm2_5", ">", 30, timedelta(minutes=2)),
+)
+# A message, drawn for each: which series, when it starts (seconds; overlaps, repeats and
+# disorder included), how many readings how far apart, their values (out of range, spikes,
+# stuck repeats), the clock of its receipt and the readings' own flags.
+run_messages = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                ("pm2_5", None, "ug/m3"),
+                ("level", None, "1"),
+                ("temperature", "a", "Cel"),
+                ("temperature", "b", "Cel"),
+                ("pm2_5", None, "mg/m3"),
+            ]
+        ),
+        st.integers(0, 900),
+        st.lists(
+            st.sampled_from([0.0, 5.0, 20.0, 40.0, 60.0, 600.0, -70.0, 3000.0]),
+            min_size=1,
+            max_size=12,
+        ),
+        st.sampled_from([1, 10, 30]),
+        st.sampled_from([1, 1, 1, -600, 2 * 86_400]),  # receipt after observation, s
+        st.sampled_from([(), (), ("suspect",)]),
+    ),
+    max_size=8,
+)
+Message = tuple[tuple[str, str | None, str], int, list[float], int, int, tuple[str, ...]]
+
+
+def message_readings(message: Message) -> list[Reading]:
+    """A message's readings: one series, ``step`` seconds apart, one receipt time."""
+    (quantity, probe, unit), t_s, values, step_s, skew_s, own = message
+    received = T0 + timedelta(seconds=t_s + step_s * len(values) + skew_s)
+    return [
+        msgspec.structs.replace(
+            reading(
+                quantity=quantity,
+                probe=probe,
+                unit=unit,
+                value=value,
+                observed_at=T0 + timedelta(seconds=t_s + k * step_s),
+                received_at=received,
+                message_id=f"m{t_s}-{k}",
+            ),
+            quality_flags=own,
+        )
+        for k, value in enumerate(values)
+    ]
+
+
+def comparable(state: SensorState, config: StreamsConfig) -> bytes:
+    """The state as its answers see it: the dedupe memory's times below what it answers for
+    (the floor, the horizon) left out, as ``_take_run`` drops them later or sooner."""
+    copy = decode_sensor(encode_sensor(state))
+    for s in copy.series.values():
+        limits = [s.floor_us, None if s.mark_us is None else s.mark_us - config.remember_us]
+        limit = max((x for x in limits if x is not None), default=None)
+        kept = [t for t in eventtimes.absolute(s) if limit is None or t >= limit]
+        s.times, s.base_us = eventtimes._compact(kept) if kept else (s.times[:0], None)
+    return encode_sensor(copy)
+
+
+def run_outcomes(
+    batches: list[list[Reading]], config: StreamsConfig, info: SensorInfo | None, registry: bool
+) -> list[object]:
+    """Everything each batch produced, and the state after it, through saved states."""
+    state, seen = SensorState(), []
+    for n, batch in enumerate(batches):
+        _, out = process_sensor(state, batch, info, registry, config)
+        seen.append((out.stored, out.dead_letters, out.duplicates, out.alerts, list(out.touched)))
+        if n % 2:
+            seen.append(snapshot_aggregates(state, config))
+        seen.append(comparable(state, config))
+        state = decode_sensor(encode_sensor(state))
+    return seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(run_messages, max_size=6),
+    st.sampled_from([1, 8, 16, 256]),
+    st.sampled_from([None, INFO]),
+    st.booleans(),
+)
+def test_runs_taken_at_once_give_what_reading_by_reading_gives(
+    messages: list[list[Message]],
+    cap: int,
+    info: SensorInfo | None,
+    registry: bool,
+) -> None:
+    config = StreamsConfig(
+        windows=(("1m", MIN_US), ("15m", 15 * MIN_US)),
+        lateness_us=2 * MIN_US,
+        dedupe_horizon_us=5 * MIN_US,
+        dedupe_max_times=cap,
+        rules=RUN_RULES,
+        quality=StreamsConfig().quality,
+    )
+    batches = [[r for m in batch for r in message_readings(m)] for batch in messages]
+    taken = run_outcomes(batches, config, info, registry)
+    with patch.object(pipeline, "_take_run", lambda *_: 0):
+        assert run_outcomes(batches, config, info, registry) == taken
+
+
+def test_a_run_of_one_message_is_taken_at_once() -> None:
+    # The equivalence above holds whether or not runs are taken; this says they are.
+    state, _ = process_sensor(SensorState(), series([10]), None, False, CONFIG)
+    calls: list[int] = []
+    real = pipeline._Run.commit
+
+    def counted(run: Any, out: Outcome) -> None:
+        calls.append(len(run.stored))
+        real(run, out)
+
+    later = [
+        msgspec.structs.replace(
+            r,
+            observed_at=r.observed_at + timedelta(hours=1),
+            received_at=r.received_at + timedelta(hours=1),
+        )
+        for r in series([11, 12, 13])
+    ]
+    with patch.object(pipeline._Run, "commit", counted):
+        _, out = process_sensor(state, later, None, False, CONFIG)
+    assert calls == [3] and len(out.stored) == 3
