@@ -40,6 +40,7 @@ from api.formats import Observation, row_dict
 from api.http import PROBLEM_MEDIA_TYPE
 from api.params import id_list, parse_bbox
 from api.privacy import OPEN_QUANTITIES, require_open
+from urbanpulse.feed import FeedRun, decode_feed
 from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
@@ -114,6 +115,27 @@ def observation_of(reading: Reading) -> Observation:
         lon=where.lon if where else None,
         quality_flags=list(reading.quality_flags),
     )
+
+
+def observations_of(run: FeedRun) -> list[Observation]:
+    """The readings of a run of the observations topic (``urbanpulse.feed``) as the API
+    publishes them: the same as :func:`observation_of` of each."""
+    where = run.location
+    lat, lon = (where.lat, where.lon) if where else (None, None)
+    return [
+        Observation(
+            time=time,
+            tenant=run.tenant,
+            sensor_id=run.sensor_id,
+            quantity=run.quantity,
+            value=value,
+            unit=run.unit,
+            lat=lat,
+            lon=lon,
+            quality_flags=list(run.quality_flags),
+        )
+        for time, value in zip(run.times, run.values, strict=True)
+    ]
 
 
 # --- fan-out (pure, single event loop) ------------------------------------------------------
@@ -368,7 +390,14 @@ class KafkaFeed:
                     self._publish(record.value)
 
     def _publish(self, value: bytes | None) -> None:
-        # A record holds a batch of readings (or, from an older worker, a single one).
+        # A record holds runs of readings (urbanpulse.feed); from an older worker, a batch of
+        # whole readings or a single one.
+        runs = decode_feed(value or b"")
+        if runs is not None:
+            for run in runs:
+                for obs in observations_of(run):
+                    self.hub.publish(obs)
+            return
         record = decode_record(value or b"")
         self.undecodable += len(record.refused)  # the worker writes only readings
         for reading in record.readings:

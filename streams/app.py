@@ -90,13 +90,13 @@ from streams.state import (
     split_record,
 )
 from streams.watchdog import PartitionStalled, StallWatch, check_partitions
+from urbanpulse.feed import feed_records
 from urbanpulse.influx_setup import ensure_buckets
 from urbanpulse.kafka import ensure_topics_apart, faust_credentials
 from urbanpulse.logs import logging_config
 from urbanpulse.model import Reading
 from urbanpulse.registry import RegistryFile, SensorInfo
 from urbanpulse.settings import Settings
-from urbanpulse.wire import encode_batches
 
 log = logging.getLogger(__name__)
 
@@ -626,7 +626,7 @@ class StreamWorker:
                 feed.setdefault(partitions[key], []).append(reading)
         for partition, readings in feed.items():
             # Keyed by source partition: a sensor's readings stay in order on one partition.
-            for value in encode_batches(readings):  # a 50-per-message batch can exceed 1 MB
+            for value in feed_records(readings):  # a 50-per-message batch can exceed 1 MB
                 await self._send("observations", f"readings-{partition}".encode(), value)
         for alert in outcome.alerts:
             await self._send(

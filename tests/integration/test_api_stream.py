@@ -31,10 +31,10 @@ from api.app import create_app
 from api.formats import OBSERVATION_FIELDS, row_dict
 from api.stream import observation_of
 from tests.support import KAFKA_BOOTSTRAP, REPO, consume_until, port_open, unique, wait_for
+from urbanpulse.feed import decode_feed
 from urbanpulse.kafka import ensure_topics
 from urbanpulse.model import Location, Reading, validated
 from urbanpulse.settings import ApiSettings, Settings
-from urbanpulse.wire import decode_record
 
 BOX = "5.0,52.0,5.2,52.2"
 INSIDE = Location(lat=52.1, lon=5.1)
@@ -393,9 +393,11 @@ def test_what_the_worker_stores_reaches_a_client_and_only_that(
 
         # The worker published everything it stored, the restricted reading included (the API
         # filters it out); the out-of-range one went to the dead letters, not to the feed.
-        def readings_in(values: list[bytes]) -> list[Reading]:
-            """The readings of the topic's records (batches, ``urbanpulse.wire``)."""
-            return [r for value in values for r in decode_record(value).readings]
+        def readings_in(values: list[bytes]) -> list[tuple[str, str, float]]:
+            """Sensor, quantity and value of each reading of the topic's records (runs,
+            ``urbanpulse.feed``)."""
+            runs = [run for value in values for run in decode_feed(value) or []]
+            return [(r.sensor_id, r.quantity, v) for r in runs for v in r.values]
 
         on_topic = consume_until(
             settings.kafka.bootstrap,
@@ -403,7 +405,7 @@ def test_what_the_worker_stores_reaches_a_client_and_only_that(
             lambda values: len(readings_in(values)) >= 4,
             30,
         )
-        stored = sorted((r.sensor_id, r.quantity, r.value) for r in readings_in(on_topic))
+        stored = sorted(readings_in(on_topic))
         assert stored == [
             ("s1", "battery_level", 50),
             ("s1", "pm2_5", 10),

@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import msgspec
@@ -27,6 +27,7 @@ from api.stream import (
     FeedEvent,
     Hub,
     HubFull,
+    KafkaFeed,
     Skipped,
     StreamFilter,
     Subscription,
@@ -37,8 +38,10 @@ from api.stream import (
     sse_stream,
     stream_filter,
 )
+from urbanpulse.feed import feed_records
 from urbanpulse.model import Location, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings, Settings
+from urbanpulse.wire import encode_batch
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -151,6 +154,49 @@ def test_observation_of_a_stored_reading_has_the_observations_fields() -> None:
     assert found == obs(value=600, quality_flags=["spike"])
     no_place = observation_of(msgspec.structs.replace(reading, location=None))
     assert (no_place.lat, no_place.lon) == (None, None)
+
+
+class _Published:
+    """Stands in for the hub: keeps what the feed publishes."""
+
+    def __init__(self) -> None:
+        self.observations: list[Observation] = []
+
+    def publish(self, observation: Observation) -> int:
+        self.observations.append(observation)
+        return 0
+
+
+def test_the_feed_publishes_the_same_from_runs_and_from_an_older_workers_readings() -> None:
+    readings = [
+        Reading(
+            tenant="town",
+            sensor_id=sensor,
+            quantity="pm2_5",
+            value=float(k),
+            unit="ug/m3",
+            observed_at=T0 + timedelta(seconds=k),
+            received_at=T0,
+            location=Location(lat=52.1, lon=5.1) if sensor == "air-1" else None,
+            source_format="json",
+            message_id=f"m{k}",
+            quality_flags=("spike",) if k == 3 else (),
+        )
+        for k, sensor in enumerate(["air-1", "air-1", "air-2", "air-2", "air-2"])
+    ]
+    expected = [observation_of(r) for r in readings]
+    for values in (
+        feed_records(readings),
+        [encode_batch(readings)],
+        [r.to_bytes() for r in readings],
+    ):
+        feed = KafkaFeed(KafkaSettings(), _Published())  # type: ignore[arg-type]
+        for value in values:
+            feed._publish(value)
+        assert feed.hub.observations == expected  # type: ignore[attr-defined]
+        assert feed.undecodable == 0
+    feed._publish(b"garbage")
+    assert feed.undecodable == 1
 
 
 # --- fan-out and drop-oldest -----------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 from streams.app import TableState
 from streams.changelog import Row
+from urbanpulse.feed import decode_feed
 from urbanpulse.model import Reading, validated
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -128,3 +129,47 @@ def memory_table() -> TableState:
     """A state table in memory, its changelog confirming at once (the state lives only as
     long as the test)."""
     return TableState(MemoryTable(), MemoryChangelog())
+
+
+Published = tuple[Any, ...]
+
+
+def published(values: Iterable[bytes]) -> list[Published]:
+    """What records of the observations topic (``urbanpulse.feed``) hold, a reading at a time:
+    tenant, sensor, quantity, time, value, unit, location, flags."""
+    out = []
+    for value in values:
+        runs = decode_feed(value)
+        assert runs is not None, value[:80]
+        for run in runs:
+            for time, number in zip(run.times, run.values, strict=True):
+                out.append(
+                    (
+                        run.tenant,
+                        run.sensor_id,
+                        run.quantity,
+                        time,
+                        number,
+                        run.unit,
+                        run.location,
+                        run.quality_flags,
+                    )
+                )
+    return out
+
+
+def as_published(readings: Iterable[Reading]) -> list[Published]:
+    """The readings as :func:`published` gives them."""
+    return [
+        (
+            r.tenant,
+            r.sensor_id,
+            r.quantity,
+            r.observed_at,
+            r.value,
+            r.unit,
+            r.location,
+            r.quality_flags,
+        )
+        for r in readings
+    ]

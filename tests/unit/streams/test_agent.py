@@ -11,11 +11,20 @@ import pytest
 import streams.app
 from streams.app import StreamWorker, create_app
 from streams.state import decode_sensor
-from tests.unit.streams.helpers import T0, FakeTable, FakeTopic, FakeWriter, reading, series
+from tests.unit.streams.helpers import (
+    T0,
+    FakeTable,
+    FakeTopic,
+    FakeWriter,
+    as_published,
+    published,
+    reading,
+    series,
+)
 from urbanpulse.model import DeadLetter
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings
-from urbanpulse.wire import MAX_RECORD_BYTES, decode_record, encode_batch
+from urbanpulse.wire import MAX_RECORD_BYTES, encode_batch
 
 
 class RefusingWriter(FakeWriter):
@@ -143,19 +152,19 @@ def test_agent_publishes_exactly_the_stored_readings_to_the_observations_topic()
     bad = reading(value=-1, message_id="neg", observed_at=T0 + timedelta(hours=1))
     worker = run_agent([r.to_bytes() for r in good] + [good[0].to_bytes(), bad.to_bytes()])
     sent = worker.topics["observations"].sent
-    # one record per source partition holding the batch's readings (urbanpulse.wire), as
+    # one record per source partition holding the batch's readings (urbanpulse.feed), as
     # stored (flagged); no duplicate, no dead letter
     assert [key for key, _ in sent] == [b"readings-1"]
-    published = [r for _, value in sent for r in decode_record(value).readings]
-    assert published == worker.writer.raw and len(published) == 3
-    assert published[2].quality_flags == ("spike",)
+    feed = published(value for _, value in sent)
+    assert feed == as_published(worker.writer.raw) and len(feed) == 3
+    assert feed[2][-1] == ("spike",)
 
 
 def test_a_reading_influxdb_refuses_is_not_published_to_the_observations_topic() -> None:
     kept, refused = reading(message_id="ok"), reading(sensor_id="refused", message_id="no")
     worker = run_agent([kept.to_bytes(), refused.to_bytes()], writer=RefusingWriter())
-    sent = [r for _, v in worker.topics["observations"].sent for r in decode_record(v).readings]
-    assert [r.sensor_id for r in sent] == ["air-1"] == [r.sensor_id for r in worker.writer.raw]
+    sent = published(v for _, v in worker.topics["observations"].sent)
+    assert [r[1] for r in sent] == ["air-1"] == [r.sensor_id for r in worker.writer.raw]
     reasons = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
     assert [letter.reason for letter in reasons] == ["influx_rejected"]
 
@@ -181,8 +190,8 @@ def test_a_batchs_raw_points_are_written_in_parts_and_each_part_keeps_its_refusa
     assert sorted(worker.writer.parts) == [1, 1, 1, 2, 2, 2]
     kept = [n for n in names if n != "refused"]
     assert sorted(r.sensor_id for r in worker.writer.raw) == kept
-    sent = [r for _, v in worker.topics["observations"].sent for r in decode_record(v).readings]
-    assert [r.sensor_id for r in sent] == kept  # in the batch's order, whatever the writes'
+    sent = published(v for _, v in worker.topics["observations"].sent)
+    assert [r[1] for r in sent] == kept  # in the batch's order, whatever the writes'
     letters = [DeadLetter.model_validate_json(v) for _, v in worker.topics["deadletter"].sent]
     assert [letter.reason for letter in letters] == ["influx_rejected"]
 
@@ -226,5 +235,5 @@ def test_a_batch_of_thousands_of_readings_goes_out_in_records_under_kafkas_limit
     asyncio.run(worker.handle_readings(batch))
     sent = worker.topics["observations"].sent
     assert len(sent) >= 3 and all(len(value) <= MAX_RECORD_BYTES for _, value in sent)
-    assert [r for _, v in sent for r in decode_record(v).readings] == worker.writer.raw
+    assert published(v for _, v in sent) == as_published(worker.writer.raw)
     assert len(worker.writer.raw) == 3000

@@ -4,10 +4,9 @@ import asyncio
 from pathlib import Path
 
 from streams.app import StreamWorker
-from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, reading
+from tests.unit.streams.helpers import FakeTable, FakeTopic, FakeWriter, published, reading
 from urbanpulse.registry import RegistryFile
 from urbanpulse.settings import Settings, StreamsSettings
-from urbanpulse.wire import decode_record
 
 
 def run(tmp_path: Path) -> tuple[FakeWriter, dict[str, FakeTopic]]:
@@ -46,8 +45,8 @@ def test_points_are_labelled_and_a_personal_sensor_reaches_no_public_topic(
     assert writer.labels[b"town/cam-1"].privacy == "personal"
     cam_aggs = [line for line in writer.aggregates if "sensor_id=cam-1" in line]
     assert cam_aggs and all("privacy=personal" in line for line in cam_aggs)
-    published = [r for _, v in topics["observations"].sent for r in decode_record(v).readings]
-    assert [r.key for r in published] == [b"town/air-1"]
+    feed = published(v for _, v in topics["observations"].sent)
+    assert [(r[0], r[1]) for r in feed] == [("town", "air-1")]
     assert len(topics["district"].sent) == 1  # only the open sensor feeds its district
 
 
