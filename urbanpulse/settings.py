@@ -85,8 +85,9 @@ class KafkaSettings(BaseModel):
     alerts_topic: str = Field("alerts", description="alert episodes (reserved)")
     observations_topic: str = Field(
         "observations",
-        description="readings the worker stored (cleaned, flagged), in batch records, a "
-        "sensor's always on one partition: the source of the API's live feed /v1/stream",
+        description="readings the worker stored (cleaned, flagged), in records of runs "
+        "(`urbanpulse/feed.py`), a sensor's always on one partition: the source of the API's "
+        "live feed /v1/stream",
     )
     partitions: int = Field(4, ge=1, description="partitions of topics the platform creates")
     replication: int = Field(1, ge=1, description="replicas of topics the platform creates")
