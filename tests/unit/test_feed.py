@@ -8,6 +8,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.streams.helpers import as_published, published
 from urbanpulse.feed import decode_feed, feed_records, runs_of
 from urbanpulse.model import Location, Reading
 from urbanpulse.wire import MAX_RECORD_BYTES, MAX_RECORD_READINGS, encode_batch
@@ -33,45 +34,6 @@ def reading(sensor: str, quantity: str, k: int, value: float, **changes: object)
     )
 
 
-def fields(readings: list[Reading]) -> list[tuple[object, ...]]:
-    """What the live feed publishes of each reading."""
-    return [
-        (
-            r.tenant,
-            r.sensor_id,
-            r.quantity,
-            r.unit,
-            r.location,
-            r.quality_flags,
-            r.observed_at,
-            r.value,
-        )
-        for r in readings
-    ]
-
-
-def from_feed(values: list[bytes]) -> list[tuple[object, ...]]:
-    out = []
-    for value in values:
-        runs = decode_feed(value)
-        assert runs is not None
-        for run in runs:
-            for time, number in zip(run.times, run.values, strict=True):
-                out.append(
-                    (
-                        run.tenant,
-                        run.sensor_id,
-                        run.quantity,
-                        run.unit,
-                        run.location,
-                        run.quality_flags,
-                        time,
-                        number,
-                    )
-                )
-    return out
-
-
 stored = st.lists(
     st.builds(
         reading,
@@ -89,7 +51,7 @@ stored = st.lists(
 
 @given(stored)
 def test_the_feed_gives_back_each_reading_in_order(readings: list[Reading]) -> None:
-    assert from_feed(feed_records(readings)) == fields(readings)
+    assert published(feed_records(readings)) == as_published(readings)
 
 
 def test_a_messages_readings_are_one_run_and_a_tenth_of_the_bytes() -> None:
@@ -108,7 +70,7 @@ def test_records_stay_under_kafkas_limit() -> None:
     ]
     values = feed_records(readings)
     assert len(values) >= 3 and all(len(v) <= MAX_RECORD_BYTES for v in values)
-    assert from_feed(values) == fields(readings)
+    assert published(values) == as_published(readings)
 
 
 def test_what_is_not_a_feed_record_is_none() -> None:
