@@ -712,14 +712,23 @@ class _Run:
         t_us = epoch_us(reading.observed_at)
         if not self._fits(reading, t_us):
             return False
-        config = self.config
-        sequence, self.memory = quality.sequence_flags(
-            reading, t_us, self.memory, self.batch.interval_us, config.quality
+        sequence, memory = quality.sequence_flags(
+            reading, t_us, self.memory, self.batch.interval_us, self.config.quality
         )
+        received_us = self._received_us(reading)
+        stored = _as_stored(
+            reading, [*reading.quality_flags, *self.given, *sequence], self.batch.info
+        )
+        # From here on the run changes: the alert rules last among what may raise (they
+        # change their episodes in place, as _process_reading's do).
         self._alerts(reading, t_us)
-        self._note_receipt(reading)
-        flags = [*reading.quality_flags, *self.given, *sequence]
-        self.stored.append(_as_stored(reading, flags, self.batch.info))
+        self.memory = memory
+        receipts = self.receipts
+        if not receipts:
+            receipts += (received_us, received_us)
+        elif received_us > receipts[1]:
+            receipts[1] = received_us
+        self.stored.append(stored)
         self.times.append(t_us)
         self.values.append(reading.value)
         self.after = t_us
@@ -746,17 +755,13 @@ class _Run:
             if event is not None:
                 self.events.append(event)
 
-    def _note_receipt(self, reading: Reading) -> None:
+    def _received_us(self, reading: Reading) -> int:
         # A message's readings share their receipt time: converted once.
         at, received_us = self.received
         if reading.received_at != at:
             received_us = epoch_us(reading.received_at)
             self.received = (reading.received_at, received_us)
-        receipts = self.receipts
-        if not receipts:
-            receipts += (received_us, received_us)
-        elif received_us > receipts[1]:
-            receipts[1] = received_us
+        return received_us
 
     def commit(self, out: Outcome) -> None:
         """The run's times remembered, its values noted for the windows, its readings stored,

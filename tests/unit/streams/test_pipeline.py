@@ -608,3 +608,37 @@ def test_a_run_of_one_message_is_taken_at_once() -> None:
     with patch.object(pipeline._Run, "commit", counted):
         _, out = process_sensor(state, later, None, False, CONFIG)
     assert calls == [3] and len(out.stored) == 3
+
+
+def test_a_reading_that_breaks_a_run_is_a_dead_letter_and_the_rest_flow_on() -> None:
+    # Nothing a sensor sends may stop the pipeline: the run ends at the reading that raises,
+    # which goes the per-reading way (a dead letter, with the reason), and the rest of the
+    # message is stored, the same as reading by reading.
+    real = pipeline.quality.sequence_flags
+
+    def breaks_at_13(r: Reading, *args: Any) -> Any:
+        if r.value == 13:
+            raise ZeroDivisionError("a stage broke")
+        return real(r, *args)
+
+    def outcome() -> tuple[object, ...]:
+        state, _ = process_sensor(SensorState(), series([10]), None, False, CONFIG)
+        message = [
+            msgspec.structs.replace(
+                r,
+                observed_at=r.observed_at + timedelta(hours=1),
+                received_at=r.received_at + timedelta(hours=1),
+            )
+            for r in series([11, 12, 13, 14, 15])
+        ]
+        with patch.object(pipeline.quality, "sequence_flags", breaks_at_13):
+            _, out = process_sensor(state, message, None, False, CONFIG)
+        return out.stored, out.dead_letters, encode_sensor(state)
+
+    stored, letters, state = outcome()
+    assert [r.value for r in stored] == [11, 12, 14, 15]
+    assert [(r.value, reason, detail) for r, reason, detail in letters] == [
+        (13, PROCESSING_FAILED, "ZeroDivisionError: a stage broke")
+    ]
+    with patch.object(pipeline, "_take_run", lambda *_: 0):
+        assert outcome() == (stored, letters, state)
