@@ -40,7 +40,7 @@ from api.formats import Observation, row_dict
 from api.http import PROBLEM_MEDIA_TYPE
 from api.params import id_list, parse_bbox
 from api.privacy import OPEN_QUANTITIES, require_open
-from urbanpulse.feed import FeedRun, decode_feed
+from urbanpulse.feed import FeedRun, decode_feed, runs_of
 from urbanpulse.kafka import aiokafka_config
 from urbanpulse.model import ID_PATTERN, QUANTITY_PATTERN, Reading
 from urbanpulse.settings import ApiSettings, KafkaSettings
@@ -103,23 +103,12 @@ def stream_filter(
 
 def observation_of(reading: Reading) -> Observation:
     """A stored reading as the API publishes it (the fields of /v1/observations)."""
-    where = reading.location
-    return Observation(
-        time=reading.observed_at,
-        tenant=reading.tenant,
-        sensor_id=reading.sensor_id,
-        quantity=reading.quantity,
-        value=reading.value,
-        unit=reading.unit,
-        lat=where.lat if where else None,
-        lon=where.lon if where else None,
-        quality_flags=list(reading.quality_flags),
-    )
+    return observations_of(runs_of([reading])[0])[0]
 
 
 def observations_of(run: FeedRun) -> list[Observation]:
     """The readings of a run of the observations topic (``urbanpulse.feed``) as the API
-    publishes them: the same as :func:`observation_of` of each."""
+    publishes them (the fields of /v1/observations)."""
     where = run.location
     lat, lon = (where.lat, where.lon) if where else (None, None)
     return [

@@ -22,7 +22,7 @@ from datetime import datetime
 import msgspec
 
 from urbanpulse.model import AwareTime, Location, Reading
-from urbanpulse.wire import MAX_RECORD_BYTES, MAX_RECORD_READINGS
+from urbanpulse.wire import encode_batches
 
 
 class FeedRun(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -47,20 +47,13 @@ _DECODER = msgspec.json.Decoder(_FeedRecord)
 
 
 def feed_records(readings: Sequence[Reading]) -> list[bytes]:
-    """The readings as records of runs, in order: at most :data:`MAX_RECORD_READINGS`
-    readings and :data:`MAX_RECORD_BYTES` bytes each (one reading alone may be bigger)."""
-    out: list[bytes] = []
-    for start in range(0, len(readings), MAX_RECORD_READINGS):
-        out += _within_bytes(readings[start : start + MAX_RECORD_READINGS])
-    return out
+    """The readings as records of runs, in order, within the bounds of every record
+    (``urbanpulse.wire.encode_batches``)."""
+    return encode_batches(readings, _encode_runs)
 
 
-def _within_bytes(readings: Sequence[Reading]) -> list[bytes]:
-    value = _ENCODER.encode(_FeedRecord(runs_of(readings)))
-    if len(value) <= MAX_RECORD_BYTES or len(readings) == 1:
-        return [value]
-    half = len(readings) // 2
-    return _within_bytes(readings[:half]) + _within_bytes(readings[half:])
+def _encode_runs(readings: Sequence[Reading]) -> bytes:
+    return _ENCODER.encode(_FeedRecord(runs_of(readings)))
 
 
 def runs_of(readings: Sequence[Reading]) -> list[FeedRun]:

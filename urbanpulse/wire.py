@@ -14,7 +14,7 @@ apart, with the reason, for the dead-letter topic.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -51,22 +51,27 @@ def encode_batch(readings: Sequence[Reading]) -> bytes:
     return _ENCODER.encode(_Outgoing(readings))
 
 
-def encode_batches(readings: Sequence[Reading]) -> list[bytes]:
+def encode_batches(
+    readings: Sequence[Reading], encode: Callable[[Sequence[Reading]], bytes] = encode_batch
+) -> list[bytes]:
     """The readings as records of at most :data:`MAX_RECORD_READINGS` readings and
     :data:`MAX_RECORD_BYTES` bytes (one reading alone may be bigger: at most a few kB), in
-    order: consumed one after the other, they keep each sensor's order."""
+    order: consumed one after the other, they keep each sensor's order. ``encode`` makes one
+    record's value (the observations topic's: ``urbanpulse.feed``)."""
     out = []
     for start in range(0, len(readings), MAX_RECORD_READINGS):
-        out += _within_bytes(readings[start : start + MAX_RECORD_READINGS])
+        out += _within_bytes(readings[start : start + MAX_RECORD_READINGS], encode)
     return out
 
 
-def _within_bytes(readings: Sequence[Reading]) -> list[bytes]:
-    value = encode_batch(readings)
+def _within_bytes(
+    readings: Sequence[Reading], encode: Callable[[Sequence[Reading]], bytes]
+) -> list[bytes]:
+    value = encode(readings)
     if len(value) <= MAX_RECORD_BYTES or len(readings) == 1:
         return [value]
     half = len(readings) // 2
-    return _within_bytes(readings[:half]) + _within_bytes(readings[half:])
+    return _within_bytes(readings[:half], encode) + _within_bytes(readings[half:], encode)
 
 
 @dataclass(frozen=True)
