@@ -6,6 +6,7 @@ for the character; in string fields ``\\"`` and ``\\\\``), so the round trip che
 against the reader, not against themselves.
 """
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -226,12 +227,20 @@ def test_a_probe_is_a_tag_only_when_set() -> None:
 
 
 @settings(max_examples=300)
-@given(ids, ids, st.none() | st.from_regex(r"[A-Za-z0-9_.-]{1,8}", fullmatch=True), tag_text)
+@given(
+    ids,
+    ids,
+    st.none() | st.from_regex(r"[A-Za-z0-9_.-]{1,8}", fullmatch=True),
+    tag_text,
+    st.integers(2, 10**6),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=4, max_size=4),
+)
 def test_aggregate_and_alert_lines_are_the_ones_the_client_wrote_before(
-    tenant: str, subject: str, probe: str | None, privacy: str
+    tenant: str, subject: str, probe: str | None, privacy: str, count: int, values: list[float]
 ) -> None:
-    value = Aggregate(3, 1.5, -2.0, 7.25, 3.0)
-    for scope in ("sensor", "district"):
+    # a window of one value, and one of any count whose fields all differ
+    one, several = Aggregate(1, *[values[0]] * 4), Aggregate(count, *values)
+    for scope, value in itertools.product(("sensor", "district"), (one, several)):
         update = AggregateUpdate(
             tenant,
             scope,
@@ -251,11 +260,11 @@ def test_aggregate_and_alert_lines_are_the_ones_the_client_wrote_before(
             .tag("sensor_id" if scope == "sensor" else "district", subject)
             .tag("quantity", "pm2_5")
             .tag("window", "15m")
-            .field("count", 3)
-            .field("mean", 1.5)
-            .field("min", -2.0)
-            .field("max", 7.25)
-            .field("last", 3.0)
+            .field("count", value.count)
+            .field("mean", value.mean)
+            .field("min", value.min)
+            .field("max", value.max)
+            .field("last", value.last)
             .field("unit", "ug/m3")
             .time(datetime(2026, 11, 27, 10, 0, tzinfo=UTC), WritePrecision.NS)
         )
