@@ -94,7 +94,7 @@ from urbanpulse.feed import feed_records
 from urbanpulse.influx_setup import ensure_buckets
 from urbanpulse.kafka import ensure_topics_apart, faust_credentials
 from urbanpulse.logs import logging_config
-from urbanpulse.model import Reading
+from urbanpulse.model import Reading, by_sensor
 from urbanpulse.registry import RegistryFile, SensorInfo
 from urbanpulse.settings import Settings
 
@@ -528,9 +528,7 @@ class StreamWorker:
         """Parse, screen and process a batch, starting its raw writes as it goes."""
         parsed = parse_records(list(values), self._source)
         readings, duplicates = await self._without_repeats(parsed.readings)
-        groups: dict[bytes, list[Reading]] = {}
-        for reading in readings:
-            groups.setdefault(reading.key, []).append(reading)
+        groups = by_sensor(readings)
         self.sensors.load(self.tables["sensor"], set(parsed.partitions.values()))
         registry = self._registry.current()
         outcome = Outcome(duplicates=duplicates)
@@ -619,11 +617,10 @@ class StreamWorker:
     ) -> None:
         """Observations (one record per source partition), alerts, district windows."""
         feed: dict[int, list[Reading]] = {}
-        for reading in stored:  # the API's live feed: only what InfluxDB accepted
+        for key, run in by_sensor(stored).items():  # the live feed: what InfluxDB accepted
             # The feed cannot see the registry: readings of non-open sensors never enter it.
-            key = reading.key  # built on each call
             if labels[key].privacy == "open":
-                feed.setdefault(partitions[key], []).append(reading)
+                feed.setdefault(partitions[key], []).extend(run)
         for partition, readings in feed.items():
             # Keyed by source partition: a sensor's readings stay in order on one partition.
             for value in feed_records(readings):  # a 50-per-message batch can exceed 1 MB

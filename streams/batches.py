@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from urbanpulse.model import DeadLetter, Reading
+from urbanpulse.model import DeadLetter, Reading, by_sensor
 from urbanpulse.wire import decode_record
 
 T = TypeVar("T")
@@ -34,8 +34,8 @@ def parse_records(values: list[tuple[int, bytes]], topic: str) -> ParsedBatch:
     for partition, value in values:
         record = decode_record(value)
         batch.readings += record.readings
-        for reading in record.readings:
-            batch.partitions[reading.key] = partition
+        for key in by_sensor(record.readings):
+            batch.partitions[key] = partition
         for refused in record.refused:
             batch.dead_letters.append(
                 streams_dead_letter(refused.value, topic, "invalid_reading", refused.reason)

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 
 # Most names and values need no escape: look for the characters first (translate is slow).
 _KEY_SPECIAL = re.compile(r"[,= \n\t\r\\]")
-_STRING_SPECIAL = re.compile(r'["\\]')
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
 _STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
@@ -45,7 +44,7 @@ def escape_tag_value(value: str) -> str:
 
 def string_field(value: str) -> str:
     """A string field value, quoted."""
-    if _STRING_SPECIAL.search(value):
+    if '"' in value or "\\" in value:  # two characters: cheaper than a regex (every line)
         value = value.translate(_STRING)
     return f'"{value}"'
 

@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from urbanpulse.model import (
     EARLIEST,
@@ -9,6 +11,7 @@ from urbanpulse.model import (
     InvalidReading,
     Location,
     Reading,
+    by_sensor,
     is_id,
     validated,
 )
@@ -107,3 +110,14 @@ def test_a_trailing_newline_is_refused_in_every_pattern(field: str) -> None:
     with pytest.raises(InvalidReading, match="sensor_id"):
         Reading.from_bytes(bad)
     assert not is_id("air-1\n")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["town", "city"]), st.sampled_from(["a", "b", "c"]))))
+def test_by_sensor_is_each_sensor_s_readings_in_order(who: list[tuple[str, str]]) -> None:
+    readings = [reading(tenant=t, sensor_id=s, message_id=f"m-{n}") for n, (t, s) in enumerate(who)]
+    expected: dict[bytes, list[Reading]] = {}
+    for r in readings:  # one reading at a time, each with its own key
+        expected.setdefault(r.key, []).append(r)
+    grouped = by_sensor(readings)
+    assert grouped == expected
+    assert list(grouped) == list(expected)  # sensors in the order they first came
