@@ -48,8 +48,8 @@ def sensors_from_rows(rows: Iterable[dict[str, Any]]) -> list[Sensor]:
             districts[key] = row["district"]
         fields = series.setdefault(key, {}).setdefault(row["quantity"], {})
         fields[row["_field"]] = row["_value"]
-        if row["_field"] == "value":
-            fields["_time"] = row["_time"]
+        if row["_field"] in ("value", "quality_flags"):
+            fields[f"_time.{row['_field']}"] = row["_time"]
     return [
         _sensor(key, districts.get(key), by_quantity) for key, by_quantity in sorted(series.items())
     ]
@@ -63,8 +63,8 @@ def _sensor(
             quantity=name,
             unit=fields.get("unit"),
             last_value=fields.get("value"),
-            last_time=fields.get("_time"),
-            last_quality_flags=[f for f in (fields.get("quality_flags") or "").split(",") if f],
+            last_time=fields.get("_time.value"),
+            last_quality_flags=_last_flags(fields),
         )
         for name, fields in sorted(by_quantity.items())
     ]
@@ -73,6 +73,15 @@ def _sensor(
     return Sensor(
         id=sensor_id, tenant=tenant, district=district, quantities=quantities, location=location
     )
+
+
+def _last_flags(fields: dict[str, Any]) -> list[str]:
+    """The flags of the latest reading: a reading without flags has no ``quality_flags``
+    field (since 2026-12-07; before, an empty one), so the latest flags found belong to the
+    latest reading only when their times match."""
+    if fields.get("_time.quality_flags") != fields.get("_time.value"):
+        return []
+    return [f for f in (fields.get("quality_flags") or "").split(",") if f]
 
 
 def _latest_location(by_quantity: dict[str, dict[str, Any]]) -> SensorLocation | None:

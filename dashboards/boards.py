@@ -507,11 +507,21 @@ def sensor_health() -> Dashboard:
         + '\n  |> group(columns: ["flags"])'
         + "\n  |> aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false)"
     )
+    # Flagged readings over all readings: only a flagged reading has a quality_flags field
+    # (an older worker wrote an empty one, left out here). Counted per field, then divided.
     flagged_share = Flux(
-        flux.raw(None, ("quality_flags",))
-        + '\n  |> map(fn: (r) => ({_time: r._time, _value: if r._value == "" then 0.0 else 100.0}))'
+        flux.raw(None, ("value", "quality_flags"))
+        + '\n  |> filter(fn: (r) => r._field == "value" or string(v: r._value) != "")'
+        + '\n  |> group(columns: ["_field"])'
+        + "\n  |> count()"
         + "\n  |> group()"
-        + "\n  |> mean()"
+        + "\n  |> reduce(identity: {readings: 0.0, flagged: 0.0}, fn: (r, accumulator) => ({"
+        + '\n       readings: if r._field == "value"'
+        + "\n         then float(v: r._value) else accumulator.readings,"
+        + '\n       flagged: if r._field == "quality_flags"'
+        + "\n         then float(v: r._value) else accumulator.flagged}))"
+        + "\n  |> map(fn: (r) => ({_value:"
+        + "\n       if r.readings > 0.0 then 100.0 * r.flagged / r.readings else 0.0}))"
     )
     stale = Flux(
         flux.open_alerts()

@@ -91,15 +91,21 @@ def reading_line(reading: Reading, labels: SensorLabels = OPEN) -> str:
 def _shared_fields(reading: Reading) -> tuple[str, str]:
     """The fields in key order (alt, lat, lon, message_id, quality_flags, received_at,
     source_format, unit, value) before the message id, and from after it to ``value=``: the
-    readings of one message share them."""
+    readings of one message share them.
+
+    ``quality_flags`` only when the reading has flags: most readings have none, and InfluxDB
+    spends about a microsecond a point on each field it stores (docs/performance.md); an
+    absent field reads as no flags (docs/streams.md, "Stored points").
+    """
     where = reading.location
     place = ""
     if where is not None:
         alt = "" if where.alt is None else f"alt={float_field(where.alt)},"
         place = f"{alt}lat={float_field(where.lat)},lon={float_field(where.lon)},"
+    flags = ",".join(reading.quality_flags)
+    flagged = f"quality_flags={string_field(flags)}," if flags else ""
     rest = (
-        f"quality_flags={string_field(','.join(reading.quality_flags))},"
-        f'received_at="{reading.received_at.isoformat()}",'
+        f'{flagged}received_at="{reading.received_at.isoformat()}",'
         f"source_format={string_field(reading.source_format)},"
         f"unit={string_field(reading.unit)},value="
     )

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
 
 from api.app import create_app
 from streams.influx_writer import InfluxWriter
@@ -149,3 +151,52 @@ def test_injection_attempts_leak_nothing(client: TestClient, tenant: str, attack
     assert response.status_code in (200, 400) and (
         response.status_code == 400 or response.json()["data"] == []
     )
+
+
+def test_sensors_show_the_latest_reading_s_flags(client: TestClient) -> None:
+    # A reading without flags has no quality_flags field (an older worker wrote an empty one):
+    # the latest flags found are the latest reading's only when it has them.
+    tenant = unique("flags")
+    settings = Settings()
+
+    def reading(sensor: str, minute: int, flags: tuple[str, ...]) -> Reading:
+        return Reading(
+            tenant=tenant,
+            sensor_id=sensor,
+            quantity="pm2_5",
+            value=minute + 1.0,
+            unit="ug/m3",
+            observed_at=T0 + timedelta(minutes=minute),
+            received_at=T0 + timedelta(minutes=minute, seconds=1),
+            source_format="json",
+            message_id=f"{sensor}-{minute}",
+            quality_flags=flags,
+        )
+
+    writer = InfluxWriter(settings.influx)
+    writer.write(
+        [
+            reading("flagged-before", 0, ("spike",)),
+            reading("flagged-before", 1, ()),
+            reading("flagged-now", 0, ()),
+            reading("flagged-now", 1, ("stuck",)),
+        ]
+    )
+    older_worker = (  # the line an older worker wrote for a reading without flags
+        f"reading,privacy=open,quantity=pm2_5,sensor_id=empty-field,tenant={tenant} "
+        'message_id="e-1",quality_flags="",received_at="2026-11-20T08:00:01+00:00",'
+        f'source_format="json",unit="ug/m3",value=1 {int(T0.timestamp()) * 10**9}'
+    )
+    writer.close()
+    with InfluxDBClient(url=settings.influx.url, token="", org=settings.influx.org) as influx:
+        influx.write_api(write_options=SYNCHRONOUS).write(
+            settings.influx.raw_bucket, settings.influx.org, older_worker
+        )
+
+    body = client.get("/v1/sensors", params={"tenant": tenant}).json()
+    flags = {s["id"]: s["quantities"][0]["last_quality_flags"] for s in body["data"]}
+    assert flags == {"flagged-before": [], "flagged-now": ["stuck"], "empty-field": []}
+    rows = client.get(
+        "/v1/sensors/flagged-before/observations", params={"tenant": tenant, **RANGE}
+    ).json()["data"]
+    assert [r["quality_flags"] for r in rows] == [["spike"], []]

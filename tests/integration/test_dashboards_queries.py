@@ -355,3 +355,24 @@ def test_ingest_metrics_used_by_the_boards_exist() -> None:
     assert missing == [], (
         f"ingest metrics the boards use but the ingestor does not expose: {missing}"
     )
+
+
+def test_the_flagged_share_is_flagged_readings_over_all_readings(
+    town: Town, client: InfluxDBClient
+) -> None:
+    uid = "urbanpulse-sensor-health"
+    selection = choose(town, client, uid)
+    panel = next(p for p in panels_of(uid) if "'Readings with quality flags'" in p.where)
+    [share] = run(client, substitute(town, panel, selection))
+    # The same range, asked plainly: every stored reading's value and flags.
+    plain = Target(
+        panel.board,
+        "plain",
+        INFLUX_UID,
+        flux.raw(None, ("value", "quality_flags")) + '\n  |> keep(columns: ["_field", "_value"])',
+    )
+    rows = run(client, substitute(town, plain, selection))
+    readings = sum(1 for row in rows if row["_field"] == "value")
+    flagged = sum(1 for row in rows if row["_field"] == "quality_flags" and row["_value"])
+    assert 0 < flagged < readings  # the town's faults flag some of its readings, not all
+    assert share["_value"] == pytest.approx(100 * flagged / readings)

@@ -214,7 +214,8 @@ from(bucket: "{bucket}")
     def raw(self) -> dict[tuple[str, str, datetime], tuple[float, str]]:
         rows = self.query("urbanpulse/raw", "reading")
         out = {
-            (r["sensor_id"], r["quantity"], r["_time"]): (r["value"], r["quality_flags"])
+            # a reading without flags has no quality_flags field (streams.points)
+            (r["sensor_id"], r["quantity"], r["_time"]): (r["value"], r.get("quality_flags"))
             for r in rows
         }
         assert len(out) == len(rows), "a raw point is present more than once"

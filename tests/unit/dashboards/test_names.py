@@ -108,9 +108,12 @@ def columns_used(text: str) -> set[str]:
 
 
 def columns_made(text: str) -> set[str]:
-    """Columns a query makes itself, as record keys in ``map(fn: (r) => ({...}))``."""
+    """Columns a query makes itself, as record keys in ``map(fn: (r) => ({...}))`` and in
+    ``reduce(..., fn: (r, accumulator) => ({...}))``."""
     made: set[str] = set()
-    for record in re.findall(r"map\(fn: \(r\) => \(\{(.*?)\}\)\)", text, re.S):
+    records = re.findall(r"map\(fn: \(r\) => \(\{(.*?)\}\)\)", text, re.S)
+    records += re.findall(r"fn: \(r, accumulator\) => \(\{(.*?)\}\)\)", text, re.S)
+    for record in records:
         made |= set(re.findall(r"(?:^|,)\s*(\w+):", record))
     return made
 

@@ -112,9 +112,10 @@ def point_before(reading: Reading, labels: SensorLabels) -> str:
         .field("source_format", reading.source_format)
         .field("message_id", reading.message_id)
         .field("received_at", reading.received_at.isoformat())
-        .field("quality_flags", ",".join(reading.quality_flags))
         .time(reading.observed_at, WritePrecision.NS)
     )
+    if reading.quality_flags:  # since 2026-12-07 only a flagged reading has the field
+        point.field("quality_flags", ",".join(reading.quality_flags))
     for name in ("licence", "sensor_type", "district"):
         if getattr(labels, name):
             point.tag(name, getattr(labels, name))
