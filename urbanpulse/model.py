@@ -65,7 +65,9 @@ class Location(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alt: float | None = None
 
 
-class Reading(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Reading(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """One observed value, in canonical form (UCUM unit, UTC time).
 
     The names (tenant, sensor_id, quantity, unit, probe) must match their patterns
