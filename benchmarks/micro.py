@@ -4,7 +4,8 @@ Each figure is CPU time per reading of one step of the hot path, run in this pro
 prepared inputs, as the best of ``--repeats`` repeats (the median is printed beside it). CPU
 time (``time.process_time``: every thread of this process) rather than elapsed time, so the
 time the process waits for a core on a busy shared machine does not count; contention for
-caches still does, so compare figures taken at similar load (``uptime``). A figure over its
+caches still does, so compare figures taken at similar load (``uptime``) and machine speed
+(the calibration printed first, ``benchmarks.calibration``). A figure over its
 budget (times ``--budget-factor``) makes the exit status 1, so a regression shows before the
 end-to-end run (``benchmarks/throughput.py``).
 
@@ -54,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchmarks.calibration import calibration_ms
 from benchmarks.figures import Timing, over_budget
 from ingest.routing import decode_message
 from streams.app import StreamWorker, TableState, tune_gc
@@ -404,9 +406,18 @@ def measure(args: argparse.Namespace) -> tuple[list[Figure], int]:
 
 
 def print_table(
-    figures: list[Figure], factor: float, state_bytes: int, args: argparse.Namespace
+    figures: list[Figure],
+    factor: float,
+    state_bytes: int,
+    args: argparse.Namespace,
+    speed: dict[str, float],
 ) -> None:
     """The figures, for people."""
+    print(
+        f"machine speed: calibration {speed['start']} ms before, {speed['end']} ms after "
+        "(benchmarks/calibration.py: higher is a slower phase; compare figures taken at similar "
+        "calibrations)"
+    )
     print(
         f"worker traffic: {args.sensors} sensors, {args.history} readings of history "
         f"{args.interval:g} s apart ({state_bytes:,} bytes of saved state each), "
@@ -457,7 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--budget-factor must be > 0; repeats, sensors, batch, history >= 1")
     if args.per_record < 1 or args.batch % args.per_record:
         parser.error("--per-record must be >= 1 and divide --batch")
+    speed = {"start": calibration_ms()}
     figures, state_bytes = measure(args)
+    speed["end"] = calibration_ms()
     failed = [f.name for f in figures if over_budget(f.timing.best, f.budget, args.budget_factor)]
     if args.json:
         print(
@@ -467,11 +480,12 @@ def main(argv: list[str] | None = None) -> int:
                     "state_bytes": state_bytes,
                     "options": vars(args),
                     "over_budget": failed,
+                    "calibration_ms": speed,
                 }
             )
         )
     else:
-        print_table(figures, args.budget_factor, state_bytes, args)
+        print_table(figures, args.budget_factor, state_bytes, args, speed)
         if failed:
             print(f"over budget: {', '.join(failed)}")
     return 1 if failed else 0

@@ -45,6 +45,9 @@ What each figure means:
   services are shared: their CPU includes other people's work. So the same is measured for
   ``--idle`` seconds before the load starts ("idle % core"), and "net" CPU-s per 1,000
   subtracts that rate from the window's (an estimate: other work does not stay constant).
+* machine speed: ``benchmarks.calibration`` (the CPU time of a fixed piece of single-threaded
+  Python work) before the run and after it. This machine's speed changes by up to 40 % within
+  minutes, and every CPU figure above with it: compare runs at similar calibrations.
 * RSS: the largest resident set of each process sampled every second in the window; peak:
   the kernel's high-water mark (``VmHWM``) over the process's life.
 * readings per process (from its /metrics, in the window): what an ingestor wrote to Kafka and
@@ -79,6 +82,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.calibration import calibration_ms
 from benchmarks.figures import cpu_per_thousand, per_second, percentile
 from benchmarks.influxql import InfluxQL
 from benchmarks.load import LOAD_PREFIX, LoadShape, Tally, reading_json, tally
@@ -461,6 +465,7 @@ class Report:
     options: dict[str, Any]
     names: dict[str, str]
     load_average: dict[str, list[float]] = field(default_factory=dict)
+    calibration_ms: dict[str, float] = field(default_factory=dict)  # benchmarks.calibration
     window_s: float = 0.0
     stored_in_window: int = 0
     readings_per_s: float = 0.0
@@ -630,6 +635,7 @@ class Run:
     def execute(self) -> Report:
         """Start the components, load them, measure the window, drain, verify, clean up."""
         self.report.load_average["start"] = load_average()
+        self.report.calibration_ms["start"] = calibration_ms()
         log.info("run %s, logs in %s", self.stack.name, self.workdir)
         try:
             ready_times = self.start_components()
@@ -640,6 +646,7 @@ class Run:
             latency(probes, a, b, self.report)
         finally:
             self.close()
+        self.report.calibration_ms["end"] = calibration_ms()
         return self.report
 
     def start_components(self) -> list[int]:
@@ -778,6 +785,12 @@ def print_report(report: Report) -> None:
     )
     la = report.load_average
     print("load average (1/5/15 min): " + "; ".join(f"{k} {v}" for k, v in la.items()))
+    cal = report.calibration_ms
+    print(
+        "machine speed           calibration "
+        + ", ".join(f"{k} {v} ms" for k, v in cal.items())
+        + " (CPU of a fixed workload, benchmarks/calibration.py: higher is a slower phase)"
+    )
     print(f"window                  {report.window_s} s after {o['warmup']} s of warm-up")
     print(
         f"readings stored         {report.readings_per_s:,.0f}/s ({report.stored_in_window:,} in "
