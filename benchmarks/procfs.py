@@ -36,6 +36,11 @@ def process_ticks(stat_text: str) -> int:
     return int(rest[11]) + int(rest[12])
 
 
+def start_ticks(stat_text: str) -> int:
+    """When a process started, in ticks since boot, from /proc/<pid>/stat (field 22)."""
+    return int(stat_text[stat_text.rindex(")") + 2 :].split()[19])
+
+
 def parent_pid(stat_text: str) -> int:
     """The parent's pid from /proc/<pid>/stat."""
     return int(stat_text[stat_text.rindex(")") + 2 :].split()[1])
@@ -100,6 +105,14 @@ class ProcFs:
         """User + system ticks of the processes (a vanished one counts 0)."""
         texts = (self._read(pid, "stat") for pid in pids)
         return sum(process_ticks(t) for t in texts if t)
+
+    def age_s(self, pid: int) -> float | None:
+        """Seconds since a process started (None when it is gone)."""
+        text = self._read(pid, "stat")
+        if text is None:
+            return None
+        uptime_s = float((self.root / "uptime").read_text().split()[0])
+        return uptime_s - start_ticks(text) / self.ticks_per_second()
 
     def rss(self, pid: int, field: str = "VmRSS") -> int:
         """Resident memory of one process in kB (0 when it is gone)."""

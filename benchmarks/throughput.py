@@ -45,6 +45,9 @@ What each figure means:
   services are shared: their CPU includes other people's work. So the same is measured for
   ``--idle`` seconds before the load starts ("idle % core"), and "net" CPU-s per 1,000
   subtracts that rate from the window's (an estimate: other work does not stay constant).
+* services' age: seconds since Mosquitto, Kafka and InfluxDB started. Younger than
+  :data:`YOUNG_SERVICE_S` they are still warming up (Kafka's JVM compiles under load), and the
+  run says so: its CPU figures are high. Count a first run after starting them as warm-up.
 * machine speed: ``benchmarks.calibration`` (the CPU time of a fixed piece of single-threaded
   Python work) before the run and after it. This machine's speed changes by up to 40 % within
   minutes, and every CPU figure above with it: compare runs at similar calibrations.
@@ -408,6 +411,33 @@ def services(stack: Stack) -> list[Tracked]:
     return found
 
 
+# A service younger than this is still warming up: Kafka's JVM compiles its hot paths in the
+# first minutes under load, and InfluxDB compacts what it found at start. The first run after
+# a start spent 1.5-2.4 times Kafka's CPU per reading of the runs after it, and its machine
+# figure was the highest of its series in three of four series (docs/performance.md).
+YOUNG_SERVICE_S = 300.0
+
+
+def services_age(found: list[Tracked]) -> dict[str, float]:
+    """Seconds since each service (:func:`services`) started; a warning for those still
+    warming up."""
+    ages: dict[str, float] = {}
+    for t in found:
+        age = PROC.age_s(t.pid)
+        if age is not None:
+            ages[t.name] = round(age, 1)
+    young = {name: age for name, age in ages.items() if age < YOUNG_SERVICE_S}
+    if young:
+        log.warning(
+            "services started %s s ago are still warming up (a JVM compiles for minutes): "
+            "this run's CPU figures will be high; measure once they are %.0f s old, or count "
+            "a first run as warm-up",
+            young,
+            YOUNG_SERVICE_S,
+        )
+    return ages
+
+
 def start_profilers(stack: Stack, directory: Path, seconds: float) -> list[subprocess.Popen[bytes]]:
     """py-spy over each ingestor and worker for the window."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -466,6 +496,7 @@ class Report:
     names: dict[str, str]
     load_average: dict[str, list[float]] = field(default_factory=dict)
     calibration_ms: dict[str, float] = field(default_factory=dict)  # benchmarks.calibration
+    services_age_s: dict[str, float] = field(default_factory=dict)  # at the window's start
     window_s: float = 0.0
     stored_in_window: int = 0
     readings_per_s: float = 0.0
@@ -661,14 +692,16 @@ class Run:
         args, stack = self.args, self.stack
         shape = plan_shape(args, stack.tenant)
         pub_name, self.publisher = start_publisher(args.publisher, args.pub, self.workdir)
+        found = services(stack)
         tracked = (
             [Tracked(p.name, p.popen.pid, tree=True) for p in stack.processes]
-            + services(stack)
+            + found
             + [
                 Tracked(pub_name, self.publisher.pid, tree=True),
                 Tracked("this script", os.getpid()),
             ]
         )
+        self.report.services_age_s = services_age(found)
         log.info("measuring the processes without load for %.0f s", args.idle)
         self.idle = idle_rates(tracked, args.idle)
         base = stack.worker_taken() or 0.0
@@ -785,6 +818,11 @@ def print_report(report: Report) -> None:
     )
     la = report.load_average
     print("load average (1/5/15 min): " + "; ".join(f"{k} {v}" for k, v in la.items()))
+    print(
+        "services' age           "
+        + ", ".join(f"{k} {v:,.0f} s" for k, v in report.services_age_s.items())
+        + f" (younger than {YOUNG_SERVICE_S:.0f} s: still warming up, CPU figures high)"
+    )
     cal = report.calibration_ms
     print(
         "machine speed           calibration "

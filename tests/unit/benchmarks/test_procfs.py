@@ -10,6 +10,7 @@ from benchmarks.procfs import (
     parent_pid,
     process_ticks,
     rss_kb,
+    start_ticks,
 )
 
 STAT = "cpu  100 5 50 1000 20 3 2 7 0 0\ncpu0 50 2 25 500 10 1 1 3 0 0\nintr 12345\n"
@@ -74,3 +75,16 @@ def test_procfs_reads_a_fake_proc_tree(tmp_path: Path) -> None:
     assert fs.listener(1883) == 4242
     assert fs.listener(8080) is None  # listening, but no process of ours holds it
     assert fs.tree(4242) == {4242}
+
+
+def test_a_process_s_start_and_age() -> None:
+    assert start_ticks(PID_STAT) == 1000
+
+
+def test_age_from_uptime_and_start(tmp_path: Path) -> None:
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "stat").write_text(PID_STAT)
+    (tmp_path / "uptime").write_text("250.50 400.00\n")
+    hz = ProcFs.ticks_per_second()
+    assert ProcFs(tmp_path).age_s(4242) == 250.5 - 1000 / hz
+    assert ProcFs(tmp_path).age_s(99) is None
