@@ -413,9 +413,10 @@ def services(stack: Stack) -> list[Tracked]:
 
 # A service younger than this is still warming up: Kafka's JVM compiles its hot paths in the
 # first minutes under load, and InfluxDB compacts what it found at start. The first run after
-# a start spent 1.5-2.4 times Kafka's CPU per reading of the runs after it, and its machine
-# figure was the highest of its series in three of four series (docs/performance.md).
-YOUNG_SERVICE_S = 300.0
+# a start (services 20-30 s old) spent 1.5-2.4 times Kafka's CPU per reading of the runs after
+# it, and its machine figure was the highest of its series in four of five series; the second
+# (services about 150 s old) was in line with the later ones (docs/performance.md).
+YOUNG_SERVICE_S = 120.0
 
 
 def services_age(found: list[Tracked]) -> dict[str, float]:
