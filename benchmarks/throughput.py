@@ -46,8 +46,9 @@ What each figure means:
   ``--idle`` seconds before the load starts ("idle % core"), and "net" CPU-s per 1,000
   subtracts that rate from the window's (an estimate: other work does not stay constant).
 * services' age: seconds since Mosquitto, Kafka and InfluxDB started. Younger than
-  :data:`YOUNG_SERVICE_S` they are still warming up (Kafka's JVM compiles under load), and the
-  run says so: its CPU figures are high. Count a first run after starting them as warm-up.
+  :data:`YOUNG_SERVICE_S` they are likely still warming up (Kafka's JVM compiles under its
+  first load, not with time), and the run says so: its CPU figures are high. Count the first
+  run after starting them as warm-up.
 * machine speed: ``benchmarks.calibration`` (the CPU time of a fixed piece of single-threaded
   Python work) before the run and after it. This machine's speed changes by up to 40 % within
   minutes, and every CPU figure above with it: compare runs at similar calibrations.
@@ -430,9 +431,9 @@ def services_age(found: list[Tracked]) -> dict[str, float]:
     young = {name: age for name, age in ages.items() if age < YOUNG_SERVICE_S}
     if young:
         log.warning(
-            "services started %s s ago are still warming up (a JVM compiles for minutes): "
-            "this run's CPU figures will be high; measure once they are %.0f s old, or count "
-            "a first run as warm-up",
+            "services started %s s ago (under %.0f s) are likely still warming up: Kafka's JVM "
+            "compiles under its first load, so this run's CPU figures will be high; count it "
+            "as warm-up and measure with the next run",
             young,
             YOUNG_SERVICE_S,
         )
