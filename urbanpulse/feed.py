@@ -5,9 +5,10 @@ The stream worker sends every reading InfluxDB accepted to the observations topi
 needs only what it publishes: tenant, sensor, quantity, unit, position, flags, time and value.
 So a record holds *runs*, ``{"runs": [run, ...]}``: consecutive readings of one sensor and
 quantity that share unit, position and flags, with their event times and values as two lists.
-At 50 readings a message a reading takes about 30 bytes of the topic instead of 300 as a whole
-``Reading`` (``urbanpulse.wire``), and Kafka, its client and the broker copy and check a tenth
-of the bytes (docs/performance.md).
+At 50 readings a message a reading takes about 30 bytes of the topic instead of 200-330 as a
+whole ``Reading`` (``urbanpulse.wire``; the range is its fields, and whether those at their
+defaults are left out, as since 2026-12-07), and Kafka, its client and the broker copy and
+check a seventh to a tenth of the bytes (docs/performance.md).
 
 A record of whole readings, ``{"readings": [...]}`` (what a worker before runs sent), is not
 a feed record: :func:`decode_feed` returns None, and the reader decodes it with
