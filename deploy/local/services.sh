@@ -28,6 +28,9 @@
 #       Default BASE: 20000-23990 in steps of 10, from a checksum of this checkout's path, so
 #       checkouts on one machine each get their own ports. A test port held by another process
 #       is an error, never reused: tests stop and restart their services.
+# Settings from the environment: URBANPULSE_HOME (where programs and state go, default .local),
+# URBANPULSE_KAFKA_HEAP (Kafka's JVM heap flags), URBANPULSE_INFLUX_GOGC (InfluxDB's Go GC
+# target, default 400), URBANPULSE_TEST_PORT_BASE (above).
 # Logs: <state folder>/logs/, e.g. .local/logs/kafka.log, .local/test-22110/logs/kafka.log.
 set -euo pipefail
 
@@ -47,6 +50,15 @@ INFLUX_RAW_RP=raw
 INFLUX_RAW_DURATION=30d
 INFLUX_AGG_RP=agg
 KAFKA_HEAP=${URBANPULSE_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
+# InfluxDB's Go garbage collector runs when its heap has grown by GOGC % over the live heap.
+# At Go's default (100) collecting was a third of InfluxDB's CPU under load; 400 cut InfluxDB's
+# CPU a point by about a fifth for 1.5-2x its resident memory (docs/performance.md). Set 100 on
+# a machine short of memory.
+INFLUX_GOGC=${URBANPULSE_INFLUX_GOGC:-400}
+if ! [[ $INFLUX_GOGC =~ ^([0-9]+|off)$ ]]; then
+  printf '[services] ERROR: URBANPULSE_INFLUX_GOGC=%s: want a percentage (100 is Go'"'"'s default) or off\n' "$INFLUX_GOGC" >&2
+  exit 2
+fi
 ALL_SERVICES=(mosquitto kafka influxdb prometheus)
 
 default_test_port_base() {  # 20000-23990: below Linux's ephemeral ports (32768+), so a free_port()
@@ -241,7 +253,7 @@ start_influxdb() {
     "$CONF_DIR/influxdb.conf" >"$RUN_DIR/influxdb.conf"
   # The RPC (backup) port through influxd's environment override of bind-address: the config
   # file keeps 8088, as the systemd units render it too.
-  INFLUXDB_BIND_ADDRESS="127.0.0.1:$INFLUX_RPC_PORT" \
+  INFLUXDB_BIND_ADDRESS="127.0.0.1:$INFLUX_RPC_PORT" GOGC="$INFLUX_GOGC" \
     setsid "$INSTALL_DIR/bin/influxd" run -config "$RUN_DIR/influxdb.conf" >>"$LOG_DIR/influxdb.log" 2>&1 &
   echo $! >"$RUN_DIR/influxdb.pid"
   wait_until 60 "influxdb on 127.0.0.1:$INFLUX_PORT" influx_ready
