@@ -106,6 +106,14 @@ class InfluxQL:
             for row in series["values"]
         }
 
+    def series_estimate(self) -> int | None:
+        """How many series the database holds, by InfluxDB's own estimate (a sketch: cheap,
+        and it may still count series dropped since the last compaction)."""
+        for result in self._query("SHOW SERIES CARDINALITY"):
+            for series in result.get("series", []):
+                return int(series["values"][0][0])
+        return None
+
     def drop_tenant(self, tenant: str) -> None:
         """Delete every series of a tenant (raw, aggregates, alerts) from the database."""
         for _ in self._query(f"DROP SERIES WHERE tenant = {quote(tenant)}", post=True):

@@ -54,6 +54,12 @@ def rss_kb(status_text: str, field: str = "VmRSS") -> int:
     return 0  # a kernel thread, or a process that is exiting
 
 
+def environment_vars(environ: bytes) -> dict[str, str]:
+    """The variables of ``/proc/<pid>/environ`` (NUL-separated ``NAME=value``)."""
+    pairs = (item.decode(errors="replace").partition("=") for item in environ.split(b"\0"))
+    return {name: value for name, _, value in pairs if name}
+
+
 def listening_inodes(tcp_text: str, port: int) -> set[int]:
     """Socket inodes listening on ``port`` in a /proc/net/tcp or tcp6 table."""
     inodes = set()
@@ -113,6 +119,13 @@ class ProcFs:
             return None
         uptime_s = float((self.root / "uptime").read_text().split()[0])
         return uptime_s - start_ticks(text) / self.ticks_per_second()
+
+    def environment(self, pid: int) -> dict[str, str] | None:
+        """A process's environment as it started (None when it is gone or not ours)."""
+        try:
+            return environment_vars((self.root / str(pid) / "environ").read_bytes())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
 
     def rss(self, pid: int, field: str = "VmRSS") -> int:
         """Resident memory of one process in kB (0 when it is gone)."""

@@ -49,6 +49,11 @@ What each figure means:
   :data:`YOUNG_SERVICE_S` they are likely still warming up (Kafka's JVM compiles under its
   first load, not with time), and the run says so: its CPU figures are high. Count the first
   run after starting them as warm-up.
+* InfluxDB's state: its garbage collector's target (``GOGC`` in its environment; 100 when
+  unset, Go's default) and the series its database holds (InfluxDB's estimate). Both change
+  its CPU or memory per reading: ``deploy/local/services.sh`` starts it at 400, and a
+  database grown by earlier runs (the peer kit never deletes its series) holds its index in
+  the heap (docs/performance.md, 2026-12-07 07:07).
 * machine speed: ``benchmarks.calibration`` (the CPU time of a fixed piece of single-threaded
   Python work) before the run and after it. This machine's speed changes by up to 40 % within
   minutes, and every CPU figure above with it: compare runs at similar calibrations.
@@ -440,6 +445,18 @@ def services_age(found: list[Tracked]) -> dict[str, float]:
     return ages
 
 
+def influx_state(found: list[Tracked], influx: InfluxQL) -> dict[str, Any]:
+    """InfluxDB's collector target (``GOGC``) and series count estimate, where readable."""
+    pid = next((t.pid for t in found if t.name == "influxdb"), None)
+    env = PROC.environment(pid) if pid is not None else None
+    try:
+        series = influx.series_estimate()
+    except (OSError, RuntimeError) as err:  # an InfluxDB 2.x without InfluxQL, say
+        log.warning("InfluxDB's series count not read: %s", err)
+        series = None
+    return {"gogc": None if env is None else env.get("GOGC", "100"), "series_estimate": series}
+
+
 def start_profilers(stack: Stack, directory: Path, seconds: float) -> list[subprocess.Popen[bytes]]:
     """py-spy over each ingestor and worker for the window."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -499,6 +516,7 @@ class Report:
     load_average: dict[str, list[float]] = field(default_factory=dict)
     calibration_ms: dict[str, float] = field(default_factory=dict)  # benchmarks.calibration
     services_age_s: dict[str, float] = field(default_factory=dict)  # at the window's start
+    influxdb: dict[str, Any] = field(default_factory=dict)  # influx_state, before the load
     window_s: float = 0.0
     stored_in_window: int = 0
     readings_per_s: float = 0.0
@@ -704,6 +722,7 @@ class Run:
             ]
         )
         self.report.services_age_s = services_age(found)
+        self.report.influxdb = influx_state(found, self.influx)
         log.info("measuring the processes without load for %.0f s", args.idle)
         self.idle = idle_rates(tracked, args.idle)
         base = stack.worker_taken() or 0.0
@@ -824,6 +843,11 @@ def print_report(report: Report) -> None:
         "services' age           "
         + ", ".join(f"{k} {v:,.0f} s" for k, v in report.services_age_s.items())
         + f" (younger than {YOUNG_SERVICE_S:.0f} s: still warming up, CPU figures high)"
+    )
+    influx = report.influxdb
+    print(
+        f"InfluxDB                GOGC {influx.get('gogc') or '?'}, "
+        f"{_num(influx.get('series_estimate'))} series (estimate) before the run"
     )
     cal = report.calibration_ms
     print(

@@ -5,6 +5,7 @@ from pathlib import Path
 from benchmarks.procfs import (
     ProcFs,
     descendants,
+    environment_vars,
     listening_inodes,
     machine_busy_ticks,
     parent_pid,
@@ -88,3 +89,17 @@ def test_age_from_uptime_and_start(tmp_path: Path) -> None:
     hz = ProcFs.ticks_per_second()
     assert ProcFs(tmp_path).age_s(4242) == 250.5 - 1000 / hz
     assert ProcFs(tmp_path).age_s(99) is None
+
+
+def test_a_process_s_environment(tmp_path: Path) -> None:
+    environ = b"PATH=/usr/bin\0GOGC=400\0EMPTY=\0WITH_EQUALS=a=b\0"
+    assert environment_vars(environ) == {
+        "PATH": "/usr/bin",
+        "GOGC": "400",
+        "EMPTY": "",
+        "WITH_EQUALS": "a=b",
+    }
+    (tmp_path / "4242").mkdir()
+    (tmp_path / "4242" / "environ").write_bytes(environ)
+    assert ProcFs(tmp_path).environment(4242) == environment_vars(environ)
+    assert ProcFs(tmp_path).environment(99) is None  # gone
