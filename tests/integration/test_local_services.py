@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
+from benchmarks.procfs import ProcFs
 from tests.support import INFLUX_PORT, SERVICES
 
 
@@ -24,15 +24,10 @@ def influxd_pid() -> int:
     return int(found.group(1))
 
 
-def environment(pid: int) -> dict[str, str]:
-    """A process's environment, as the kernel holds it."""
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    pairs = (item.decode().partition("=") for item in raw if item)
-    return {name: value for name, _, value in pairs}
-
-
 def test_influxdb_runs_with_the_documented_gc_target() -> None:
-    assert environment(influxd_pid()).get("GOGC") == "400"
+    environment = ProcFs().environment(influxd_pid())
+    assert environment is not None
+    assert environment.get("GOGC") == "400"
 
 
 def test_a_gc_target_that_is_not_a_percentage_is_refused_with_its_name() -> None:
