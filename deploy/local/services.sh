@@ -52,7 +52,7 @@ INFLUX_AGG_RP=agg
 KAFKA_HEAP=${URBANPULSE_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 # InfluxDB's Go garbage collector runs when its heap has grown by GOGC % over the live heap.
 # At Go's default (100) collecting was a third of InfluxDB's CPU under load; 400 cut InfluxDB's
-# CPU a point by about a fifth, for about 2.5x its resident memory under load
+# CPU a point by about a fifth, for 2.5-3x its resident memory under load
 # (docs/performance.md). Set 100 on a machine short of memory.
 INFLUX_GOGC=${URBANPULSE_INFLUX_GOGC:-400}
 if ! [[ $INFLUX_GOGC =~ ^([0-9]+|off)$ ]]; then
