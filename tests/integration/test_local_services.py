@@ -7,6 +7,7 @@ The InfluxDB checked is the one this test run uses, found through ``services.sh 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -27,7 +28,8 @@ def influxd_pid() -> int:
 def test_influxdb_runs_with_the_documented_gc_target() -> None:
     environment = ProcFs().environment(influxd_pid())
     assert environment is not None
-    assert environment.get("GOGC") == "400"
+    # 400 unless whoever runs the tests chose another value, as services.sh lets them
+    assert environment.get("GOGC") == os.environ.get("URBANPULSE_INFLUX_GOGC", "400")
 
 
 def test_a_gc_target_that_is_not_a_percentage_is_refused_with_its_name() -> None:
