@@ -55,8 +55,9 @@ KAFKA_HEAP=${URBANPULSE_KAFKA_HEAP:-"-Xms512m -Xmx1g"}
 # CPU a point by about a fifth, for 2.5-3x its resident memory under load
 # (docs/performance.md). Set 100 on a machine short of memory.
 INFLUX_GOGC=${URBANPULSE_INFLUX_GOGC:-400}
-if ! [[ $INFLUX_GOGC =~ ^([0-9]+|off)$ ]]; then
-  printf '[services] ERROR: URBANPULSE_INFLUX_GOGC=%s: want a percentage (100 is Go'"'"'s default) or off\n' "$INFLUX_GOGC" >&2
+# Not off (or 0): InfluxDB's heap would grow until the machine runs out of memory.
+if ! [[ $INFLUX_GOGC =~ ^[1-9][0-9]*$ ]]; then
+  printf '[services] ERROR: URBANPULSE_INFLUX_GOGC=%s: want a percentage from 1 (100 is Go'"'"'s default)\n' "$INFLUX_GOGC" >&2
   exit 2
 fi
 ALL_SERVICES=(mosquitto kafka influxdb prometheus)
