@@ -538,7 +538,10 @@ def comparable(state: SensorState, config: StreamsConfig) -> bytes:
     (the floor, the horizon) left out, as ``_take_run`` drops them later or sooner."""
     copy = decode_sensor(encode_sensor(state))
     for s in copy.series.values():
-        limits = [s.floor_us, None if s.mark_us is None else s.mark_us - config.remember_us]
+        horizon = None if s.mark_us is None else s.mark_us - config.remember_us
+        if s.floor_us is not None and horizon is not None and s.floor_us <= horizon:
+            s.floor_us = None  # below the horizon a floor answers nothing (where it is varies)
+        limits = [s.floor_us, horizon]
         limit = max((x for x in limits if x is not None), default=None)
         kept = [t for t in eventtimes.absolute(s) if limit is None or t >= limit]
         s.times, s.base_us = eventtimes._compact(kept) if kept else (s.times[:0], None)
