@@ -15,7 +15,7 @@ sum beyond ±1.8e308 would overflow, as ``math.fsum`` does.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 def add_exact(partials: list[float], value: float) -> None:
@@ -38,6 +38,39 @@ def add_all_exact(partials: list[float], values: Iterable[float]) -> None:
                 i += 1
             x = high
         partials[i:] = [x]
+
+
+class SliceSums:
+    """Exact sums of slices of one list of values, each value added once: a batch's values
+    of a series go to a window of every size (three by default), and the slices of the
+    larger sizes are made of those of the smaller ones (windows start on multiples of their
+    size). A slice is summed from the slices summed before it that tile it, if any (the
+    earliest summed first), else from its values."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = values
+        self._pieces: dict[int, tuple[int, list[float]]] = {}  # start -> (end, partials)
+
+    def of(self, start: int, end: int) -> list[float]:
+        """The partials of ``values[start:end]`` (a new list: the caller may change it)."""
+        pieces, at = self._pieces, start
+        partials: list[float] = []
+        while at < end:
+            piece = pieces.get(at)
+            if piece is None or piece[0] > end:
+                break
+            add_all_exact(partials, piece[1])
+            at = piece[0]
+        if at == end:
+            return partials
+        own: list[float] = []
+        add_all_exact(own, self.values[at:end])
+        if at not in pieces:
+            pieces[at] = (end, own)
+        if not partials:
+            return list(own)
+        add_all_exact(partials, own)
+        return partials
 
 
 def merge_exact(partials: list[float], other: Iterable[float]) -> None:

@@ -46,7 +46,7 @@ from streams.alerts import (
     rules_from_settings,
     stale_event,
 )
-from streams.exact import exact_total, merge_exact
+from streams.exact import SliceSums, exact_total, merge_exact
 from streams.quality import QualityRules, epoch_us
 from streams.state import (
     PROBE_SEPARATOR,
@@ -62,6 +62,7 @@ from streams.state import (
 from streams.windows import Aggregate, Window, WindowSet, is_late, parse_window
 from urbanpulse.flags import FUTURE, LATE, TOO_OLD, UNIT_MISMATCH, UNREGISTERED
 from urbanpulse.model import Reading
+from urbanpulse.quantities import Range
 from urbanpulse.registry import SensorInfo
 from urbanpulse.settings import StreamsSettings
 
@@ -328,6 +329,9 @@ def _aggregate(
     return bool(late_for)
 
 
+_SHARED_SUMS_FROM = 8  # values of a series in a batch
+
+
 def _add_pending(
     series: Series, pending: _Pending, config: StreamsConfig
 ) -> tuple[Opened, set[int]]:
@@ -337,16 +341,19 @@ def _add_pending(
     opened: Opened = {}
     refused: set[int] = set()
     late_for = pending.late_for
+    # Each value summed once for all the sizes; for a few values the bookkeeping costs more
+    # than it saves (benchmarks.micro, worker 1/sensor), and they are summed for each size.
+    shared = SliceSums(pending.values) if len(pending.values) >= _SHARED_SUMS_FROM else None
     for name, size in config.windows:
-        times, values, kept = pending.times, pending.values, pending.stored_at
+        times, values, kept, sums = pending.times, pending.values, pending.stored_at, shared
         if late_for:
             chosen = [k for k in range(len(times)) if size not in late_for.get(k, ())]
             times, values = [times[k] for k in chosen], [values[k] for k in chosen]
-            kept = [kept[k] for k in chosen]
+            kept, sums = [kept[k] for k in chosen], None
         if not times:  # late for this size, every one: no window of it is made
             continue
         windows = _windows_of(series, size)
-        starts, overflowed = windows.add_all(times, values)
+        starts, overflowed = windows.add_all(times, values, sums)
         for start in starts:
             opened[(name, start)] = windows
         if overflowed:
@@ -703,6 +710,9 @@ class _Run:
         self.events: list[AlertEvent] = []
         self.received: tuple[datetime | None, int] = (None, 0)  # the last receipt time, in µs
         self.receipts: list[int] = []  # the first receipt and the newest, µs
+        # What the run's unit says (a run's readings share it but for odd devices): its
+        # physical range, and whether a range's quantity is in another unit.
+        self.unit: tuple[str | None, Range | None, bool] = (None, None, False)
 
     def take(self, reading: Reading) -> bool:
         """Add the reading to the run, or False if it does not fit."""
@@ -710,12 +720,13 @@ class _Run:
         if reading.quantity != series.quantity or reading.probe != series.probe:
             return False
         t_us = epoch_us(reading.observed_at)
-        if not self._fits(reading, t_us):
-            return False
-        sequence, memory = quality.sequence_flags(
-            reading, t_us, self.memory, self.batch.interval_us, self.config.quality
-        )
         received_us = self._received_us(reading)
+        bounds = self._fits(reading, t_us, received_us)
+        if bounds is False:
+            return False
+        sequence, memory = quality.sequence_flags_within(
+            bounds, reading.value, t_us, self.memory, self.batch.interval_us, self.config.quality
+        )
         stored = _as_stored(
             reading, [*reading.quality_flags, *self.given, *sequence], self.batch.info
         )
@@ -734,15 +745,30 @@ class _Run:
         self.after = t_us
         return True
 
-    def _fits(self, reading: Reading, t_us: int) -> bool:
-        # Newer than all the series knows: not a duplicate, not below what it remembers (its
-        # floor is never above the newest time it remembers), in order, late for no window.
-        # Not a dead letter; no clock flag (those keep a reading out of windows and alerts).
-        return (
-            (self.after is None or t_us > self.after)
-            and quality.out_of_range(reading) is None
-            and not quality.clock_flags(reading, self.config.quality)
-        )
+    def _fits(self, reading: Reading, t_us: int, received_us: int) -> Range | Literal[False] | None:
+        """False if the reading does not fit the run, else its physical range (or None).
+
+        It fits when newer than all the series knows: not a duplicate, not below what it
+        remembers (its floor is never above the newest time it remembers), in order, late for
+        no window; not a dead letter (in range); no clock flag (those keep a reading out of
+        windows and alerts): :func:`quality.clock_flags` in µs, the unit's checks once a run.
+        """
+        if self.after is not None and t_us <= self.after:
+            return False
+        rules = self.config.quality
+        if t_us - received_us > rules.max_future_us or received_us - t_us > rules.max_age_us:
+            return False
+        unit, bounds, mismatch = self.unit
+        if reading.unit != unit:
+            unit, quantity = reading.unit, self.series.quantity
+            bounds, mismatch = (
+                quality.range_of(quantity, unit),
+                quality.unit_mismatch(quantity, unit),
+            )
+            self.unit = (unit, bounds, mismatch)
+        if mismatch or (bounds is not None and not bounds.low <= reading.value <= bounds.high):
+            return False
+        return bounds
 
     def _alerts(self, reading: Reading, t_us: int) -> None:
         episodes, sensor = self.episodes, (self.state.tenant, self.state.sensor_id)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import msgspec
 
@@ -37,6 +38,16 @@ class QualityRules:
     gap_factor: float = 3.0
     stuck_count: int = 10
 
+    @cached_property
+    def max_future_us(self) -> int:
+        """``max_future`` in µs (times compared as :func:`epoch_us`)."""
+        return self.max_future // _US
+
+    @cached_property
+    def max_age_us(self) -> int:
+        """``max_age`` in µs."""
+        return self.max_age // _US
+
 
 class SeriesMemory(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """What the sequential checks remember of one series (sensor, quantity, probe)."""
@@ -53,10 +64,22 @@ def epoch_us(moment: datetime) -> int:
 
 def _range(reading: Reading) -> Range | None:
     """The quantity's physical range, when it has one and the reading is in its unit."""
-    known = QUANTITIES.get(reading.quantity)
-    if known is None or known.unit != reading.unit:
+    return range_of(reading.quantity, reading.unit)
+
+
+def range_of(quantity: str, unit: str) -> Range | None:
+    """A quantity's physical range, when it has one and ``unit`` is its unit."""
+    known = QUANTITIES.get(quantity)
+    if known is None or known.unit != unit:
         return None
     return known.range
+
+
+def unit_mismatch(quantity: str, unit: str) -> bool:
+    """Whether a quantity with a physical range is given in another unit
+    (:data:`UNIT_MISMATCH`)."""
+    known = QUANTITIES.get(quantity)
+    return known is not None and known.range is not None and known.unit != unit
 
 
 def out_of_range(reading: Reading) -> str | None:
@@ -79,8 +102,7 @@ def clock_flags(reading: Reading, rules: QualityRules) -> list[str]:
         flags.append(FUTURE)
     if reading.received_at - reading.observed_at > rules.max_age:
         flags.append(TOO_OLD)
-    known = QUANTITIES.get(reading.quantity)
-    if known is not None and known.range is not None and known.unit != reading.unit:
+    if unit_mismatch(reading.quantity, reading.unit):
         flags.append(UNIT_MISMATCH)
     return flags
 
@@ -96,17 +118,29 @@ def sequence_flags(
 
     ``now_us`` is the reading's event time (:func:`epoch_us`), ``interval_us`` the sensor's
     expected interval: the caller has both already (this runs for every reading)."""
+    return sequence_flags_within(_range(reading), reading.value, now_us, memory, interval_us, rules)
+
+
+def sequence_flags_within(
+    bounds: Range | None,
+    value: float,
+    now_us: int,
+    memory: SeriesMemory | None,
+    interval_us: int,
+    rules: QualityRules,
+) -> tuple[list[str], SeriesMemory | None]:
+    """:func:`sequence_flags` of a value whose range (:func:`range_of`) the caller knows: a
+    run of one series' readings looks it up once."""
     if memory is None:
-        return [], SeriesMemory(last_us=now_us, last_value=reading.value)
+        return [], SeriesMemory(last_us=now_us, last_value=value)
     if now_us <= memory.last_us:
         return [], memory
     flags = []
-    bounds = _range(reading)
-    if bounds is not None and abs(reading.value - memory.last_value) > bounds.max_step:
+    if bounds is not None and abs(value - memory.last_value) > bounds.max_step:
         flags.append(SPIKE)
-    repeats = memory.repeats + 1 if reading.value == memory.last_value else 1
+    repeats = memory.repeats + 1 if value == memory.last_value else 1
     if repeats >= rules.stuck_count:
         flags.append(STUCK)
     if now_us - memory.last_us > rules.gap_factor * interval_us:
         flags.append(GAP)
-    return flags, SeriesMemory(last_us=now_us, last_value=reading.value, repeats=repeats)
+    return flags, SeriesMemory(last_us=now_us, last_value=value, repeats=repeats)

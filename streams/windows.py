@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from streams.exact import add_all_exact, exact_total
+from streams.exact import SliceSums, add_all_exact, exact_total
 
 _SIZE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -165,13 +165,16 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
             raise OverflowError(f"the sum of the window at {start} µs would overflow")
         return start
 
-    def add_all(self, times: Sequence[int], values: Sequence[float]) -> tuple[list[int], list[int]]:
+    def add_all(
+        self, times: Sequence[int], values: Sequence[float], sums: SliceSums | None = None
+    ) -> tuple[list[int], list[int]]:
         """Add values observed at ``times`` (in topic order), each run of one window at once.
 
         The same result as :meth:`add` of each in turn (the exact sum keeps the mean exact
         in any order), at a fraction of the cost: a batch brings a sensor's values in runs of
         one window. Returns the starts of the windows reached, and the positions of the values
         left out because the window's sum would overflow (the window as it was without them).
+        ``sums``: the values' slice sums, shared with the windows of the other sizes.
         """
         if len(times) == 1:  # one reading of the sensor in the batch: the common case
             start = times[0] - times[0] % self.size_us
@@ -184,22 +187,34 @@ class WindowSet(msgspec.Struct, array_like=True, gc=False):
             j = i + 1
             while j < n and start <= times[j] < end:
                 j += 1
-            if j - i == 1 or not self._add_run(start, times[i:j], values[i:j]):
+            total = None if sums is None or j - i == 1 else sums.of(i, j)
+            if j - i == 1 or not self._add_run(start, times[i:j], values[i:j], total):
                 refused += self._add_one_by_one(times, values, range(i, j))
             starts.append(start)
             i = j
         return starts, refused
 
-    def _add_run(self, start: int, times: Sequence[int], values: Sequence[float]) -> bool:
+    def _add_run(
+        self,
+        start: int,
+        times: Sequence[int],
+        values: Sequence[float],
+        total: list[float] | None = None,
+    ) -> bool:
         """Add values of the window at ``start``; False (nothing changed) if its sum would
-        overflow."""
+        overflow. ``total``: their exact sum if known (partials, the caller's to give away)."""
         slots = self.slots
         at = len(slots) - SLOT
         while at >= 0 and slots[at] > start:  # mostly in order: the last window is the one
             at -= SLOT
         found = at >= 0 and slots[at] == start
         partials = self._partials(at, start) if found else []
-        add_all_exact(partials, values)
+        if total is None:
+            add_all_exact(partials, values)
+        elif partials:
+            add_all_exact(partials, total)  # partials added as values: their sum, exactly
+        else:
+            partials = total
         if not math.isfinite(partials[-1]):
             return False
         if len(values) == 1:  # one value (:meth:`add`, most runs at one reading per message)

@@ -617,12 +617,12 @@ def test_a_reading_that_breaks_a_run_is_a_dead_letter_and_the_rest_flow_on() -> 
     # Nothing a sensor sends may stop the pipeline: the run ends at the reading that raises,
     # which goes the per-reading way (a dead letter, with the reason), and the rest of the
     # message is stored, the same as reading by reading.
-    real = pipeline.quality.sequence_flags
+    real = pipeline.quality.sequence_flags_within
 
-    def breaks_at_13(r: Reading, *args: Any) -> Any:
-        if r.value == 13:
+    def breaks_at_13(bounds: Any, value: float, *args: Any) -> Any:
+        if value == 13:
             raise ZeroDivisionError("a stage broke")
-        return real(r, *args)
+        return real(bounds, value, *args)
 
     def outcome() -> tuple[object, ...]:
         state, _ = process_sensor(SensorState(), series([10]), None, False, CONFIG)
@@ -634,7 +634,7 @@ def test_a_reading_that_breaks_a_run_is_a_dead_letter_and_the_rest_flow_on() -> 
             )
             for r in series([11, 12, 13, 14, 15])
         ]
-        with patch.object(pipeline.quality, "sequence_flags", breaks_at_13):
+        with patch.object(pipeline.quality, "sequence_flags_within", breaks_at_13):
             _, out = process_sensor(state, message, None, False, CONFIG)
         return out.stored, out.dead_letters, encode_sensor(state)
 

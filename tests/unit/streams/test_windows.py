@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.exact import SliceSums
 from streams.state import _dec_hook
 from streams.windows import SLOT, Aggregate, WindowSet, is_late, offline, parse_window, window_start
 
@@ -199,3 +200,27 @@ def test_a_value_whose_window_sum_would_overflow_is_refused_and_the_others_are_a
     assert first.aggregate().max == 1.7e308 and first.last == 5.0
     assert windows.add_all([4], [1.7e308]) == ([0], [0])  # alone, it is refused too
     assert windows.window(0) == first  # and the window is as it was
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 120 * MIN),
+            st.one_of(st.floats(-1e300, 1e300), st.floats(-100, 100).map(lambda v: round(v, 1))),
+        ),
+        min_size=2,
+        max_size=80,
+    )
+)
+def test_sizes_sharing_slice_sums_get_what_each_gets_alone(points: list[tuple[int, float]]) -> None:
+    # The pipeline sums a batch's values once for the windows of every size (SliceSums).
+    times, values = [t for t, _ in sorted(points)], [v for _, v in sorted(points)]
+    sums = SliceSums(values)
+    for size in (MIN, 15 * MIN, 60 * MIN):
+        shared, alone = WindowSet(size), WindowSet(size)
+        assert shared.add_all(times, values, sums) == alone.add_all(times, values)
+        for start in alone.starts():
+            mine, theirs = shared.window(start), alone.window(start)
+            assert mine is not None and theirs is not None
+            assert mine.aggregate() == theirs.aggregate() and mine.last_us == theirs.last_us
