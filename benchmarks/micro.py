@@ -264,8 +264,9 @@ class _LineProtocolWriter:
         return {}
 
 
-def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
-    """µs per reading of ``StreamWorker.handle_readings`` with the network left out."""
+def offline_worker(traffic: Traffic) -> StreamWorker:
+    """A ``StreamWorker`` with the network left out (see the module's docstring), its
+    sensors' states after their history, the garbage collector tuned as in production."""
     settings = Settings()
     config = StreamsConfig.from_settings(settings.streams)
     topics: dict[str, Any] = {
@@ -277,6 +278,12 @@ def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
     }
     worker = StreamWorker(settings, _LineProtocolWriter(), RegistryFile("", 10), topics, tables)  # type: ignore[arg-type]
     tune_gc()  # as `urbanpulse worker` does once it has built its app
+    return worker
+
+
+def time_worker(traffic: Traffic, repeats: int, per_repeat: int) -> Timing:
+    """µs per reading of ``StreamWorker.handle_readings`` with the network left out."""
+    worker = offline_worker(traffic)
     warm_up, *work = batches(traffic, 1 + repeats * per_repeat)
 
     async def run() -> list[float]:

