@@ -704,6 +704,10 @@ class _Run:
         self.rules = config.rules_by_quantity.get(series.quantity, ())
         self.episodes = series.episodes or {}
         self.given = [UNREGISTERED] if batch.unregistered else []
+        info = batch.info
+        # Whether a reading without flags is stored as it came (:func:`_as_stored`): the run
+        # adds no flag, and the registry no location.
+        self.as_it_came = not self.given and (info is None or info.location is None)
         self.times: list[int] = []
         self.values: list[float] = []
         self.stored: list[Reading] = []
@@ -727,9 +731,12 @@ class _Run:
         sequence, memory = quality.sequence_flags_within(
             bounds, reading.value, t_us, self.memory, self.batch.interval_us, self.config.quality
         )
-        stored = _as_stored(
-            reading, [*reading.quality_flags, *self.given, *sequence], self.batch.info
-        )
+        if not sequence and not reading.quality_flags and self.as_it_came:
+            stored = reading  # the usual case, without building the flags
+        else:
+            stored = _as_stored(
+                reading, [*reading.quality_flags, *self.given, *sequence], self.batch.info
+            )
         # From here on the run changes: the alert rules last among what may raise (they
         # change their episodes in place, as _process_reading's do).
         self._alerts(reading, t_us)
