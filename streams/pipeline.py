@@ -342,7 +342,8 @@ def _add_pending(
     refused: set[int] = set()
     late_for = pending.late_for
     # Each value summed once for all the sizes; for a few values the bookkeeping costs more
-    # than it saves (benchmarks.micro, worker 1/sensor), and they are summed for each size.
+    # than it saves (benchmarks.instructions, worker 1/sensor: 2-3 values of a series in a
+    # batch), and they are summed for each size.
     shared = SliceSums(pending.values) if len(pending.values) >= _SHARED_SUMS_FROM else None
     for name, size in config.windows:
         times, values, kept, sums = pending.times, pending.values, pending.stored_at, shared
