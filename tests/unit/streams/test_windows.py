@@ -157,16 +157,26 @@ def test_a_final_window_stays_until_written_and_is_listed_from_the_earliest_chan
     assert len(windows) == 0 and windows.unwritten_rows() == []
 
 
+def timed_values(
+    span: int, min_size: int, max_size: int
+) -> st.SearchStrategy[list[tuple[int, float]]]:
+    """(time µs in [0, span], value) pairs: values of any magnitude, or sensor-like ones."""
+    values = st.one_of(st.floats(-1e300, 1e300), st.floats(-100, 100).map(lambda v: round(v, 1)))
+    return st.lists(st.tuples(st.integers(0, span), values), min_size=min_size, max_size=max_size)
+
+
+def assert_same_windows(mine: WindowSet, theirs: WindowSet) -> None:
+    """The same windows, with the same aggregates and last times."""
+    assert mine.starts() == theirs.starts()
+    for start in theirs.starts():
+        one, other = mine.window(start), theirs.window(start)
+        assert one is not None and other is not None
+        assert one.aggregate() == other.aggregate() and one.last_us == other.last_us
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(
-        st.tuples(
-            st.integers(0, 5 * MIN),
-            st.one_of(st.floats(-1e300, 1e300), st.floats(-100, 100).map(lambda v: round(v, 1))),
-        ),
-        min_size=1,
-        max_size=60,
-    ),
+    timed_values(5 * MIN, min_size=1, max_size=60),
     st.integers(0, 2**32),
 )
 def test_adding_a_batch_at_once_equals_adding_each_value(
@@ -184,11 +194,8 @@ def test_adding_a_batch_at_once_equals_adding_each_value(
         assert refused == [] and set(starts) == {window_start(t, MIN) for t, _ in batch}
         reached.update(starts)
         at += len(batch)
-    assert at_once.starts() == one_by_one.starts() == sorted(reached)
-    for start in reached:
-        mine, theirs = at_once.window(start), one_by_one.window(start)
-        assert mine is not None and theirs is not None
-        assert mine.aggregate() == theirs.aggregate() and mine.last_us == theirs.last_us
+    assert at_once.starts() == sorted(reached)
+    assert_same_windows(at_once, one_by_one)
 
 
 def test_a_value_whose_window_sum_would_overflow_is_refused_and_the_others_are_added() -> None:
@@ -203,16 +210,7 @@ def test_a_value_whose_window_sum_would_overflow_is_refused_and_the_others_are_a
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(0, 120 * MIN),
-            st.one_of(st.floats(-1e300, 1e300), st.floats(-100, 100).map(lambda v: round(v, 1))),
-        ),
-        min_size=2,
-        max_size=80,
-    )
-)
+@given(timed_values(120 * MIN, min_size=2, max_size=80))
 def test_sizes_sharing_slice_sums_get_what_each_gets_alone(points: list[tuple[int, float]]) -> None:
     # The pipeline sums a batch's values once for the windows of every size (SliceSums).
     times, values = [t for t, _ in sorted(points)], [v for _, v in sorted(points)]
@@ -220,7 +218,4 @@ def test_sizes_sharing_slice_sums_get_what_each_gets_alone(points: list[tuple[in
     for size in (MIN, 15 * MIN, 60 * MIN):
         shared, alone = WindowSet(size), WindowSet(size)
         assert shared.add_all(times, values, sums) == alone.add_all(times, values)
-        for start in alone.starts():
-            mine, theirs = shared.window(start), alone.window(start)
-            assert mine is not None and theirs is not None
-            assert mine.aggregate() == theirs.aggregate() and mine.last_us == theirs.last_us
+        assert_same_windows(shared, alone)
