@@ -8,9 +8,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from urbanpulse.settings import MqttSettings
 
 
-def make_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
-    """An MQTT 5 client (callback API v2) with the broker's credentials and TLS applied."""
-    client = mqtt.Client(
+def make_client(
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    manual_ack: bool = False,
+    client_class: type[mqtt.Client] = mqtt.Client,
+) -> mqtt.Client:
+    """An MQTT 5 client (callback API v2) with the broker's credentials and TLS applied.
+
+    ``client_class`` is paho's ``Client`` or a subclass of it (the ingest's batching client).
+    """
+    client = client_class(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
