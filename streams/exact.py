@@ -75,8 +75,7 @@ class SliceSums:
 
 def merge_exact(partials: list[float], other: Iterable[float]) -> None:
     """Add another exact sum's partials to ``partials``, in place."""
-    for value in other:
-        add_exact(partials, value)
+    add_all_exact(partials, other)  # partials added as values: their sum, exactly
 
 
 def exact_total(partials: Iterable[float]) -> float:

@@ -1,6 +1,6 @@
 """benchmarks/instructions.py under valgrind: the same workload counted twice gives the same
 figure, which is what makes it worth having on a machine whose speed moves by tens of
-percent. Not a service test: it is here because it takes about a minute and a half.
+percent. Not a service test: it is here because it takes about two minutes.
 ``make test`` installs valgrind (deploy/tools/install.sh valgrind)."""
 
 import json
