@@ -108,7 +108,7 @@ class MqttIngestor:
         self._queue: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
         self._tracker = AckTracker()
         self._in_flight: dict[int, Incoming] = {}
-        self._acks: list[int] = []  # packet ids released, PUBACKed together at the end of a step
+        self._acks: list[Incoming] = []  # QoS 1 messages released, PUBACKed at a step's end
         self._tokens = itertools.count()
         self._clock = ReceiptClock()
         self._connection = 0  # counts MQTT connections (paho's thread writes, main thread reads)
@@ -420,11 +420,8 @@ class MqttIngestor:
         """PUBACK the messages Kafka has confirmed, in arrival order."""
         for token in ready:
             message = self._in_flight.pop(token)
-            # A message of an earlier connection is not acked: the broker re-sent it on this
-            # one (DUP, same packet id), and a PUBACK with its old id could ack another message
-            # that reuses the id. Its redelivery is written and acked in its turn.
-            if message.qos == 1 and message.connection == self._connection:
-                self._acks.append(message.mid)
+            if message.qos == 1:
+                self._acks.append(message)
             elif message.qos == 2 and message.connection == self._connection:
                 self._client.ack(message.mid, message.qos)  # not subscribed at QoS 2: never
             self.stats.acked += 1
@@ -432,9 +429,15 @@ class MqttIngestor:
 
     def _send_acks(self) -> None:
         """The PUBACKs released since the last call, in one write (ingest.paho_batching)."""
-        if self._acks:
-            self._client.ack_all(self._acks)
-            self._acks = []
+        if not self._acks:
+            return
+        # A message of an earlier connection is not acked: the broker re-sent it on this one
+        # (DUP, same packet id), and a PUBACK with its old id could ack another message that
+        # reuses the id. Its redelivery is written and acked in its turn. Checked here, just
+        # before the write, not when released: a reconnect may come in between.
+        connection = self._connection
+        self._client.ack_all([m.mid for m in self._acks if m.connection == connection])
+        self._acks = []
 
 
 def run(settings: Settings) -> int:
