@@ -20,7 +20,16 @@ readings of the work, is the figure:
   ``--decode-readings`` readings in all.
 
 The two runs of a figure go in parallel (2 cores); a figure takes about 40 s (the defaults,
-four figures: 2.5 minutes), and a line on stderr says which one is being counted.
+four figures: 3 minutes), and a line on stderr says which one is being counted.
+
+Budgets: with the default workloads (``--sensors 200 --batches 16 --decode-readings 20000``)
+each figure has a budget, about 8.5 % above what ``main`` counted on 2026-12-07
+(:data:`BUDGETS`), and the exit status is 1 when a figure is over it: a regression gate that
+this machine's changing speed cannot trip, run by ``make test``
+(``tests/integration/test_benchmark_instructions.py``). The counts are those of an
+interpreter build: the budgets were set on CPython 3.11.7 built without PGO (pyenv's default,
+the slowest common build); another 3.11 build (Debian's, with PGO) counts fewer, and on
+another Python version the figures are printed without a verdict.
 
     .venv/bin/python -m benchmarks.instructions
     .venv/bin/python -m benchmarks.instructions --per-sensor 50 --json
@@ -47,6 +56,18 @@ from benchmarks.micro import Traffic, offline_worker
 from ingest.routing import decode_message
 
 BATCH = 500  # readings per worker batch, as benchmarks.micro
+
+# Instructions per reading with the default workloads, about 8.5 % above main's counts of
+# 2026-12-07 (101,244 / 188,652 / 90,286 / 25,319 on CPython 3.11.7 without PGO; two runs of
+# a figure agree within 0.5 %). A change that costs more is a regression to explain.
+BUDGETS = {
+    "worker 50/sensor": 110_000,
+    "worker 1/sensor": 205_000,
+    "decode 1/msg": 98_000,
+    "decode 50/msg": 27_500,
+}
+BUDGETED_PYTHON = (3, 11)  # the counts are an interpreter's; other versions get no verdict
+DEFAULTS = {"sensors": 200, "batches": 16, "decode_readings": 20_000}
 _COLLECTED = re.compile(r"^==\d+== Collected : (\d+)$", re.MULTILINE)
 
 
@@ -63,6 +84,29 @@ class Figure:
     def per_reading(self) -> float:
         """The work's instructions per reading."""
         return (self.total - self.setup) / self.readings
+
+
+def budget_of(figure: Figure, args: argparse.Namespace) -> int | None:
+    """The figure's budget, or None: no budget for its name, a workload other than the
+    default one (the figure per reading depends on it), or another Python version."""
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != BUDGETED_PYTHON:
+        return None
+    if any(getattr(args, name) != value for name, value in DEFAULTS.items()):
+        return None
+    return BUDGETS.get(figure.name)
+
+
+def why_no_budgets(args: argparse.Namespace) -> str | None:
+    """Why the figures get no verdict (None: they do)."""
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != BUDGETED_PYTHON:
+        wanted = ".".join(map(str, BUDGETED_PYTHON))
+        return f"budgets are for CPython {wanted}; this is {sys.implementation.name} {version}"
+    changed = [name for name, value in DEFAULTS.items() if getattr(args, name) != value]
+    if changed:
+        names = ", ".join("--" + name.replace("_", "-") for name in changed)
+        return f"budgets are for the default workloads ({names} changed)"
+    return None
 
 
 def collected(stderr: str) -> int:
@@ -181,10 +225,17 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 50],
         help="decode figures: readings per message (default 1 50)",
     )
-    parser.add_argument("--sensors", type=int, default=200, help="worker: sensors (200)")
-    parser.add_argument("--batches", type=int, default=16, help="worker: batches of 500 (16)")
     parser.add_argument(
-        "--decode-readings", type=int, default=20_000, help="decode: readings (20,000)"
+        "--sensors", type=int, default=DEFAULTS["sensors"], help="worker: sensors (200)"
+    )
+    parser.add_argument(
+        "--batches", type=int, default=DEFAULTS["batches"], help="worker: batches of 500 (16)"
+    )
+    parser.add_argument(
+        "--decode-readings",
+        type=int,
+        default=DEFAULTS["decode_readings"],
+        help="decode: readings (20,000)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--workload", choices=["worker", "decode"], help=argparse.SUPPRESS)
@@ -207,13 +258,33 @@ def main(argv: list[str] | None = None) -> int:
         print("benchmarks.instructions needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 2
     measured = figures(args)
+    budgets = [budget_of(f, args) for f in measured]
+    over = [f.name for f, b in zip(measured, budgets, strict=True) if b and f.per_reading > b]
     if args.json:
-        print(json.dumps([{**asdict(f), "per_reading": round(f.per_reading)} for f in measured]))
-        return 0
-    print(f"{'figure':<20} {'instructions/reading':>21} {'readings':>9}")
-    for f in measured:
-        print(f"{f.name:<20} {f.per_reading:>21,.0f} {f.readings:>9,}")
-    return 0
+        print(
+            json.dumps(
+                [
+                    {**asdict(f), "per_reading": round(f.per_reading), "budget": b}
+                    for f, b in zip(measured, budgets, strict=True)
+                ]
+            )
+        )
+    else:
+        print_table(measured, budgets, why_no_budgets(args))
+    if over:
+        print(f"over budget: {', '.join(over)}", file=sys.stderr)
+    return 1 if over else 0
+
+
+def print_table(measured: list[Figure], budgets: list[int | None], why_not: str | None) -> None:
+    """The figures, their budgets and verdicts, for people."""
+    print(f"{'figure':<20} {'instructions/reading':>21} {'readings':>9} {'budget':>9}  verdict")
+    for f, budget in zip(measured, budgets, strict=True):
+        shown = "" if budget is None else f"{budget:,}"
+        verdict = "" if budget is None else ("OVER" if f.per_reading > budget else "ok")
+        print(f"{f.name:<20} {f.per_reading:>21,.0f} {f.readings:>9,} {shown:>9}  {verdict}")
+    if why_not:
+        print(f"no verdicts: {why_not}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,23 @@
 its workloads do the work their figures divide by (the counting itself:
 tests/integration/test_benchmark_instructions.py)."""
 
+import argparse
+import json
+
 import pytest
 
-from benchmarks.instructions import Figure, collected, main, run_decode, run_worker
+from benchmarks import instructions
+from benchmarks.instructions import (
+    BUDGETS,
+    DEFAULTS,
+    Figure,
+    budget_of,
+    collected,
+    main,
+    run_decode,
+    run_worker,
+    why_no_budgets,
+)
 
 REPORT = """==4711== Callgrind, a call-graph generating cache profiler
 ==4711==
@@ -45,3 +59,55 @@ def test_sizes_below_one_are_refused(args: list[str], capsys: pytest.CaptureFixt
         main(args)
     assert exit_info.value.code == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def _figure(name: str, per_reading: int) -> Figure:
+    return Figure(name, readings=1000, setup=0, total=per_reading * 1000)
+
+
+def _counted(monkeypatch: pytest.MonkeyPatch, measured: list[Figure]) -> None:
+    """``main`` as if valgrind had counted ``measured``."""
+    monkeypatch.setattr("benchmarks.instructions.shutil.which", lambda _: "/usr/bin/valgrind")
+    monkeypatch.setattr(instructions, "figures", lambda _: measured)
+
+
+def test_a_figure_over_its_budget_fails_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budget = BUDGETS["worker 50/sensor"]
+    _counted(monkeypatch, [_figure("worker 50/sensor", budget + 1), _figure("decode 1/msg", 1)])
+    assert main([]) == 1
+    out, err = capsys.readouterr()
+    assert "OVER" in out and "ok" in out
+    assert "over budget: worker 50/sensor" in err
+
+
+def test_figures_within_their_budgets_pass_and_say_so_in_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _counted(monkeypatch, [_figure(name, budget) for name, budget in BUDGETS.items()])
+    assert main(["--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [f["budget"] for f in printed] == list(BUDGETS.values())
+
+
+def test_another_workload_gets_no_verdict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _counted(monkeypatch, [_figure("worker 50/sensor", 10 * BUDGETS["worker 50/sensor"])])
+    assert main(["--sensors", "20"]) == 0  # a smaller workload: another figure per reading
+    out = capsys.readouterr().out
+    assert "no verdicts: budgets are for the default workloads (--sensors changed)" in out
+
+
+def test_another_python_gets_no_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instructions, "BUDGETED_PYTHON", (3, 99))
+    args = argparse.Namespace(**DEFAULTS)
+    assert budget_of(_figure("decode 1/msg", 1), args) is None
+    assert "budgets are for CPython 3.99" in (why_no_budgets(args) or "")
+
+
+def test_the_default_workloads_have_every_budget() -> None:
+    args = argparse.Namespace(**DEFAULTS)
+    assert why_no_budgets(args) is None
+    assert {name: budget_of(_figure(name, 1), args) for name in BUDGETS} == BUDGETS
