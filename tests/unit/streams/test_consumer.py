@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.consumer import ReadOffsets, SafeCommitConsumer, committable_run
+from streams.consumer import (
+    FETCH_MAX_WAIT_MS,
+    FETCH_MIN_BYTES,
+    ReadOffsets,
+    SafeCommitConsumer,
+    _ConsumerThread,
+    committable_run,
+)
 
 
 class TP(NamedTuple):
@@ -115,3 +125,23 @@ def test_a_partition_is_fetched_only_once_seeked_to_its_start_after_a_rebalance(
     asyncio.run(consumer._getmany({READINGS, changelog}, 0.01))
     # Table recovery reads its changelog at once; the readings wait for their seek.
     assert consumer._thread.fetched == [{changelog}, {READINGS, changelog}]
+
+
+def test_the_aiokafka_consumer_long_polls_for_a_batch_of_bytes(monkeypatch: Any) -> None:
+    built = SimpleNamespace(_fetch_max_wait_ms=500, _fetch_min_bytes=1)  # aiokafka's defaults
+    monkeypatch.setattr(
+        AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, transport: built
+    )
+    consumer = _ConsumerThread._create_worker_consumer(object.__new__(_ConsumerThread), None)
+    assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (
+        FETCH_MAX_WAIT_MS,
+        FETCH_MIN_BYTES,
+    )
+
+
+def test_aiokafka_still_reads_the_fetch_settings_when_it_starts() -> None:
+    # _ConsumerThread sets private attributes that AIOKafkaConsumer.start() hands its fetcher;
+    # an aiokafka that reads them elsewhere would silently keep its defaults.
+    source = inspect.getsource(AIOKafkaConsumer.start)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in source
+    assert "fetch_min_bytes=self._fetch_min_bytes" in source
