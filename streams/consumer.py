@@ -56,7 +56,7 @@ FETCH_MAX_WAIT_MS = 50
 # How much a fetch waits for (aiokafka's default: 1 byte). With 1 byte a fetch came back with
 # each of the ingest's small records: at a steady 1,000 readings/s the worker spent half a
 # core, most of it in the fetch loop, and Kafka a fifth serving the fetches. With 64 kB and
-# 50 ms: the machine's CPU per 1,000 readings 1.06-1.18 -> 0.68 s, for 25 ms more latency
+# 50 ms: the machine's CPU per 1,000 readings 1.06-1.18 -> 0.68-0.80 s, for 25 ms more latency
 # (p50 88-92 -> 113 ms; docs/performance.md, 2026-12-07 17:00). Under load a fetch fills at
 # once and nothing changes.
 FETCH_MIN_BYTES = 64 * 1024
